@@ -1,0 +1,145 @@
+"""Exceptions and warnings raised by kerasopt_compat.
+
+Every error the package raises on bad input is a subclass of
+:class:`KerasOptCompatError`, and also of the builtin an application would
+expect (:class:`ValueError` or :class:`TypeError`), so existing ``except
+ValueError`` blocks keep working.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Optional
+
+__all__ = [
+    "KerasOptCompatError",
+    "InvalidConfigError",
+    "UnknownClassError",
+    "UnknownKeyError",
+    "ConfigTypeError",
+    "UnsupportedClassError",
+    "LossyConversionError",
+    "SerializationError",
+    "MissingDependencyError",
+    "ConversionWarning",
+    "LossyConversionWarning",
+    "DecayConversionWarning",
+]
+
+_DISTRIBUTIONS = (
+    ("tensorflow", "TensorFlow"),
+    ("tensorflow-cpu", "TensorFlow"),
+    ("tf-keras", "tf_keras"),
+    ("keras", "Keras"),
+)
+
+
+@functools.lru_cache(maxsize=None)
+def installed_versions() -> str:
+    """Describe the installed TensorFlow/Keras distributions without importing them.
+
+    >>> isinstance(installed_versions(), str)
+    True
+    """
+    try:
+        from importlib import metadata
+    except ImportError:  # pragma: no cover - Python < 3.8 is not supported
+        return "versions unknown"
+    found = []
+    seen = set()
+    for dist, label in _DISTRIBUTIONS:
+        try:
+            version = metadata.version(dist)
+        except Exception:  # noqa: BLE001 - any metadata problem means "not installed"
+            continue
+        if label in seen:
+            continue
+        seen.add(label)
+        found.append("%s %s" % (label, version))
+    return ", ".join(found) if found else "no TensorFlow or Keras installed"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ must not hide our error
+        text = "<%s object>" % type(value).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class KerasOptCompatError(Exception):
+    """Base class of every error raised by kerasopt_compat."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        class_name: Optional[str] = None,
+        key: Optional[str] = None,
+        value: Any = None,
+        has_value: bool = False,
+    ) -> None:
+        self.class_name = class_name
+        self.key = key
+        self.value = value
+        parts = [message]
+        where = []
+        if class_name is not None:
+            where.append("class %r" % (class_name,))
+        if key is not None:
+            where.append("key %r" % (key,))
+        if has_value:
+            where.append("value %s" % _short(value))
+        if where:
+            parts.append("(" + ", ".join(where) + ")")
+        parts.append("[installed: %s]" % installed_versions())
+        super().__init__(" ".join(parts))
+
+
+class InvalidConfigError(KerasOptCompatError, ValueError):
+    """The config is malformed: missing parts, bad values, conflicting keys."""
+
+
+class UnknownClassError(InvalidConfigError):
+    """The ``class_name`` is neither a known Keras class nor in ``custom_objects``."""
+
+
+class UnknownKeyError(InvalidConfigError):
+    """The config holds a key that the class never had in any Keras version."""
+
+
+class ConfigTypeError(KerasOptCompatError, TypeError):
+    """A value (or the config itself) has the wrong type."""
+
+
+class UnsupportedClassError(KerasOptCompatError, ValueError):
+    """The installed Keras flavour lacks this class (e.g. ``Lion`` on TF 2.9)."""
+
+
+class LossyConversionError(KerasOptCompatError, ValueError):
+    """Raised instead of :class:`LossyConversionWarning` when ``strict=True``."""
+
+
+class SerializationError(KerasOptCompatError, TypeError):
+    """An optimizer object cannot be serialized (unknown class, non-constant value)."""
+
+
+class MissingDependencyError(KerasOptCompatError, ImportError):
+    """TensorFlow/Keras is missing or too old for the requested operation."""
+
+
+class ConversionWarning(UserWarning):
+    """Base class of the warnings kerasopt_compat emits while converting configs."""
+
+
+class LossyConversionWarning(ConversionWarning):
+    """A setting cannot be represented by the installed Keras and was dropped.
+
+    Filter it like any warning, or pass ``strict=True`` to get
+    :class:`LossyConversionError` instead.
+    """
+
+
+class DecayConversionWarning(ConversionWarning):
+    """Legacy learning-rate ``decay`` was rewritten as an exactly equivalent
+    ``InverseTimeDecay(lr, decay_steps=1, decay_rate=decay)`` schedule."""

@@ -1,0 +1,176 @@
+"""Which Keras is installed: detected on first use, in this one module, cached.
+
+Nothing here runs at ``import kerasopt_compat``. :func:`flavour` imports
+TensorFlow (or stand-alone Keras) the first time a live operation needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from types import ModuleType
+from typing import Any, Dict, FrozenSet, NamedTuple, Optional, Tuple
+
+from . import _tables as T
+from . import fixes
+from ._errors import UnsupportedClassError
+from ._optional import MIN_VERSIONS, import_optional_dependency, is_installed, parse_version
+
+#: Namespaces searched for a class, in order. ``optimizers.legacy`` is never
+#: chosen implicitly: deserialize returns the flavour's default optimizers.
+_SEARCH = ("optimizers", "optimizers.experimental")
+
+
+class Flavour(NamedTuple):
+    """The installed Keras, as kerasopt_compat uses it."""
+
+    #: ``"tf.keras (in-tree)"``, ``"keras2"``, ``"tf_keras"`` or ``"keras3"``
+    kind: str
+    #: the module users reach as ``tf.keras`` (or stand-alone ``keras``)
+    keras: ModuleType
+    tensorflow_version: Optional[str]
+    keras_version: Optional[str]
+    #: family of ``keras.optimizers`` ("legacy", "keras2" or "keras3")
+    default_family: str
+
+    def describe(self) -> str:
+        parts = []
+        if self.tensorflow_version:
+            parts.append("TensorFlow %s" % self.tensorflow_version)
+        if self.keras_version:
+            parts.append("%s %s" % ("tf_keras" if self.kind == "tf_keras" else "Keras", self.keras_version))
+        return ", ".join(parts) + " (%s)" % self.kind
+
+    # ------------------------------------------------------------ class lookup
+
+    def optimizer_class(self, name: str) -> Tuple[Any, str]:
+        """``(class, family)`` for a canonical optimizer name, or UnsupportedClassError."""
+        found = _class_cache(self).get(name)
+        if found is not None:
+            return found
+        first = T.FIRST_RELEASE.get(name, {})
+        since = first.get("keras3" if self.default_family == "keras3" else "keras2")
+        raise UnsupportedClassError(
+            "the installed %s has no optimizer %s; %s"
+            % (self.describe(), name, "first shipped in %s" % since if since else "this Keras generation never had it"),
+            class_name=name,
+        )
+
+    def schedule_class(self, name: str) -> Any:
+        cls = getattr(self.keras.optimizers.schedules, name, None)
+        if cls is None:
+            raise UnsupportedClassError(
+                "the installed %s has no learning-rate schedule %s" % (self.describe(), name), class_name=name
+            )
+        return cls
+
+    def loss_scale_class(self, family: str) -> Any:
+        return fixes.loss_scale_optimizer_class(self.keras, family)
+
+    def accepts(self, cls_name: str, key: str) -> bool:
+        """Whether the installed class ``cls_name`` takes constructor kwarg ``key``."""
+        if cls_name in T.SCHEDULES:
+            return key in fixes.named_parameters(self.schedule_class(cls_name))
+        cls, family = self.optimizer_class(cls_name)
+        if key in fixes.named_parameters(cls):
+            return True
+        fam = T.FAMILIES[family]
+        return key in fam.options or (key == "decay" and fam.lr_decay)
+
+    def family_of(self, cls: type) -> str:
+        return _family_of_class(cls, self)
+
+
+def _family_of_class(cls: type, fl: Flavour) -> str:
+    names = {base.__name__ for base in cls.__mro__}
+    if "OptimizerV2" in names:
+        return "legacy"
+    if fl.kind == "keras3":
+        return "keras3"
+    return "keras2"
+
+
+_CLASS_CACHE: Dict[int, Dict[str, Tuple[Any, str]]] = {}
+
+
+def _class_cache(fl: Flavour) -> Dict[str, Tuple[Any, str]]:
+    cache = _CLASS_CACHE.get(id(fl.keras))
+    if cache is None:
+        cache = {}
+        for path in _SEARCH:
+            ns = fixes.optimizer_namespace(fl.keras, path)
+            if ns is None:
+                continue
+            for name in T.OPTIMIZERS:
+                if name in cache:
+                    continue
+                cls = getattr(ns, name, None) if hasattr(ns, name) else None
+                if isinstance(cls, type):
+                    cache[name] = (cls, _family_of_class(cls, fl))
+        _CLASS_CACHE[id(fl.keras)] = cache
+    return cache
+
+
+_LOCK = threading.Lock()
+_FLAVOUR: Optional[Flavour] = None
+
+
+def flavour() -> Flavour:
+    """Detect the installed Keras once and cache it.
+
+    TensorFlow wins when installed (``tf.keras`` is what TF code uses; it is
+    tf_keras under ``TF_USE_LEGACY_KERAS=1``); otherwise stand-alone Keras 3.
+    """
+    global _FLAVOUR
+    if _FLAVOUR is None:
+        with _LOCK:
+            if _FLAVOUR is None:
+                _FLAVOUR = _detect()
+    return _FLAVOUR
+
+
+def _version(module: ModuleType) -> Optional[str]:
+    return getattr(module, "__version__", None)
+
+
+def _detect() -> Flavour:
+    if is_installed("tensorflow"):
+        tf = import_optional_dependency("tensorflow", MIN_VERSIONS["tensorflow"])
+        keras = tf.keras
+        sgd_module = keras.optimizers.SGD.__module__
+        tf_version = _version(tf)
+        if sgd_module.startswith("tensorflow."):
+            return Flavour("tf.keras (in-tree)", keras, tf_version, tf_version, "legacy")
+        if sgd_module.startswith("tf_keras"):
+            import tf_keras  # noqa: F401 - already imported by tf.keras
+
+            return Flavour("tf_keras", keras, tf_version, _version(tf_keras), _default_family(keras, "keras2"))
+        import keras as keras_pkg
+
+        kv = _version(keras_pkg)
+        if kv and parse_version(kv) >= (3,):
+            import_optional_dependency("keras", MIN_VERSIONS["keras"])
+            return Flavour("keras3", keras, tf_version, kv, "keras3")
+        return Flavour("keras2", keras, tf_version, kv, _default_family(keras, "keras2"))
+    if os.environ.get("TF_USE_LEGACY_KERAS") and is_installed("tf_keras"):
+        # tf_keras without TensorFlow cannot run; report it like a missing TF.
+        import_optional_dependency("tensorflow")
+    keras = import_optional_dependency("keras", MIN_VERSIONS["keras"])
+    return Flavour("keras3", keras, None, _version(keras), "keras3")
+
+
+def _default_family(keras: ModuleType, fallback: str) -> str:
+    names = {base.__name__ for base in keras.optimizers.SGD.__mro__}
+    return "legacy" if "OptimizerV2" in names else fallback
+
+
+def reset() -> None:
+    """Forget the detected flavour (for tests that change the environment)."""
+    global _FLAVOUR
+    with _LOCK:
+        _FLAVOUR = None
+        _CLASS_CACHE.clear()
+
+
+def known_class_names() -> FrozenSet[str]:
+    return frozenset(T.OPTIMIZERS) | {T.LOSS_SCALE_CLASS} | frozenset(T.CLASS_ALIASES)

@@ -1,0 +1,171 @@
+"""``serialize``/``deserialize`` on the installed Keras flavour.
+
+Both reuse the pure edges: ``serialize`` = the optimizer's own ``get_config()``
+then the read edge (:func:`normalize`); ``deserialize`` = the read edge, the
+write edge for the installed flavour (:func:`._write.write`, the same code that
+:func:`to_native` runs), then the flavour's own class constructors, looked up
+by canonical name only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional
+
+from . import _tables as T
+from . import fixes
+from ._errors import ConfigTypeError, InvalidConfigError, SerializationError
+from ._flavour import Flavour, flavour
+from ._normalize import CustomObjects, custom_names, normalize
+from ._write import write
+
+__all__ = ["serialize", "deserialize", "flavour"]
+
+_KERAS_MODULES = ("keras.", "tf_keras.", "tensorflow.python.keras.", "tensorflow.keras.")
+
+
+def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[str, Any]:
+    """Return the canonical (TF 2.9 documented) dict of a live optimizer.
+
+    Works on every optimizer of the installed flavour: ``optimizers``,
+    ``optimizers.legacy``, ``optimizers.experimental`` and LossScaleOptimizer,
+    before and after training steps. The result is JSON-native.
+
+    >>> import tensorflow as tf                                     # doctest: +SKIP
+    >>> serialize(tf.keras.optimizers.SGD())                        # doctest: +SKIP
+    {'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.01, 'decay': 0.0, 'momentum': 0.0, 'nesterov': False}}
+
+    Raises :class:`SerializationError` for a class that is neither a Keras
+    optimizer nor named in ``custom_objects``.
+    """
+    if isinstance(optimizer, (Mapping, str, bytes)):
+        raise ConfigTypeError(
+            "serialize() takes an optimizer object; use normalize() for dicts and loads() for JSON text",
+            value=optimizer,
+            has_value=True,
+        )
+    fl = flavour()
+    cls = type(optimizer)
+    name = cls.__name__
+    custom = custom_names(custom_objects)
+    if name not in custom:
+        canonical = T.CLASS_ALIASES.get(name, name)
+        known = canonical in T.OPTIMIZERS or canonical == T.LOSS_SCALE_CLASS
+        if not known or not cls.__module__.startswith(_KERAS_MODULES):
+            raise SerializationError(
+                "cannot serialize %s.%s: not a Keras optimizer class kerasopt_compat knows (installed %s); "
+                "pass custom_objects={%r: %s} to let it through" % (cls.__module__, name, fl.describe(), name, name),
+                class_name=name,
+            )
+        name = canonical
+    get_config = getattr(optimizer, "get_config", None)
+    if not callable(get_config):
+        raise SerializationError("optimizer has no get_config()", class_name=name)
+    config = _python_scalars(get_config())
+    return normalize({"class_name": name, "config": config}, custom_objects=custom_objects)
+
+
+def _python_scalars(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _python_scalars(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_python_scalars(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return fixes.python_scalar(value)
+
+
+def deserialize(
+    config: Mapping[str, Any],
+    custom_objects: Optional[Mapping[str, Any]] = None,
+    *,
+    strict: bool = False,
+) -> Any:
+    """Build an optimizer of the installed flavour from a dict written by any version.
+
+    ``config`` goes through :func:`normalize` (so every shape it reads is
+    accepted), then the installed flavour's write edge, then the flavour's own
+    class. Legacy learning-rate ``decay`` becomes an equivalent
+    ``InverseTimeDecay`` where the flavour lacks ``decay``
+    (:class:`DecayConversionWarning`); a setting the flavour cannot hold gives
+    :class:`LossyConversionWarning`, or :class:`LossyConversionError` when
+    ``strict=True``. A class the flavour lacks raises
+    :class:`UnsupportedClassError`. ``custom_objects`` maps class names to the
+    caller's own optimizer/schedule classes; nothing else is ever looked up.
+
+    >>> opt = deserialize({'class_name': 'SGD', 'config': {'learning_rate': 0.1}})  # doctest: +SKIP
+    """
+    if isinstance(config, (str, bytes)):
+        raise ConfigTypeError("deserialize() takes a dict; use loads() to read JSON text first", value=config, has_value=True)
+    canonical = normalize(config, custom_objects=custom_objects)
+    fl = flavour()
+    builder = _Builder(fl, custom_objects or {})
+    family = builder.family_for(canonical)
+    native = write(canonical, family, strict=strict, accepts=fl.accepts)
+    return builder.optimizer(native, family)
+
+
+class _Builder:
+    def __init__(self, fl: Flavour, custom_objects: Mapping[str, Any]) -> None:
+        self.fl = fl
+        self.custom = custom_objects
+
+    def family_for(self, canonical: Mapping[str, Any]) -> str:
+        cls = canonical["class_name"]
+        if cls == T.LOSS_SCALE_CLASS:
+            return self.family_for(canonical["config"]["inner_optimizer"])
+        if cls in T.OPTIMIZERS:
+            return self.fl.optimizer_class(cls)[1]
+        return self.fl.default_family
+
+    def _custom_class(self, name: str) -> Any:
+        obj = self.custom.get(name) if isinstance(self.custom, Mapping) else None
+        if not isinstance(obj, type) or not callable(getattr(obj, "from_config", None)):
+            raise ConfigTypeError(
+                "custom_objects must map %r to a class with from_config() to deserialize it" % name,
+                class_name=name,
+                value=obj,
+                has_value=True,
+            )
+        return obj
+
+    def optimizer(self, native: Mapping[str, Any], family: str) -> Any:
+        name = native["class_name"]
+        cfg = dict(native["config"])
+        fam = T.FAMILIES[family]
+        if name == fam.loss_scale_class and name not in T.OPTIMIZERS:
+            inner = self.optimizer(cfg.pop("inner_optimizer"), family)
+            return self._call(self.fl.loss_scale_class(family), T.LOSS_SCALE_CLASS, cfg, inner)
+        if name not in T.OPTIMIZERS:
+            return self._from_config(self._custom_class(name), name, cfg)
+        target, _ = self.fl.optimizer_class(name)
+        for key in fam.config_extras:
+            cfg.pop(key, None)
+        lr = cfg.get("learning_rate")
+        if isinstance(lr, Mapping):
+            cfg["learning_rate"] = self.schedule(lr)
+        for (cls_name, key), kwarg in fam.kwarg_renames.items():
+            if cls_name == name and key in cfg:
+                cfg[kwarg] = cfg.pop(key)
+        return self._call(target, name, cfg)
+
+    def schedule(self, native: Mapping[str, Any]) -> Any:
+        name = native["class_name"]
+        cfg = dict(native["config"])
+        if name in T.SCHEDULES:
+            return self._call(self.fl.schedule_class(name), name, cfg)
+        return self._from_config(self._custom_class(name), name, cfg)
+
+    def _from_config(self, cls: Any, name: str, cfg: Dict[str, Any]) -> Any:
+        try:
+            return cls.from_config(cfg)
+        except (TypeError, ValueError) as exc:
+            raise InvalidConfigError("%s.from_config() rejected the config: %s" % (name, exc), class_name=name) from exc
+
+    def _call(self, cls: Any, name: str, kwargs: Dict[str, Any], *args: Any) -> Any:
+        try:
+            return cls(*args, **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise InvalidConfigError(
+                "the installed %s rejected the arguments %r: %s" % (self.fl.describe(), sorted(kwargs), exc),
+                class_name=name,
+            ) from exc

@@ -1,0 +1,406 @@
+"""The read edge: any native optimizer dict -> the canonical dict.
+
+Pure Python. Imports neither TensorFlow, Keras nor numpy, and never resolves
+a name found in a config: ``module``/``registered_name`` are ignored,
+``class_name`` is only looked up in the tables of :mod:`._tables` and in the
+caller's ``custom_objects``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, Collection, Dict, Iterable, Mapping, Optional, Tuple, Union
+
+from . import _tables as T
+from ._errors import (
+    ConfigTypeError,
+    InvalidConfigError,
+    KerasOptCompatError,
+    UnknownClassError,
+    UnknownKeyError,
+)
+from ._values import MAX_INT, canonical_float, unwrap_numpy
+
+CustomObjects = Optional[Union[Mapping[str, Any], Iterable[str]]]
+
+#: Deepest nesting accepted in a pass-through (custom class) config.
+MAX_DEPTH = 64
+_FLOAT32_MAX = 3.4028234663852886e38
+_CUSTOM_PREFIX = "Custom>"
+_AUTO_SUFFIX = re.compile(r"_\d+$")
+
+_OPTIMIZER_KEYS: Dict[str, Dict[str, T.Key]] = {cls: {k.name: k for k in keys} for cls, keys in T.OPTIMIZERS.items()}
+_OPTION_KEYS: Dict[str, T.Key] = {k.name: k for k in T.OPTIONS}
+_LOSS_SCALE_KEYS: Dict[str, T.Key] = {k.name: k for k in T.LOSS_SCALE_KEYS + T.LOSS_SCALE_EXTRAS}
+_OPTIMIZER_BY_LOWER: Dict[str, str] = {
+    name.lower(): name for name in list(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS] + list(T.CLASS_ALIASES)
+}
+
+
+def custom_names(custom_objects: CustomObjects) -> Collection[str]:
+    """The class names a caller lets through (keys of a mapping, or names)."""
+    if custom_objects is None:
+        return frozenset()
+    if isinstance(custom_objects, str):
+        raise ConfigTypeError("custom_objects must be a mapping or a collection of names, not a string")
+    names = list(custom_objects.keys() if isinstance(custom_objects, Mapping) else custom_objects)
+    for name in names:
+        if not isinstance(name, str):
+            raise ConfigTypeError("custom_objects names must be strings", value=name, has_value=True)
+    return frozenset(names)
+
+
+def normalize(config: Mapping[str, Any], *, custom_objects: CustomObjects = None) -> Dict[str, Any]:
+    """Return the canonical (TF 2.9 documented) form of a serialized optimizer.
+
+    Reads the dicts of every TF/Keras version (TF 1.15-2.10 legacy, the
+    ``Custom>`` dicts of 2.9-2.11, 2.13-2.15/tf_keras dicts with ``module``,
+    ``registered_name``, ``is_legacy_optimizer``, ``jit_compile``, Keras 3
+    dicts with auto-numbered names, LossScaleOptimizer dicts of each
+    generation). Never mutates ``config``; the result is JSON-native, has a
+    deterministic key order and ``normalize(normalize(c)) == normalize(c)``.
+
+    Classes named in ``custom_objects`` (a mapping such as Keras'
+    ``custom_objects``, or just a collection of names) are let through with
+    their config made JSON-native but otherwise unchanged.
+
+    >>> normalize({'class_name': 'Custom>SGD',
+    ...            'config': {'name': 'sgd_3', 'learning_rate': 0.009999999776482582,
+    ...                       'is_legacy_optimizer': False}})
+    {'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.01, 'decay': 0.0, 'momentum': 0.0, 'nesterov': False}}
+
+    Raises :class:`~kerasopt_compat.InvalidConfigError` (a ``ValueError``) or
+    :class:`~kerasopt_compat.ConfigTypeError` (a ``TypeError``) naming the
+    class, key and value at fault.
+    """
+    return _read_optimizer(config, custom_names(custom_objects), nested=False)
+
+
+def loads(text: Union[str, bytes], *, custom_objects: CustomObjects = None) -> Dict[str, Any]:
+    """Parse stored JSON text and return the canonical dict.
+
+    >>> loads('{"class_name": "SGD", "config": {"name": "SGD", "lr": 0.1}}')["config"]["learning_rate"]
+    0.1
+    """
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidConfigError("config text is not UTF-8: %s" % exc) from None
+    if not isinstance(text, str):
+        raise ConfigTypeError("loads() takes JSON text (str or bytes)", value=text, has_value=True)
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except KerasOptCompatError:
+        raise
+    except RecursionError:
+        raise InvalidConfigError("JSON text is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, int-digit limits
+        raise InvalidConfigError("invalid JSON text: %s" % exc) from None
+    return normalize(obj, custom_objects=custom_objects)
+
+
+def dumps(config: Mapping[str, Any], *, custom_objects: CustomObjects = None, **json_kwargs: Any) -> str:
+    """Normalize ``config`` and return it as JSON text (``json.dumps`` kwargs allowed).
+
+    >>> dumps({'class_name': 'sgd', 'config': {'learning_rate': 0.1}})
+    '{"class_name": "SGD", "config": {"name": "SGD", "learning_rate": 0.1, "decay": 0.0, "momentum": 0.0, "nesterov": false}}'
+    """
+    json_kwargs.setdefault("allow_nan", False)
+    return json.dumps(normalize(config, custom_objects=custom_objects), **json_kwargs)
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidConfigError("non-finite number in JSON text", value=name, has_value=True)
+
+
+# --------------------------------------------------------------------------- envelopes
+
+
+def _envelope(obj: Any, what: str) -> Tuple[str, Mapping[str, Any]]:
+    """Check ``{'class_name': str, 'config': mapping, [module, registered_name]}``."""
+    if not isinstance(obj, Mapping):
+        raise ConfigTypeError(
+            "a serialized %s must be a dict with 'class_name' and 'config'" % what,
+            value=obj,
+            has_value=True,
+        )
+    raw = obj.get("class_name")
+    if raw is None:
+        raise InvalidConfigError("serialized %s has no 'class_name'" % what, key="class_name")
+    if not isinstance(raw, str):
+        raise ConfigTypeError("'class_name' must be a string", key="class_name", value=raw, has_value=True)
+    for key in obj:
+        if key not in ("class_name", "config") and key not in T.IGNORED_TOP_LEVEL:
+            raise UnknownKeyError("unexpected top-level key in serialized %s" % what, class_name=raw, key=_key_repr(key))
+    if "config" not in obj:
+        raise InvalidConfigError("serialized %s has no 'config'" % what, class_name=raw, key="config")
+    config = obj["config"]
+    if not isinstance(config, Mapping):
+        raise ConfigTypeError("'config' must be a dict", class_name=raw, key="config", value=config, has_value=True)
+    for key in config:
+        if not isinstance(key, str):
+            raise ConfigTypeError("config keys must be strings", class_name=raw, value=key, has_value=True)
+    return raw, config
+
+
+def _key_repr(key: Any) -> str:
+    return key if isinstance(key, str) else repr(key)
+
+
+def _strip_prefix(raw: str) -> str:
+    return raw[len(_CUSTOM_PREFIX) :] if raw.startswith(_CUSTOM_PREFIX) else raw
+
+
+def _resolve_optimizer_class(raw: str, custom: Collection[str]) -> Tuple[str, bool]:
+    """Return (canonical class name, is_custom)."""
+    bare = _strip_prefix(raw)
+    if raw in custom or bare in custom:
+        return bare, True
+    name = _OPTIMIZER_BY_LOWER.get(bare.lower())
+    if name is None:
+        raise UnknownClassError(
+            "unknown optimizer class; known classes are %s, or pass it in custom_objects"
+            % ", ".join(sorted(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS]),
+            class_name=raw,
+        )
+    return T.CLASS_ALIASES.get(name, name), False
+
+
+def _squash(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _is_auto_name(name: Any, cls: str) -> bool:
+    if name is None:
+        return True
+    bare = _AUTO_SUFFIX.sub("", _strip_prefix(name))
+    return _squash(bare) == _squash(cls)
+
+
+def _read_name(value: Any, cls: str) -> str:
+    value = unwrap_numpy(value)
+    if value is not None and not isinstance(value, str):
+        raise ConfigTypeError("'name' must be a string", class_name=cls, key="name", value=value, has_value=True)
+    return cls if _is_auto_name(value, cls) else value
+
+
+# --------------------------------------------------------------------------- optimizers
+
+
+def _read_optimizer(obj: Any, custom: Collection[str], *, nested: bool) -> Dict[str, Any]:
+    raw, config = _envelope(obj, "optimizer")
+    cls, is_custom = _resolve_optimizer_class(raw, custom)
+    if is_custom:
+        return {"class_name": cls, "config": plain(config, cls)}
+    if cls == T.LOSS_SCALE_CLASS:
+        if nested:
+            raise InvalidConfigError("a LossScaleOptimizer cannot wrap another LossScaleOptimizer", class_name=raw)
+        return _read_loss_scale(config, custom)
+    keys = _OPTIMIZER_KEYS[cls]
+    values: Dict[str, Any] = {}
+    name: Any = None
+    for raw_key, raw_value in config.items():
+        if raw_key in T.DROPPED_KEYS:
+            continue
+        if raw_key == "name":
+            name = raw_value
+            continue
+        key = T.KEY_ALIASES.get(raw_key, raw_key)
+        spec = keys.get(key) or _OPTION_KEYS.get(key)
+        if spec is None:
+            raise UnknownKeyError("unknown key for this optimizer", class_name=cls, key=raw_key, value=raw_value, has_value=True)
+        if key in values:
+            raise InvalidConfigError("config gives %r twice (as 'lr' and 'learning_rate')" % key, class_name=cls, key=raw_key)
+        values[key] = coerce(spec, raw_value, cls, custom)
+    out: Dict[str, Any] = {"name": _read_name(name, cls)}
+    for spec in T.OPTIONS:
+        if spec.name in keys:
+            continue  # a class hyperparameter for this class (AdamW's weight_decay)
+        value = values.get(spec.name, spec.default)
+        if value != spec.default:
+            out[spec.name] = value
+    for spec in T.OPTIMIZERS[cls]:
+        out[spec.name] = values[spec.name] if spec.name in values else emit_default(spec)
+    return {"class_name": cls, "config": out}
+
+
+def _read_loss_scale(config: Mapping[str, Any], custom: Collection[str]) -> Dict[str, Any]:
+    cls = T.LOSS_SCALE_CLASS
+    values: Dict[str, Any] = {}
+    for raw_key, raw_value in config.items():
+        if raw_key in T.DROPPED_KEYS:
+            continue
+        spec = _LOSS_SCALE_KEYS.get(raw_key)
+        if spec is None:
+            raise UnknownKeyError(
+                "unknown key for LossScaleOptimizer", class_name=cls, key=raw_key, value=raw_value, has_value=True
+            )
+        if raw_key == "name":
+            values["name"] = None if _is_loss_scale_auto_name(raw_value) else _read_name(raw_value, cls)
+            continue
+        values[raw_key] = coerce(spec, raw_value, cls, custom)
+    if "inner_optimizer" not in values:
+        raise InvalidConfigError("LossScaleOptimizer config has no 'inner_optimizer'", class_name=cls, key="inner_optimizer")
+    out = {spec.name: values.get(spec.name, spec.default) for spec in T.LOSS_SCALE_KEYS}
+    for spec in T.LOSS_SCALE_EXTRAS:
+        if values.get(spec.name, spec.default) != spec.default:
+            out[spec.name] = values[spec.name]
+    return {"class_name": cls, "config": out}
+
+
+def _is_loss_scale_auto_name(value: Any) -> bool:
+    value = unwrap_numpy(value)
+    if value is None:
+        return True
+    return isinstance(value, str) and _AUTO_SUFFIX.sub("", value) in T.LOSS_SCALE_AUTO_NAMES
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def _read_schedule(obj: Any, owner: str, custom: Collection[str]) -> Dict[str, Any]:
+    raw, config = _envelope(obj, "learning-rate schedule")
+    cls = _strip_prefix(raw)
+    if raw in custom or cls in custom:
+        return {"class_name": cls, "config": plain(config, cls)}
+    spec = T.SCHEDULES.get(cls)
+    if spec is None:
+        raise UnknownClassError(
+            "unknown learning-rate schedule of %s; known schedules are %s, or pass it in custom_objects"
+            % (owner, ", ".join(sorted(T.SCHEDULES))),
+            class_name=raw,
+        )
+    keys = {k.name: k for k in spec.keys + spec.extras}
+    values: Dict[str, Any] = {}
+    for key, raw_value in config.items():
+        k = keys.get(key)
+        if k is None:
+            raise UnknownKeyError("unknown key for this schedule", class_name=cls, key=key, value=raw_value, has_value=True)
+        values[key] = coerce(k, raw_value, cls, custom)
+    if values.get("name") in spec.auto_names:
+        values["name"] = None
+    out: Dict[str, Any] = {}
+    for k in spec.keys:
+        if k.name in values:
+            out[k.name] = values[k.name]
+        elif k.default is T.REQUIRED:
+            raise InvalidConfigError("schedule config lacks a required key", class_name=cls, key=k.name)
+        else:
+            out[k.name] = emit_default(k)
+    for k in spec.extras:
+        if k.name in values and values[k.name] != k.default:
+            out[k.name] = values[k.name]
+    return {"class_name": cls, "config": out}
+
+
+# --------------------------------------------------------------------------- values
+
+
+def emit_default(spec: T.Key) -> Any:
+    """The JSON-native form of a key's default."""
+    return list(spec.default) if isinstance(spec.default, tuple) else spec.default
+
+
+def _type_error(cls: str, key: str, value: Any, expected: str) -> ConfigTypeError:
+    return ConfigTypeError("expected %s" % expected, class_name=cls, key=key, value=value, has_value=True)
+
+
+def _float(value: Any, cls: str, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _type_error(cls, key, value, "a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or abs(number) > _FLOAT32_MAX:
+        raise InvalidConfigError(
+            "number is not finite or out of float32 range", class_name=cls, key=key, value=value, has_value=True
+        )
+    return canonical_float(number)
+
+
+def _int(value: Any, cls: str, key: str) -> int:
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_INT:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _type_error(cls, key, value, "an integer")
+    if abs(value) > MAX_INT:
+        raise InvalidConfigError("integer out of range", class_name=cls, key=key, value=value, has_value=True)
+    return value
+
+
+def _number(value: Any, cls: str, key: str) -> Union[int, float]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _int(value, cls, key)
+    return _float(value, cls, key)
+
+
+def _list(value: Any, cls: str, key: str, item: Any) -> list:
+    if not isinstance(value, (list, tuple)):
+        raise _type_error(cls, key, value, "a list")
+    return [item(unwrap_numpy(v), cls, key) for v in value]
+
+
+def _str(value: Any, cls: str, key: str) -> str:
+    if not isinstance(value, str):
+        raise _type_error(cls, key, value, "a string")
+    return value
+
+
+def coerce(spec: T.Key, value: Any, cls: str, custom: Collection[str]) -> Any:
+    """Check one value against its table row and return its canonical form."""
+    value = unwrap_numpy(value)
+    kind, key = spec.kind, spec.name
+    if kind.startswith("opt_") and value is None:
+        return None
+    if kind in ("opt_float", "float"):
+        out: Any = _float(value, cls, key)
+    elif kind == "lr":
+        out = _read_schedule(value, cls, custom) if isinstance(value, Mapping) else _float(value, cls, key)
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise _type_error(cls, key, value, "true or false")
+        out = value
+    elif kind in ("int", "opt_int"):
+        out = _int(value, cls, key)
+    elif kind in ("number", "opt_number"):
+        out = _number(value, cls, key)
+    elif kind == "number_list":
+        out = _list(value, cls, key, _number)
+    elif kind == "str_list":
+        out = [] if value is None else _list(value, cls, key, _str)
+    elif kind == "opt_name":
+        out = _str(value, cls, key)
+    elif kind == "optimizer":
+        out = _read_optimizer(value, custom, nested=True)
+    else:  # pragma: no cover - a table row with a kind this module lacks
+        raise AssertionError("unknown kind %r" % kind)
+    if out in spec.neutral and not isinstance(out, bool):
+        return emit_default(spec)
+    return out
+
+
+def plain(value: Any, cls: str, key: str = "config", depth: int = 0) -> Any:
+    """Deep-copy JSON-like data into JSON-native types (custom pass-through)."""
+    if depth > MAX_DEPTH:
+        raise InvalidConfigError("config nested deeper than %d levels" % MAX_DEPTH, class_name=cls, key=key)
+    value = unwrap_numpy(value)
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return _int(value, cls, key)
+    if isinstance(value, float):
+        return _float(value, cls, key)
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ConfigTypeError("config keys must be strings", class_name=cls, value=k, has_value=True)
+            out[k] = plain(v, cls, k, depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [plain(v, cls, key, depth + 1) for v in value]
+    raise _type_error(cls, key, value, "a JSON value (dict, list, string, number, bool or null)")

@@ -1,0 +1,305 @@
+"""The canonical model, as data.
+
+Everything kerasopt_compat knows about optimizer classes, learning-rate
+schedules and Keras flavours lives in this module. A new Keras release should
+mean a new row here, not a new branch in the code that reads these tables.
+
+Canonical shape (TF 2.9's documented ``tf.keras.optimizers.serialize``)::
+
+    {'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.01,
+                                     'decay': 0.0, 'momentum': 0.0, 'nesterov': False}}
+
+Key order rule (one rule for every class): ``name``; then the optimizer-wide
+:data:`OPTIONS` that differ from their default, in :data:`OPTIONS` order
+(where TF 2.9 put ``clipnorm``); then the class keys of :data:`OPTIMIZERS`,
+always present, in table order. Schedules list their keys in TF 2.9 order and
+append keys TF 2.9 did not have (:attr:`ScheduleSpec.extras`) only when they
+differ from their default.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, FrozenSet, NamedTuple, Optional, Tuple
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+#: Default of a key that has no default (a schedule's ``decay_steps``...).
+REQUIRED: Any = _Required()
+
+
+class Key(NamedTuple):
+    """One config key: canonical name, default, value kind."""
+
+    name: str
+    default: Any
+    #: float | lr | bool | int | opt_float | opt_int | number | opt_number |
+    #: number_list | str_list | name | optimizer
+    kind: str
+    #: other values meaning the same as ``default`` (normalized to it)
+    neutral: Tuple[Any, ...] = ()
+
+
+def _hypers(lr: float, *keys: Key, decay: float = 0.0) -> Tuple[Key, ...]:
+    return (Key("learning_rate", lr, "lr"), Key("decay", decay, "float")) + keys
+
+
+_B1 = Key("beta_1", 0.9, "float")
+_B2 = Key("beta_2", 0.999, "float")
+_EPS = Key("epsilon", 1e-07, "float")
+_AMSGRAD = Key("amsgrad", False, "bool")
+
+#: Canonical ``config`` keys per optimizer class, after ``name`` and options.
+#: The first eight are TF 2.9's classes, exactly as TF 2.9 emits them; the
+#: others follow the same style (learning_rate, decay, then the class's own
+#: hyperparameters in the order of the newest Keras constructor).
+OPTIMIZERS: Dict[str, Tuple[Key, ...]] = {
+    "Adadelta": _hypers(0.001, Key("rho", 0.95, "float"), _EPS),
+    "Adagrad": _hypers(0.001, Key("initial_accumulator_value", 0.1, "float"), _EPS),
+    "Adam": _hypers(0.001, _B1, _B2, _EPS, _AMSGRAD),
+    "Adamax": _hypers(0.001, _B1, _B2, _EPS),
+    "Ftrl": _hypers(
+        0.001,
+        Key("initial_accumulator_value", 0.1, "float"),
+        Key("learning_rate_power", -0.5, "float"),
+        Key("l1_regularization_strength", 0.0, "float"),
+        Key("l2_regularization_strength", 0.0, "float"),
+        Key("beta", 0.0, "float"),
+        Key("l2_shrinkage_regularization_strength", 0.0, "float"),
+    ),
+    # Legacy Nadam's ``decay`` is its momentum-schedule decay (default 0.004),
+    # not learning-rate decay: see MOMENTUM_DECAY_CLASSES.
+    "Nadam": _hypers(0.001, _B1, _B2, _EPS, decay=0.004),
+    "RMSprop": _hypers(
+        0.001,
+        Key("rho", 0.9, "float"),
+        Key("momentum", 0.0, "float"),
+        _EPS,
+        Key("centered", False, "bool"),
+    ),
+    "SGD": _hypers(0.01, Key("momentum", 0.0, "float"), Key("nesterov", False, "bool")),
+    # Classes TF 2.9's tf.keras.optimizers did not have.
+    "AdamW": _hypers(0.001, Key("weight_decay", 0.004, "float"), _B1, _B2, _EPS, _AMSGRAD),
+    "Adafactor": _hypers(
+        0.001,
+        Key("beta_2_decay", -0.8, "float"),
+        Key("epsilon_1", 1e-30, "float"),
+        Key("epsilon_2", 0.001, "float"),
+        Key("clip_threshold", 1.0, "float"),
+        Key("relative_step", True, "bool"),
+    ),
+    "Lamb": _hypers(0.001, _B1, _B2, _EPS),
+    "Lion": _hypers(0.001, _B1, Key("beta_2", 0.99, "float")),
+    "Muon": _hypers(
+        0.001,
+        Key("weight_decay", 0.004, "float"),
+        Key("adam_beta_1", 0.9, "float"),
+        Key("adam_beta_2", 0.999, "float"),
+        Key("adam_weight_decay", 0.004, "float"),
+        _EPS,
+        Key("exclude_layers", (), "str_list", (None,)),
+        Key("exclude_embeddings", True, "bool"),
+        Key("muon_a", 3.4445, "float"),
+        Key("muon_b", -4.775, "float"),
+        Key("muon_c", 2.0315, "float"),
+        Key("adam_lr_ratio", 1.0, "float"),
+        Key("momentum", 0.95, "float"),
+        Key("ns_steps", 5, "int"),
+        Key("nesterov", True, "bool"),
+        Key("rms_rate", 0.2, "opt_float"),
+    ),
+    "ScheduleFreeAdamW": _hypers(0.0025, _B1, _B2, Key("epsilon", 1e-08, "float"), Key("warmup_steps", 0, "int")),
+}
+
+#: The eight classes of TF 2.9's ``tf.keras.optimizers`` (the documented contract).
+DOCUMENTED_CLASSES: FrozenSet[str] = frozenset(["Adadelta", "Adagrad", "Adam", "Adamax", "Ftrl", "Nadam", "RMSprop", "SGD"])
+
+#: Classes whose ``decay`` key is not learning-rate decay.
+MOMENTUM_DECAY_CLASSES: FrozenSet[str] = frozenset(["Nadam"])
+
+#: Optimizer-wide settings TF 2.9 did not emit by default. Present in the
+#: canonical config only when they differ from their default, right after
+#: ``name`` (where TF 2.9 puts ``clipnorm``), in this order. TF 2.9's own
+#: order for the first three is clipnorm, clipvalue, global_clipnorm.
+OPTIONS: Tuple[Key, ...] = (
+    Key("clipnorm", None, "opt_float"),
+    Key("clipvalue", None, "opt_float"),
+    Key("global_clipnorm", None, "opt_float"),
+    Key("weight_decay", None, "opt_float", (0.0,)),
+    Key("use_ema", False, "bool"),
+    Key("ema_momentum", 0.99, "float"),
+    Key("ema_overwrite_frequency", None, "opt_int"),
+    Key("loss_scale_factor", None, "opt_float"),
+    Key("gradient_accumulation_steps", None, "opt_int"),
+)
+
+#: Native keys that are renamed on read.
+KEY_ALIASES: Dict[str, str] = {"lr": "learning_rate"}
+
+#: Native keys that carry no optimizer setting and are dropped on read.
+#: ``is_legacy_optimizer``: Keras 2.10-2.15/tf_keras routing flag.
+#: ``jit_compile``: Keras 2.11-2.15/tf_keras execution setting.
+DROPPED_KEYS: FrozenSet[str] = frozenset(["is_legacy_optimizer", "jit_compile"])
+
+#: Top-level keys a serialized object may have besides class_name/config.
+#: ``module`` and ``registered_name`` (Keras 2.13+) are read as data only and
+#: never used to import or look anything up.
+IGNORED_TOP_LEVEL: FrozenSet[str] = frozenset(["module", "registered_name"])
+
+#: Native class names of the loss-scale wrapper, all read as LossScaleOptimizer.
+LOSS_SCALE_CLASS = "LossScaleOptimizer"
+CLASS_ALIASES: Dict[str, str] = {
+    "LossScaleOptimizerV3": LOSS_SCALE_CLASS,  # Keras 2.11-2.15, tf_keras
+    "LossScaleOptimizerV1": LOSS_SCALE_CLASS,  # TF 2.4-2.10 experimental alias
+}
+
+#: LossScaleOptimizer config, TF 2.9 order (TF 2.9 has no ``name`` key; a
+#: user-chosen name is kept after these keys).
+LOSS_SCALE_KEYS: Tuple[Key, ...] = (
+    Key("inner_optimizer", REQUIRED, "optimizer"),
+    Key("dynamic", True, "bool"),
+    Key("initial_scale", 32768.0, "float"),
+    Key("dynamic_growth_steps", 2000, "int"),
+)
+LOSS_SCALE_EXTRAS: Tuple[Key, ...] = (Key("name", None, "opt_name"),)
+LOSS_SCALE_AUTO_NAMES: FrozenSet[str] = frozenset(["loss_scale_optimizer", "LossScaleOptimizer", "LossScaleOptimizerV3"])
+
+
+class ScheduleSpec(NamedTuple):
+    keys: Tuple[Key, ...]  # TF 2.9 keys in TF 2.9 order (``name`` last)
+    extras: Tuple[Key, ...]  # later keys, emitted only when not default
+    auto_names: FrozenSet[str]  # default names Keras gave; canonical None
+
+
+def _sched(*keys: Key, extras: Tuple[Key, ...] = (), auto: Tuple[str, ...] = ()) -> ScheduleSpec:
+    return ScheduleSpec(keys + (Key("name", None, "opt_name"),), extras, frozenset(auto))
+
+
+_ILR = Key("initial_learning_rate", REQUIRED, "number")
+_STEPS = Key("decay_steps", REQUIRED, "number")
+
+#: Learning-rate schedules (``tf.keras.optimizers.schedules``).
+SCHEDULES: Dict[str, ScheduleSpec] = {
+    "ExponentialDecay": _sched(
+        _ILR,
+        _STEPS,
+        Key("decay_rate", REQUIRED, "number"),
+        Key("staircase", False, "bool"),
+        auto=("ExponentialDecay",),
+    ),
+    "PiecewiseConstantDecay": _sched(
+        Key("boundaries", REQUIRED, "number_list"),
+        Key("values", REQUIRED, "number_list"),
+        auto=("PiecewiseConstant", "PiecewiseConstantDecay"),
+    ),
+    "PolynomialDecay": _sched(
+        _ILR,
+        _STEPS,
+        Key("end_learning_rate", 0.0001, "number"),
+        Key("power", 1.0, "number"),
+        Key("cycle", False, "bool"),
+        auto=("PolynomialDecay",),
+    ),
+    "InverseTimeDecay": _sched(
+        _ILR,
+        _STEPS,
+        Key("decay_rate", REQUIRED, "number"),
+        Key("staircase", False, "bool"),
+        auto=("InverseTimeDecay",),
+    ),
+    "CosineDecay": _sched(
+        _ILR,
+        _STEPS,
+        Key("alpha", 0.0, "number"),
+        # Warm-up: Keras 2.13+ and Keras 3.
+        extras=(Key("warmup_target", None, "opt_number"), Key("warmup_steps", 0, "number")),
+        auto=("CosineDecay",),
+    ),
+    "CosineDecayRestarts": _sched(
+        _ILR,
+        Key("first_decay_steps", REQUIRED, "number"),
+        Key("t_mul", 2.0, "number"),
+        Key("m_mul", 1.0, "number"),
+        Key("alpha", 0.0, "number"),
+        auto=("SGDRDecay", "CosineDecayRestarts"),
+    ),
+}
+
+
+class Family(NamedTuple):
+    """How one generation of Keras optimizers spells a config (the write edge)."""
+
+    #: optimizer-wide OPTIONS its constructors accept
+    options: FrozenSet[str]
+    #: whether its constructors take legacy learning-rate ``decay``
+    lr_decay: bool
+    #: canonical key -> constructor kwarg, per class, where they differ
+    kwarg_renames: Dict[Tuple[str, str], str]
+    #: fixed keys its own ``get_config()`` adds (written, never read)
+    config_extras: Dict[str, Any]
+    #: fixed top-level keys its ``serialize()`` adds
+    top_level: Dict[str, Any]
+    #: LossScaleOptimizer: native class name and config keys it has
+    loss_scale_class: str
+    loss_scale_keys: Tuple[str, ...]
+    #: top-level keys of serialized schedules
+    schedule_top_level: Dict[str, Any]
+
+
+_CLIP = frozenset(["clipnorm", "clipvalue", "global_clipnorm"])
+_KERAS2_OPTIONS = _CLIP | {"weight_decay", "use_ema", "ema_momentum", "ema_overwrite_frequency"}
+
+FAMILIES: Dict[str, Family] = {
+    # OptimizerV2: TF 2.4-2.10 ``optimizers``; ``optimizers.legacy`` of
+    # Keras 2.11-2.15 and tf_keras.
+    "legacy": Family(
+        options=_CLIP,
+        lr_decay=True,
+        # Legacy Nadam overwrites a ``decay`` kwarg with ``schedule_decay``
+        # (default 0.004), so its momentum decay must be passed under that name.
+        kwarg_renames={("Nadam", "decay"): "schedule_decay"},
+        config_extras={},
+        top_level={},
+        loss_scale_class="LossScaleOptimizer",
+        loss_scale_keys=("inner_optimizer", "dynamic", "initial_scale", "dynamic_growth_steps"),
+        schedule_top_level={},
+    ),
+    # The "new" Keras 2 optimizers: ``optimizers.experimental`` of 2.9/2.10,
+    # ``optimizers`` of Keras 2.11-2.15 and tf_keras.
+    "keras2": Family(
+        options=_KERAS2_OPTIONS,
+        lr_decay=False,
+        kwarg_renames={},
+        config_extras={"is_legacy_optimizer": False},
+        top_level={},
+        loss_scale_class="LossScaleOptimizerV3",
+        loss_scale_keys=("inner_optimizer", "dynamic", "initial_scale", "dynamic_growth_steps"),
+        schedule_top_level={},
+    ),
+    # Keras 3 (stand-alone, or behind TF 2.16+).
+    "keras3": Family(
+        options=frozenset(k.name for k in OPTIONS),
+        lr_decay=False,
+        kwarg_renames={},
+        config_extras={},
+        top_level={"module": "keras.optimizers", "registered_name": None},
+        loss_scale_class="LossScaleOptimizer",
+        loss_scale_keys=("inner_optimizer", "initial_scale", "dynamic_growth_steps"),
+        schedule_top_level={"module": "keras.optimizers.schedules", "registered_name": None},
+    ),
+}
+
+#: First release that ships each class, per generation, for error messages
+#: (``None``: that generation never has it). Checked against the file lists of
+#: the keras 2.11/2.12/2.13 and 3.0-3.14 wheels on PyPI.
+FIRST_RELEASE: Dict[str, Dict[str, Optional[str]]] = {
+    "AdamW": {"keras2": "TF 2.11 (tf.keras.optimizers.experimental.AdamW since TF 2.9)", "keras3": "Keras 3.0"},
+    "Adafactor": {"keras2": "TF 2.11", "keras3": "Keras 3.0"},
+    "Lion": {"keras2": "TF 2.13", "keras3": "Keras 3.0"},
+    "Lamb": {"keras2": None, "keras3": "Keras 3.5"},
+    "Muon": {"keras2": None, "keras3": "Keras 3.10"},
+    "ScheduleFreeAdamW": {"keras2": None, "keras3": "Keras 3.14"},
+}

@@ -1,0 +1,190 @@
+"""The write edge: canonical dict -> the native dict of one Keras generation.
+
+Pure Python. ``to_native(config, "legacy" | "keras2" | "keras3")`` returns the
+dict that generation's own ``serialize()`` would produce for the same
+optimizer, so it can be stored for an old reader; :func:`kerasopt_compat.deserialize`
+builds the installed flavour's optimizer from exactly this dict.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Dict, Mapping, Optional
+
+from . import _tables as T
+from ._errors import DecayConversionWarning, InvalidConfigError, LossyConversionError, LossyConversionWarning
+from ._normalize import CustomObjects, normalize
+
+#: ``accepts(class_name, key) -> bool``: whether the target constructor takes
+#: ``key``. The live path passes one built from the installed classes'
+#: signatures; the pure default trusts the tables.
+Accepts = Callable[[str, str], bool]
+
+
+def _accept_all(cls: str, key: str) -> bool:
+    return True
+
+
+class _Writer:
+    def __init__(self, family: str, strict: bool, accepts: Optional[Accepts]) -> None:
+        if family not in T.FAMILIES:
+            raise InvalidConfigError("unknown target generation %r; use one of %s" % (family, ", ".join(sorted(T.FAMILIES))))
+        self.name = family
+        self.family = T.FAMILIES[family]
+        self.strict = strict
+        self.accepts = accepts or _accept_all
+
+    def lossy(self, why: str, cls: str, key: str, value: Any) -> None:
+        exc = LossyConversionError(
+            "%s; the setting would be lost (Keras generation %r)" % (why, self.name),
+            class_name=cls,
+            key=key,
+            value=value,
+            has_value=True,
+        )
+        if self.strict:
+            raise exc
+        warnings.warn(str(exc), LossyConversionWarning, stacklevel=4)
+
+    # ----------------------------------------------------------------- optimizers
+
+    def optimizer(self, canonical: Mapping[str, Any]) -> Dict[str, Any]:
+        cls = canonical["class_name"]
+        cfg = canonical["config"]
+        if cls == T.LOSS_SCALE_CLASS:
+            return self.loss_scale(cfg)
+        if cls not in T.OPTIMIZERS:  # a custom class, let through unchanged
+            return self._envelope(cls, dict(cfg))
+        fam = self.family
+        native: Dict[str, Any] = {"name": cfg["name"]}
+        for spec in T.OPTIONS:
+            if spec.name in cfg and spec.name not in T.OPTIMIZERS[cls] and spec.name != "decay":
+                value = cfg[spec.name]
+                if spec.name in fam.options and self.accepts(cls, spec.name):
+                    native[spec.name] = value
+                else:
+                    self.lossy("this Keras generation has no optimizer option %r" % spec.name, cls, spec.name, value)
+        lr = cfg["learning_rate"]
+        decay = cfg["decay"]
+        decay_spec = T.OPTIMIZERS[cls][1]
+        keep_decay = fam.lr_decay
+        if cls in T.MOMENTUM_DECAY_CLASSES:
+            if not fam.lr_decay and decay != decay_spec.default:
+                self.lossy(
+                    "%s here has a fixed momentum schedule; legacy momentum 'decay' other than %r" % (cls, decay_spec.default),
+                    cls,
+                    "decay",
+                    decay,
+                )
+        elif not fam.lr_decay and decay != 0.0:
+            if isinstance(lr, Mapping):
+                self.lossy("legacy learning-rate 'decay' on top of a schedule has no equivalent", cls, "decay", decay)
+            else:
+                lr = {
+                    "class_name": "InverseTimeDecay",
+                    "config": {
+                        "initial_learning_rate": lr,
+                        "decay_steps": 1,
+                        "decay_rate": decay,
+                        "staircase": False,
+                        "name": None,
+                    },
+                }
+                warnings.warn(
+                    "%s: legacy learning-rate decay=%r was converted to the equivalent "
+                    "InverseTimeDecay(initial_learning_rate=%r, decay_steps=1, decay_rate=%r)"
+                    % (cls, decay, cfg["learning_rate"], decay),
+                    DecayConversionWarning,
+                    stacklevel=3,
+                )
+        native["learning_rate"] = self.schedule(lr, cls) if isinstance(lr, Mapping) else lr
+        if keep_decay:
+            native["decay"] = decay
+        for spec in T.OPTIMIZERS[cls][2:]:
+            value = cfg[spec.name]
+            if self.accepts(cls, spec.name):
+                native[spec.name] = value
+            elif value != spec.default and value != list(spec.default if isinstance(spec.default, tuple) else [spec.default]):
+                self.lossy("the installed %s has no %r" % (cls, spec.name), cls, spec.name, value)
+        native.update(fam.config_extras)
+        return self._envelope(cls, native)
+
+    def loss_scale(self, cfg: Mapping[str, Any]) -> Dict[str, Any]:
+        cls = T.LOSS_SCALE_CLASS
+        fam = self.family
+        native: Dict[str, Any] = {}
+        if "name" in cfg:
+            if fam is T.FAMILIES["keras3"]:
+                native["name"] = cfg["name"]
+            else:
+                self.lossy("this LossScaleOptimizer has no name", cls, "name", cfg["name"])
+        for spec in T.LOSS_SCALE_KEYS:
+            value = cfg[spec.name]
+            if spec.name == "inner_optimizer":
+                native[spec.name] = self.optimizer(value)
+            elif spec.name in fam.loss_scale_keys:
+                native[spec.name] = value
+            elif value != spec.default:
+                self.lossy("this LossScaleOptimizer is always dynamic", cls, spec.name, value)
+        return self._envelope(fam.loss_scale_class, native)
+
+    def _envelope(self, cls: str, config: Dict[str, Any]) -> Dict[str, Any]:
+        top = self.family.top_level
+        out: Dict[str, Any] = {}
+        if "module" in top:
+            out["module"] = top["module"]
+        out["class_name"] = cls
+        out["config"] = config
+        if "registered_name" in top:
+            out["registered_name"] = top["registered_name"]
+        return out
+
+    # ----------------------------------------------------------------- schedules
+
+    def schedule(self, canonical: Mapping[str, Any], owner: str) -> Dict[str, Any]:
+        cls = canonical["class_name"]
+        cfg = dict(canonical["config"])
+        spec = T.SCHEDULES.get(cls)
+        if spec is not None:
+            for key in spec.extras:
+                if key.name in cfg and not self.accepts(cls, key.name):
+                    self.lossy("the installed %s has no %r" % (cls, key.name), owner, key.name, cfg.pop(key.name))
+        top = self.family.schedule_top_level
+        out: Dict[str, Any] = {}
+        if "module" in top:
+            out["module"] = top["module"]
+        out["class_name"] = cls
+        out["config"] = cfg
+        if "registered_name" in top:
+            out["registered_name"] = top["registered_name"]
+        return out
+
+
+def write(
+    canonical: Mapping[str, Any], family: str, *, strict: bool = False, accepts: Optional[Accepts] = None
+) -> Dict[str, Any]:
+    """Write an already canonical dict for ``family`` (used by the live path)."""
+    return _Writer(family, strict, accepts).optimizer(canonical)
+
+
+def to_native(
+    config: Mapping[str, Any],
+    family: str = "keras3",
+    *,
+    strict: bool = False,
+    custom_objects: CustomObjects = None,
+) -> Dict[str, Any]:
+    """Return the dict Keras generation ``family`` would serialize for ``config``.
+
+    ``family`` is ``"legacy"`` (OptimizerV2: TF 2.4-2.10 ``tf.keras.optimizers``,
+    ``optimizers.legacy`` later), ``"keras2"`` (the new optimizers of
+    TF 2.11-2.15 and tf_keras) or ``"keras3"``. ``config`` may be any dict
+    :func:`normalize` reads. Settings the target cannot hold emit
+    :class:`LossyConversionWarning` (or raise :class:`LossyConversionError`
+    with ``strict=True``); legacy learning-rate ``decay`` becomes an exactly
+    equivalent ``InverseTimeDecay`` schedule with a :class:`DecayConversionWarning`.
+
+    >>> to_native({'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.1}}, 'legacy')
+    {'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.1, 'decay': 0.0, 'momentum': 0.0, 'nesterov': False}}
+    """
+    return write(normalize(config, custom_objects=custom_objects), family, strict=strict)

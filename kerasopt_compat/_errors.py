@@ -136,8 +136,13 @@ class LossyConversionWarning(ConversionWarning):
     """A setting cannot be represented by the installed Keras and was dropped.
 
     Filter it like any warning, or pass ``strict=True`` to get
-    :class:`LossyConversionError` instead.
+    :class:`LossyConversionError` instead. ``class_name``, ``key`` and
+    ``value`` name the setting that was dropped.
     """
+
+    class_name: Optional[str] = None
+    key: Optional[str] = None
+    value: Any = None
 
 
 class DecayConversionWarning(ConversionWarning):

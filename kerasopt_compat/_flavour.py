@@ -9,16 +9,22 @@ from __future__ import annotations
 import os
 import threading
 from types import ModuleType
-from typing import Any, Dict, FrozenSet, NamedTuple, Optional, Tuple
+from typing import Any, Dict, FrozenSet, List, NamedTuple, Optional
 
 from . import _tables as T
 from . import fixes
 from ._errors import UnsupportedClassError
 from ._optional import MIN_VERSIONS, import_optional_dependency, is_installed, parse_version
 
-#: Namespaces searched for a class, in order. ``optimizers.legacy`` is never
-#: chosen implicitly: deserialize returns the flavour's default optimizers.
-_SEARCH = ("optimizers", "optimizers.experimental")
+#: Namespaces searched for a class, in order of preference.
+_SEARCH = ("optimizers", "optimizers.experimental", "optimizers.legacy")
+
+
+class Target(NamedTuple):
+    """One installed optimizer class and the family (write edge) it takes."""
+
+    cls: Any
+    family: str
 
 
 class Flavour(NamedTuple):
@@ -43,10 +49,17 @@ class Flavour(NamedTuple):
 
     # ------------------------------------------------------------ class lookup
 
-    def optimizer_class(self, name: str) -> Tuple[Any, str]:
-        """``(class, family)`` for a canonical optimizer name, or UnsupportedClassError."""
+    def optimizer_candidates(self, name: str) -> List[Target]:
+        """Classes that can build canonical optimizer ``name``, preferred first.
+
+        The default ``optimizers`` namespace comes first; then
+        ``optimizers.experimental`` (TF 2.9/2.10) and ``optimizers.legacy``
+        (TF 2.11-2.15, tf_keras), which :func:`deserialize` uses only when the
+        default class would lose a setting. Raises UnsupportedClassError when
+        the flavour has no such class.
+        """
         found = _class_cache(self).get(name)
-        if found is not None:
+        if found:
             return found
         first = T.FIRST_RELEASE.get(name, {})
         since = first.get("keras3" if self.default_family == "keras3" else "keras2")
@@ -55,6 +68,10 @@ class Flavour(NamedTuple):
             % (self.describe(), name, "first shipped in %s" % since if since else "this Keras generation never had it"),
             class_name=name,
         )
+
+    def optimizer_class(self, name: str) -> Target:
+        """The preferred ``Target`` for a canonical optimizer name."""
+        return self.optimizer_candidates(name)[0]
 
     def schedule_class(self, name: str) -> Any:
         cls = getattr(self.keras.optimizers.schedules, name, None)
@@ -67,15 +84,15 @@ class Flavour(NamedTuple):
     def loss_scale_class(self, family: str) -> Any:
         return fixes.loss_scale_optimizer_class(self.keras, family)
 
-    def accepts(self, cls_name: str, key: str) -> bool:
-        """Whether the installed class ``cls_name`` takes constructor kwarg ``key``."""
+    def accepts(self, cls_name: str, key: str, target: Optional[Target] = None) -> bool:
+        """Whether the installed class ``cls_name`` (or ``target``) takes constructor kwarg ``key``."""
         if cls_name in T.SCHEDULES:
             return key in fixes.named_parameters(self.schedule_class(cls_name))
-        cls, family = self.optimizer_class(cls_name)
+        cls, family = target if target is not None else self.optimizer_class(cls_name)
         if key in fixes.named_parameters(cls):
             return True
         fam = T.FAMILIES[family]
-        return key in fam.options or (key == "decay" and fam.lr_decay)
+        return family == "legacy" and (key in fam.options or key == "decay")
 
     def family_of(self, cls: type) -> str:
         return _family_of_class(cls, self)
@@ -90,23 +107,25 @@ def _family_of_class(cls: type, fl: Flavour) -> str:
     return "keras2"
 
 
-_CLASS_CACHE: Dict[int, Dict[str, Tuple[Any, str]]] = {}
+_CLASS_CACHE: Dict[int, Dict[str, List[Target]]] = {}
 
 
-def _class_cache(fl: Flavour) -> Dict[str, Tuple[Any, str]]:
+def _class_cache(fl: Flavour) -> Dict[str, List[Target]]:
     cache = _CLASS_CACHE.get(id(fl.keras))
     if cache is None:
-        cache = {}
+        cache = {name: [] for name in T.OPTIMIZERS}
         for path in _SEARCH:
             ns = fixes.optimizer_namespace(fl.keras, path)
             if ns is None:
                 continue
-            for name in T.OPTIMIZERS:
-                if name in cache:
+            for name, found in cache.items():
+                cls = fixes.namespace_attr(ns, name)
+                if not isinstance(cls, type) or any(t.cls is cls for t in found):
                     continue
-                cls = getattr(ns, name, None) if hasattr(ns, name) else None
-                if isinstance(cls, type):
-                    cache[name] = (cls, _family_of_class(cls, fl))
+                family = _family_of_class(cls, fl)
+                if path.endswith("legacy") and family != "legacy":
+                    continue  # Keras 3's optimizers.legacy: placeholders that raise ImportError
+                found.append(Target(cls, family))
         _CLASS_CACHE[id(fl.keras)] = cache
     return cache
 

@@ -9,12 +9,21 @@ by canonical name only.
 
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import Any, Dict, Mapping, Optional
 
 from . import _tables as T
 from . import fixes
-from ._errors import ConfigTypeError, InvalidConfigError, SerializationError
-from ._flavour import Flavour, flavour
+from ._errors import (
+    ConfigTypeError,
+    ConversionWarning,
+    InvalidConfigError,
+    LossyConversionError,
+    SerializationError,
+    UnsupportedClassError,
+)
+from ._flavour import Flavour, Target, flavour
 from ._normalize import CustomObjects, custom_names, normalize
 from ._write import write
 
@@ -98,24 +107,42 @@ def deserialize(
         raise ConfigTypeError("deserialize() takes a dict; use loads() to read JSON text first", value=config, has_value=True)
     canonical = normalize(config, custom_objects=custom_objects)
     fl = flavour()
-    builder = _Builder(fl, custom_objects or {})
-    family = builder.family_for(canonical)
-    native = write(canonical, family, strict=strict, accepts=fl.accepts)
-    return builder.optimizer(native, family)
+    target = _choose_target(fl, canonical)
+    accepts = functools.partial(_accepts, fl, target)
+    native = write(canonical, target.family, strict=strict, accepts=accepts)
+    return _Builder(fl, custom_objects or {}, target).optimizer(native)
+
+
+def _accepts(fl: Flavour, target: Target, cls_name: str, key: str) -> bool:
+    return fl.accepts(cls_name, key, target if cls_name in T.OPTIMIZERS else None)
+
+
+def _choose_target(fl: Flavour, canonical: Mapping[str, Any]) -> Target:
+    """The installed class to build: the default namespace's, unless it would
+    lose a setting that another namespace of the same flavour keeps (e.g.
+    ``weight_decay`` on TF 2.9 -> ``optimizers.experimental``; Nadam's momentum
+    ``decay`` on TF 2.11+ -> ``optimizers.legacy``)."""
+    inner = canonical["config"]["inner_optimizer"] if canonical["class_name"] == T.LOSS_SCALE_CLASS else canonical
+    name = inner["class_name"]
+    if name not in T.OPTIMIZERS:
+        return Target(None, fl.default_family)
+    candidates = fl.optimizer_candidates(name)
+    for target in candidates:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConversionWarning)
+                write(canonical, target.family, strict=True, accepts=functools.partial(_accepts, fl, target))
+        except (LossyConversionError, UnsupportedClassError):
+            continue
+        return target
+    return candidates[0]
 
 
 class _Builder:
-    def __init__(self, fl: Flavour, custom_objects: Mapping[str, Any]) -> None:
+    def __init__(self, fl: Flavour, custom_objects: Mapping[str, Any], target: Target) -> None:
         self.fl = fl
         self.custom = custom_objects
-
-    def family_for(self, canonical: Mapping[str, Any]) -> str:
-        cls = canonical["class_name"]
-        if cls == T.LOSS_SCALE_CLASS:
-            return self.family_for(canonical["config"]["inner_optimizer"])
-        if cls in T.OPTIMIZERS:
-            return self.fl.optimizer_class(cls)[1]
-        return self.fl.default_family
+        self.target = target
 
     def _custom_class(self, name: str) -> Any:
         obj = self.custom.get(name) if isinstance(self.custom, Mapping) else None
@@ -128,16 +155,17 @@ class _Builder:
             )
         return obj
 
-    def optimizer(self, native: Mapping[str, Any], family: str) -> Any:
+    def optimizer(self, native: Mapping[str, Any]) -> Any:
         name = native["class_name"]
         cfg = dict(native["config"])
+        family = self.target.family
         fam = T.FAMILIES[family]
         if name == fam.loss_scale_class and name not in T.OPTIMIZERS:
-            inner = self.optimizer(cfg.pop("inner_optimizer"), family)
+            inner = self.optimizer(cfg.pop("inner_optimizer"))
             return self._call(self.fl.loss_scale_class(family), T.LOSS_SCALE_CLASS, cfg, inner)
         if name not in T.OPTIMIZERS:
             return self._from_config(self._custom_class(name), name, cfg)
-        target, _ = self.fl.optimizer_class(name)
+        target = self.target.cls
         for key in fam.config_extras:
             cfg.pop(key, None)
         lr = cfg.get("learning_rate")

@@ -21,19 +21,18 @@ from ._errors import (
     UnknownClassError,
     UnknownKeyError,
 )
-from ._values import MAX_INT, canonical_float, unwrap_numpy
+from ._values import MAX_INT, canonical_float, fits_float32, unwrap_numpy
 
 CustomObjects = Optional[Union[Mapping[str, Any], Iterable[str]]]
 
 #: Deepest nesting accepted in a pass-through (custom class) config.
 MAX_DEPTH = 64
-_FLOAT32_MAX = 3.4028234663852886e38
 _CUSTOM_PREFIX = "Custom>"
 _AUTO_SUFFIX = re.compile(r"_\d+$")
 
 _OPTIMIZER_KEYS: Dict[str, Dict[str, T.Key]] = {cls: {k.name: k for k in keys} for cls, keys in T.OPTIMIZERS.items()}
 _OPTION_KEYS: Dict[str, T.Key] = {k.name: k for k in T.OPTIONS}
-_LOSS_SCALE_KEYS: Dict[str, T.Key] = {k.name: k for k in T.LOSS_SCALE_KEYS + T.LOSS_SCALE_EXTRAS}
+_LOSS_SCALE_KEYS: Dict[str, T.Key] = {k.name: k for k in T.LOSS_SCALE_KEYS + T.LOSS_SCALE_EXTRAS + T.OPTIONS}
 _OPTIMIZER_BY_LOWER: Dict[str, str] = {
     name.lower(): name for name in list(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS] + list(T.CLASS_ALIASES)
 }
@@ -220,7 +219,8 @@ def _read_optimizer(obj: Any, custom: Collection[str], *, nested: bool) -> Dict[
         if spec.name in keys:
             continue  # a class hyperparameter for this class (AdamW's weight_decay)
         value = values.get(spec.name, spec.default)
-        if value != spec.default:
+        needs = T.OPTION_REQUIRES.get(spec.name)
+        if value != spec.default and (needs is None or values.get(needs)):
             out[spec.name] = value
     for spec in T.OPTIMIZERS[cls]:
         out[spec.name] = values[spec.name] if spec.name in values else emit_default(spec)
@@ -245,7 +245,7 @@ def _read_loss_scale(config: Mapping[str, Any], custom: Collection[str]) -> Dict
     if "inner_optimizer" not in values:
         raise InvalidConfigError("LossScaleOptimizer config has no 'inner_optimizer'", class_name=cls, key="inner_optimizer")
     out = {spec.name: values.get(spec.name, spec.default) for spec in T.LOSS_SCALE_KEYS}
-    for spec in T.LOSS_SCALE_EXTRAS:
+    for spec in T.LOSS_SCALE_EXTRAS + T.OPTIONS:
         if values.get(spec.name, spec.default) != spec.default:
             out[spec.name] = values[spec.name]
     return {"class_name": cls, "config": out}
@@ -315,7 +315,7 @@ def _float(value: Any, cls: str, key: str) -> float:
         number = float(value)
     except OverflowError:
         number = math.inf
-    if not math.isfinite(number) or abs(number) > _FLOAT32_MAX:
+    if not math.isfinite(number) or not fits_float32(number):
         raise InvalidConfigError(
             "number is not finite or out of float32 range", class_name=cls, key=key, value=value, has_value=True
         )

@@ -136,6 +136,11 @@ OPTIONS: Tuple[Key, ...] = (
     Key("gradient_accumulation_steps", None, "opt_int"),
 )
 
+#: Options that only take effect when another option is set: without it they
+#: are dropped on read (Keras 2.11-2.15 RMSprop carries
+#: ``ema_overwrite_frequency: 100`` even with ``use_ema=False``).
+OPTION_REQUIRES: Dict[str, str] = {"ema_momentum": "use_ema", "ema_overwrite_frequency": "use_ema"}
+
 #: Native keys that are renamed on read.
 KEY_ALIASES: Dict[str, str] = {"lr": "learning_rate"}
 
@@ -157,12 +162,13 @@ CLASS_ALIASES: Dict[str, str] = {
 }
 
 #: LossScaleOptimizer config, TF 2.9 order (TF 2.9 has no ``name`` key; a
-#: user-chosen name is kept after these keys).
+#: user-chosen name is kept after these keys, then any non-default OPTIONS,
+#: which Keras 3.3-3.x LossScaleOptimizer configs carry for the wrapper).
 LOSS_SCALE_KEYS: Tuple[Key, ...] = (
     Key("inner_optimizer", REQUIRED, "optimizer"),
     Key("dynamic", True, "bool"),
     Key("initial_scale", 32768.0, "float"),
-    Key("dynamic_growth_steps", 2000, "int"),
+    Key("dynamic_growth_steps", 2000, "opt_int"),  # None when dynamic=False (TF 2.4-2.10)
 )
 LOSS_SCALE_EXTRAS: Tuple[Key, ...] = (Key("name", None, "opt_name"),)
 LOSS_SCALE_AUTO_NAMES: FrozenSet[str] = frozenset(["loss_scale_optimizer", "LossScaleOptimizer", "LossScaleOptimizerV3"])
@@ -172,10 +178,11 @@ class ScheduleSpec(NamedTuple):
     keys: Tuple[Key, ...]  # TF 2.9 keys in TF 2.9 order (``name`` last)
     extras: Tuple[Key, ...]  # later keys, emitted only when not default
     auto_names: FrozenSet[str]  # default names Keras gave; canonical None
+    keras3_name: str  # Keras 3's default name (Keras 3 schedules need a str name)
 
 
 def _sched(*keys: Key, extras: Tuple[Key, ...] = (), auto: Tuple[str, ...] = ()) -> ScheduleSpec:
-    return ScheduleSpec(keys + (Key("name", None, "opt_name"),), extras, frozenset(auto))
+    return ScheduleSpec(keys + (Key("name", None, "opt_name"),), extras, frozenset(auto), auto[0])
 
 
 _ILR = Key("initial_learning_rate", REQUIRED, "number")
@@ -232,8 +239,15 @@ SCHEDULES: Dict[str, ScheduleSpec] = {
 class Family(NamedTuple):
     """How one generation of Keras optimizers spells a config (the write edge)."""
 
+    #: optimizer classes this generation has (in its newest release)
+    classes: FrozenSet[str]
     #: optimizer-wide OPTIONS its constructors accept
     options: FrozenSet[str]
+    #: its get_config() lists every option, defaults included (so the write
+    #: edge passes them all, and a constructor default that differs from the
+    #: canonical one, like Keras 2 RMSprop's ema_overwrite_frequency=100, never
+    #: leaks in)
+    all_options: bool
     #: whether its constructors take legacy learning-rate ``decay``
     lr_decay: bool
     #: canonical key -> constructor kwarg, per class, where they differ
@@ -242,11 +256,15 @@ class Family(NamedTuple):
     config_extras: Dict[str, Any]
     #: fixed top-level keys its ``serialize()`` adds
     top_level: Dict[str, Any]
-    #: LossScaleOptimizer: native class name and config keys it has
+    #: LossScaleOptimizer: native class name and the canonical keys it takes
     loss_scale_class: str
     loss_scale_keys: Tuple[str, ...]
     #: top-level keys of serialized schedules
     schedule_top_level: Dict[str, Any]
+    #: schedules need a string name (Keras 3 raises at the first step on None)
+    schedule_name_required: bool
+    #: classes that refuse a learning-rate schedule (legacy Nadam)
+    no_schedule: FrozenSet[str]
 
 
 _CLIP = frozenset(["clipnorm", "clipvalue", "global_clipnorm"])
@@ -256,7 +274,9 @@ FAMILIES: Dict[str, Family] = {
     # OptimizerV2: TF 2.4-2.10 ``optimizers``; ``optimizers.legacy`` of
     # Keras 2.11-2.15 and tf_keras.
     "legacy": Family(
+        classes=DOCUMENTED_CLASSES,
         options=_CLIP,
+        all_options=False,
         lr_decay=True,
         # Legacy Nadam overwrites a ``decay`` kwarg with ``schedule_decay``
         # (default 0.004), so its momentum decay must be passed under that name.
@@ -266,11 +286,15 @@ FAMILIES: Dict[str, Family] = {
         loss_scale_class="LossScaleOptimizer",
         loss_scale_keys=("inner_optimizer", "dynamic", "initial_scale", "dynamic_growth_steps"),
         schedule_top_level={},
+        schedule_name_required=False,
+        no_schedule=frozenset(["Nadam"]),
     ),
     # The "new" Keras 2 optimizers: ``optimizers.experimental`` of 2.9/2.10,
     # ``optimizers`` of Keras 2.11-2.15 and tf_keras.
     "keras2": Family(
+        classes=DOCUMENTED_CLASSES | {"AdamW", "Adafactor", "Lion"},
         options=_KERAS2_OPTIONS,
+        all_options=True,
         lr_decay=False,
         kwarg_renames={},
         config_extras={"is_legacy_optimizer": False},
@@ -278,17 +302,24 @@ FAMILIES: Dict[str, Family] = {
         loss_scale_class="LossScaleOptimizerV3",
         loss_scale_keys=("inner_optimizer", "dynamic", "initial_scale", "dynamic_growth_steps"),
         schedule_top_level={},
+        schedule_name_required=False,
+        no_schedule=frozenset(),
     ),
     # Keras 3 (stand-alone, or behind TF 2.16+).
     "keras3": Family(
+        classes=frozenset(OPTIMIZERS),
         options=frozenset(k.name for k in OPTIONS),
+        all_options=True,
         lr_decay=False,
         kwarg_renames={},
         config_extras={},
         top_level={"module": "keras.optimizers", "registered_name": None},
         loss_scale_class="LossScaleOptimizer",
-        loss_scale_keys=("inner_optimizer", "initial_scale", "dynamic_growth_steps"),
+        # Always dynamic (no ``dynamic``); takes a name and the optimizer options.
+        loss_scale_keys=("name", "inner_optimizer", "initial_scale", "dynamic_growth_steps") + tuple(k.name for k in OPTIONS),
         schedule_top_level={"module": "keras.optimizers.schedules", "registered_name": None},
+        schedule_name_required=True,
+        no_schedule=frozenset(),
     ),
 }
 

@@ -61,9 +61,25 @@ def shorten_float(value: float) -> float:
         return value
     for digits in range(1, 10):
         candidate = float("%.*g" % (digits, value))
-        if _to_float32(candidate) == value:
+        if _rounds_to(candidate, value):
             return candidate
     return value  # pragma: no cover - 9 significant digits always suffice
+
+
+def fits_float32(value: float) -> bool:
+    """True when ``value`` does not round to infinity as a float32."""
+    try:
+        _to_float32(value)
+    except (OverflowError, struct.error):
+        return False
+    return True
+
+
+def _rounds_to(candidate: float, value: float) -> bool:
+    try:
+        return _to_float32(candidate) == value
+    except (OverflowError, struct.error):  # rounds past float32's largest value
+        return False
 
 
 def canonical_float(value: float) -> float:

@@ -12,13 +12,24 @@ import warnings
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from . import _tables as T
-from ._errors import DecayConversionWarning, InvalidConfigError, LossyConversionError, LossyConversionWarning
+from ._errors import (
+    DecayConversionWarning,
+    InvalidConfigError,
+    LossyConversionError,
+    LossyConversionWarning,
+    UnsupportedClassError,
+)
 from ._normalize import CustomObjects, normalize
 
 #: ``accepts(class_name, key) -> bool``: whether the target constructor takes
 #: ``key``. The live path passes one built from the installed classes'
 #: signatures; the pure default trusts the tables.
 Accepts = Callable[[str, str], bool]
+
+
+def _first_release(cls: str, family: str) -> str:
+    since = T.FIRST_RELEASE.get(cls, {}).get("keras3" if family == "keras3" else "keras2")
+    return "; first shipped in %s" % since if since else ""
 
 
 def _accept_all(cls: str, key: str) -> bool:
@@ -44,7 +55,9 @@ class _Writer:
         )
         if self.strict:
             raise exc
-        warnings.warn(str(exc), LossyConversionWarning, stacklevel=4)
+        warning = LossyConversionWarning(str(exc))
+        warning.class_name, warning.key, warning.value = cls, key, value
+        warnings.warn(warning, stacklevel=4)
 
     # ----------------------------------------------------------------- optimizers
 
@@ -56,14 +69,20 @@ class _Writer:
         if cls not in T.OPTIMIZERS:  # a custom class, let through unchanged
             return self._envelope(cls, dict(cfg))
         fam = self.family
+        if cls not in fam.classes:
+            raise UnsupportedClassError(
+                "Keras generation %r has no optimizer %s%s" % (self.name, cls, _first_release(cls, self.name)), class_name=cls
+            )
+        class_keys = {spec.name for spec in T.OPTIMIZERS[cls]}
         native: Dict[str, Any] = {"name": cfg["name"]}
         for spec in T.OPTIONS:
-            if spec.name in cfg and spec.name not in T.OPTIMIZERS[cls] and spec.name != "decay":
-                value = cfg[spec.name]
-                if spec.name in fam.options and self.accepts(cls, spec.name):
-                    native[spec.name] = value
-                else:
-                    self.lossy("this Keras generation has no optimizer option %r" % spec.name, cls, spec.name, value)
+            if spec.name in class_keys or (spec.name not in cfg and not fam.all_options):
+                continue
+            value = cfg.get(spec.name, spec.default)
+            if spec.name in fam.options and self.accepts(cls, spec.name):
+                native[spec.name] = value
+            elif spec.name in cfg:
+                self.lossy("this Keras generation has no optimizer option %r" % spec.name, cls, spec.name, value)
         lr = cfg["learning_rate"]
         decay = cfg["decay"]
         decay_spec = T.OPTIMIZERS[cls][1]
@@ -97,6 +116,10 @@ class _Writer:
                     DecayConversionWarning,
                     stacklevel=3,
                 )
+        if isinstance(lr, Mapping) and cls in fam.no_schedule:
+            raise UnsupportedClassError(
+                "%s of Keras generation %r does not accept a learning-rate schedule" % (cls, self.name), class_name=cls
+            )
         native["learning_rate"] = self.schedule(lr, cls) if isinstance(lr, Mapping) else lr
         if keep_decay:
             native["decay"] = decay
@@ -113,19 +136,14 @@ class _Writer:
         cls = T.LOSS_SCALE_CLASS
         fam = self.family
         native: Dict[str, Any] = {}
-        if "name" in cfg:
-            if fam is T.FAMILIES["keras3"]:
-                native["name"] = cfg["name"]
-            else:
-                self.lossy("this LossScaleOptimizer has no name", cls, "name", cfg["name"])
-        for spec in T.LOSS_SCALE_KEYS:
-            value = cfg[spec.name]
-            if spec.name == "inner_optimizer":
-                native[spec.name] = self.optimizer(value)
-            elif spec.name in fam.loss_scale_keys:
-                native[spec.name] = value
-            elif value != spec.default:
-                self.lossy("this LossScaleOptimizer is always dynamic", cls, spec.name, value)
+        defaults = {spec.name: spec.default for spec in T.LOSS_SCALE_KEYS + T.LOSS_SCALE_EXTRAS + T.OPTIONS}
+        for key, value in cfg.items():
+            if key == "inner_optimizer":
+                native[key] = self.optimizer(value)
+            elif key in fam.loss_scale_keys:
+                native[key] = value
+            elif value != defaults[key]:
+                self.lossy("this generation's LossScaleOptimizer has no %r" % key, cls, key, value)
         return self._envelope(fam.loss_scale_class, native)
 
     def _envelope(self, cls: str, config: Dict[str, Any]) -> Dict[str, Any]:
@@ -146,6 +164,8 @@ class _Writer:
         cfg = dict(canonical["config"])
         spec = T.SCHEDULES.get(cls)
         if spec is not None:
+            if self.family.schedule_name_required and cfg.get("name") is None:
+                cfg["name"] = spec.keras3_name
             for key in spec.extras:
                 if key.name in cfg and not self.accepts(cls, key.name):
                     self.lossy("the installed %s has no %r" % (cls, key.name), owner, key.name, cfg.pop(key.name))

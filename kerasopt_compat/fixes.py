@@ -28,6 +28,19 @@ def optimizer_namespace(keras: ModuleType, path: str) -> Optional[Any]:
     return obj
 
 
+def namespace_attr(namespace: Any, name: str) -> Optional[Any]:
+    """``getattr`` that tolerates lazy namespaces raising on access.
+
+    TF 2.11-2.15 and Keras 3 expose some optimizer names through lazy loaders
+    or placeholders that raise ``ImportError``/``AttributeError`` when touched
+    (Keras 3's ``optimizers.legacy``). Can go with Keras 2.
+    """
+    try:
+        return getattr(namespace, name, None)
+    except (ImportError, AttributeError):
+        return None
+
+
 def loss_scale_optimizer_class(keras: ModuleType, family: str) -> Any:
     """The public LossScaleOptimizer of the installed Keras.
 

@@ -11,6 +11,7 @@ TF_USE_LEGACY_KERAS=1).  Otherwise stand-alone ``keras`` (Keras 3, any
 backend) is used.  Only the installed TF/Keras and numpy are needed.
 Python 3.8 compatible.
 """
+
 from __future__ import print_function
 
 import inspect
@@ -28,8 +29,7 @@ warnings.filterwarnings("ignore")
 
 import numpy as np  # noqa: E402
 
-SKIP_NAMES = {"Optimizer", "BaseOptimizer", "TFOptimizer", "MultiOptimizer",
-              "OptimizerMap"}
+SKIP_NAMES = {"Optimizer", "BaseOptimizer", "TFOptimizer", "MultiOptimizer", "OptimizerMap"}
 
 NONDEFAULT = {
     "Adadelta": {"rho": 0.9, "epsilon": 1e-6},
@@ -49,16 +49,12 @@ NONDEFAULT = {
 # (variant suffix, schedule class name, positional args, keyword args)
 SCHEDULES = [
     ("ExponentialDecay", "ExponentialDecay", [0.1, 10, 0.9], {"staircase": True}),
-    ("PiecewiseConstantDecay", "PiecewiseConstantDecay",
-     [[10, 20], [0.1, 0.05, 0.01]], {}),
-    ("PolynomialDecay", "PolynomialDecay", [0.1, 100],
-     {"end_learning_rate": 0.001, "power": 2.0, "cycle": True}),
+    ("PiecewiseConstantDecay", "PiecewiseConstantDecay", [[10, 20], [0.1, 0.05, 0.01]], {}),
+    ("PolynomialDecay", "PolynomialDecay", [0.1, 100], {"end_learning_rate": 0.001, "power": 2.0, "cycle": True}),
     ("InverseTimeDecay", "InverseTimeDecay", [0.1, 1, 0.5], {}),
     ("CosineDecay", "CosineDecay", [0.1, 100], {"alpha": 0.1}),
-    ("CosineDecay_warmup", "CosineDecay", [0.1, 100],
-     {"warmup_target": 0.2, "warmup_steps": 10}),
-    ("CosineDecayRestarts", "CosineDecayRestarts", [0.1, 50],
-     {"t_mul": 2.0, "m_mul": 0.9, "alpha": 0.01}),
+    ("CosineDecay_warmup", "CosineDecay", [0.1, 100], {"warmup_target": 0.2, "warmup_steps": 10}),
+    ("CosineDecayRestarts", "CosineDecayRestarts", [0.1, 50], {"t_mul": 2.0, "m_mul": 0.9, "alpha": 0.01}),
 ]
 
 
@@ -167,8 +163,7 @@ def serialize(opt, **kw):
 
 def serialize_has_legacy_format():
     try:
-        return "use_legacy_format" in inspect.signature(
-            K.optimizers.serialize).parameters
+        return "use_legacy_format" in inspect.signature(K.optimizers.serialize).parameters
     except (TypeError, ValueError):
         return False
 
@@ -191,8 +186,7 @@ def make_var_and_grad(kind):
 
 def _stateless_step(opt, grad, var):
     opt.build([var])
-    tv, ov = opt.stateless_apply([v.value for v in opt.variables], [grad],
-                                 [var.value])
+    tv, ov = opt.stateless_apply([v.value for v in opt.variables], [grad], [var.value])
     for v, val in zip(opt.variables, ov):
         v.assign(val)
     var.assign(tv[0])
@@ -231,8 +225,7 @@ def do_step(build):
                 first_exc = e
             continue
         val = var.numpy() if hasattr(var, "numpy") else var
-        desc = {"method": method, "variable": kind,
-                "value_after": to_jsonable(np.asarray(val), [])}
+        desc = {"method": method, "variable": kind, "value_after": to_jsonable(np.asarray(val), [])}
         if errors:
             desc["failed_attempts"] = errors
         return opt, desc
@@ -254,11 +247,14 @@ EXPORTS = []
 NOTES = []
 
 
-def record(ns_label, cls_name, variant, kwargs_desc, build, step=False,
-           ser_kwargs=None):
-    entry = {"id": "%s.%s/%s" % (ns_label, cls_name, variant),
-             "namespace": ns_label, "class": cls_name, "variant": variant,
-             "kwargs": kwargs_desc}
+def record(ns_label, cls_name, variant, kwargs_desc, build, step=False, ser_kwargs=None):
+    entry = {
+        "id": "%s.%s/%s" % (ns_label, cls_name, variant),
+        "namespace": ns_label,
+        "class": cls_name,
+        "variant": variant,
+        "kwargs": kwargs_desc,
+    }
     try:
         if step:
             opt, entry["step"] = do_step(build)
@@ -274,8 +270,7 @@ def record(ns_label, cls_name, variant, kwargs_desc, build, step=False,
         if os.environ.get("EXPORT_DEBUG"):
             traceback.print_exc()
     EXPORTS.append(entry)
-    sys.stderr.write("%-70s %s\n" % (entry["id"], "ERR " + entry["error"][:100]
-                                     if "error" in entry else "ok"))
+    sys.stderr.write("%-70s %s\n" % (entry["id"], "ERR " + entry["error"][:100] if "error" in entry else "ok"))
     return entry
 
 
@@ -328,44 +323,48 @@ def export_namespace(ns_label, ns, bases, legacy_fmt):
         d = record(ns_label, name, "defaults", {}, mk({}))
         record(ns_label, name, "nondefault", nondef, mk(nondef))
         sched_desc = describe_schedule(
-            "ExponentialDecay", [], {"initial_learning_rate": 0.1,
-                                     "decay_steps": 10, "decay_rate": 0.9})
-        record(ns_label, name, "schedule", {"learning_rate": sched_desc},
-               lambda cls=cls: cls(learning_rate=K.optimizers.schedules.ExponentialDecay(
-                   initial_learning_rate=0.1, decay_steps=10, decay_rate=0.9)))
-        record(ns_label, name, "clipnorm", {"clipnorm": 1.0},
-               mk({"clipnorm": 1.0}))
+            "ExponentialDecay", [], {"initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.9}
+        )
+        record(
+            ns_label,
+            name,
+            "schedule",
+            {"learning_rate": sched_desc},
+            lambda cls=cls: cls(
+                learning_rate=K.optimizers.schedules.ExponentialDecay(initial_learning_rate=0.1, decay_steps=10, decay_rate=0.9)
+            ),
+        )
+        record(ns_label, name, "clipnorm", {"clipnorm": 1.0}, mk({"clipnorm": 1.0}))
         record(ns_label, name, "after_step", {}, mk({}), step=True)
         cfg = (d.get("serialized") or {}).get("config") or {}
         if "weight_decay" in cfg:
             wd = 0.02 if name in ("AdamW", "Muon") else 0.01
-            ex = {"weight_decay": wd, "use_ema": True, "ema_momentum": 0.9,
-                  "clipvalue": 0.5, "global_clipnorm": None}
+            ex = {"weight_decay": wd, "use_ema": True, "ema_momentum": 0.9, "clipvalue": 0.5, "global_clipnorm": None}
             record(ns_label, name, "extras", ex, mk(ex))
         if ns_label == "optimizers" and legacy_fmt and name in ("SGD", "Adam"):
-            record(ns_label, name, "defaults_use_legacy_format", {}, mk({}),
-                   ser_kwargs={"use_legacy_format": True})
+            record(ns_label, name, "defaults_use_legacy_format", {}, mk({}), ser_kwargs={"use_legacy_format": True})
         if ns_label == "optimizers" and name == "SGD":
             sched_ns = K.optimizers.schedules
             known = set(s[1] for s in SCHEDULES)
             for sname in dir(sched_ns):
                 o = getattr(sched_ns, sname, None)
-                if (inspect.isclass(o) and sname not in known
-                        and sname != "LearningRateSchedule"):
+                if inspect.isclass(o) and sname not in known and sname != "LearningRateSchedule":
                     NOTES.append("schedule class not exported: %s" % sname)
             for variant, sname, args, kw in SCHEDULES:
                 scls = getattr(sched_ns, sname, None)
                 if scls is None:
                     NOTES.append("schedule %s not available" % sname)
                     continue
-                if variant == "CosineDecay_warmup" and \
-                        "warmup_target" not in sig_params(scls.__init__):
+                if variant == "CosineDecay_warmup" and "warmup_target" not in sig_params(scls.__init__):
                     NOTES.append("CosineDecay has no warmup_target parameter")
                     continue
-                record(ns_label, name, "schedule_" + variant,
-                       {"learning_rate": describe_schedule(sname, args, kw)},
-                       lambda cls=cls, sname=sname, args=args, kw=kw: cls(
-                           learning_rate=build_schedule(sname, args, kw)))
+                record(
+                    ns_label,
+                    name,
+                    "schedule_" + variant,
+                    {"learning_rate": describe_schedule(sname, args, kw)},
+                    lambda cls=cls, sname=sname, args=args, kw=kw: cls(learning_rate=build_schedule(sname, args, kw)),
+                )
 
 
 def export_loss_scale(namespaces):
@@ -373,8 +372,7 @@ def export_loss_scale(namespaces):
         lso_cls = getattr(K.optimizers, "LossScaleOptimizer", None)
         lso_path = "optimizers.LossScaleOptimizer"
     else:
-        lso_cls = getattr(getattr(K, "mixed_precision", None),
-                          "LossScaleOptimizer", None)
+        lso_cls = getattr(getattr(K, "mixed_precision", None), "LossScaleOptimizer", None)
         lso_path = "mixed_precision.LossScaleOptimizer"
     if lso_cls is None:
         NOTES.append("no LossScaleOptimizer found")
@@ -387,19 +385,17 @@ def export_loss_scale(namespaces):
         sgd = ns.SGD
         label = "mixed_precision.LossScaleOptimizer(%s.SGD)" % ns_label
         inner = {"namespace": ns_label, "class": "SGD", "kwargs": {}}
-        variants = [("defaults", {}, False),
-                    ("after_step", {}, True),
-                    ("scale_1024_growth_100",
-                     {"initial_scale": 1024.0, "dynamic_growth_steps": 100},
-                     False)]
+        variants = [
+            ("defaults", {}, False),
+            ("after_step", {}, True),
+            ("scale_1024_growth_100", {"initial_scale": 1024.0, "dynamic_growth_steps": 100}, False),
+        ]
         if "dynamic" in params:
-            variants.append(("static_128",
-                             {"dynamic": False, "initial_scale": 128.0}, False))
+            variants.append(("static_128", {"dynamic": False, "initial_scale": 128.0}, False))
         for variant, kw, step in variants:
             desc = {"inner_optimizer": inner, "wrapper": lso_path}
             desc.update(kw)
-            record(label, "LossScaleOptimizer", variant, desc,
-                   lambda sgd=sgd, kw=kw: lso_cls(sgd(), **kw), step=step)
+            record(label, "LossScaleOptimizer", variant, desc, lambda sgd=sgd, kw=kw: lso_cls(sgd(), **kw), step=step)
 
 
 def main(argv):
@@ -447,8 +443,7 @@ def main(argv):
         json.dump(result, f, indent=1, allow_nan=False)
         f.write("\n")
     n_err = sum(1 for e in EXPORTS if "error" in e)
-    sys.stderr.write("wrote %s: %d exports, %d errors\n"
-                     % (out_path, len(EXPORTS), n_err))
+    sys.stderr.write("wrote %s: %d exports, %d errors\n" % (out_path, len(EXPORTS), n_err))
     return 0
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import platform
 import sys
 import warnings
 
@@ -134,6 +136,37 @@ def test_loss_scale_optimizer(ns_name):
 # --------------------------------------------------------------------------- cross-version
 
 EXPORTS = list(iter_exports())
+#: outcome of every cross-version load, written for tools/compat_matrix.py
+RESULTS = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_report():
+    yield
+    out_dir = os.environ.get("KOC_REPORT_DIR")
+    if not out_dir:
+        return
+    report = {
+        "python": platform.python_version(),
+        "flavour": FL.describe(),
+        "kind": FL.kind,
+        "tensorflow": FL.tensorflow_version,
+        "keras": FL.keras_version,
+        "default_family": FL.default_family,
+        "classes": {name: [t.family for t in FL.optimizer_candidates(name)] for name in T.OPTIMIZERS if _has_class(name)},
+        "sgd": koc.serialize(K.optimizers.SGD()),
+        "cross": RESULTS,
+    }
+    with open(os.path.join(out_dir, "koc_report.json"), "w") as fh:
+        json.dump(report, fh, indent=1)
+
+
+def _has_class(name):
+    try:
+        FL.optimizer_candidates(name)
+    except koc.UnsupportedClassError:
+        return False
+    return True
 
 
 def _expected_failure(canonical):
@@ -165,6 +198,7 @@ def test_dicts_exported_by_real_versions_load_here(env, entry):
         if expected_error is not None:
             with pytest.raises(expected_error) as info:
                 koc.deserialize(exported)
+            RESULTS.append([env, entry["id"], "unsupported"])
             assert canonical["class_name"] in str(info.value) or "schedule" in str(info.value.args[0]).lower()
             assert exported == original
             return
@@ -196,6 +230,8 @@ def test_dicts_exported_by_real_versions_load_here(env, entry):
         }
         lossy += ["learning_rate", "decay"]
     assert_close(drop_keys(inner_got, lossy), drop_keys(inner_want, lossy))
+    outcome = "lossy" if any(isinstance(w, koc.LossyConversionWarning) for w in ours) else "decay" if decay else "exact"
+    RESULTS.append([env, entry["id"], outcome])
 
 
 # --------------------------------------------------------------------------- behaviour

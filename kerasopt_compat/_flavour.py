@@ -123,6 +123,8 @@ def _class_cache(fl: Flavour) -> Dict[str, List[Target]]:
                 if not isinstance(cls, type) or any(t.cls is cls for t in found):
                     continue
                 family = _family_of_class(cls, fl)
+                if any(t.family == family for t in found):
+                    continue  # TF 2.9/2.10 optimizers.legacy re-exports the default classes
                 if path.endswith("legacy") and family != "legacy":
                     continue  # Keras 3's optimizers.legacy: placeholders that raise ImportError
                 found.append(Target(cls, family))

@@ -1,0 +1,112 @@
+"""Speed of kerasopt_compat against the native Keras call, measured in the same run.
+
+    python benchmarks/bench.py [--number N] [--repeat R]
+
+Prints, per operation, the best time per call of the native call and of
+kerasopt_compat, and their ratio (ours / native). Without TensorFlow/Keras only
+the pure functions are timed, against ``json.loads``/``copy.deepcopy`` of the
+same dict. Run it inside a tox env for a given version, e.g.
+``.tox/tf221/bin/python benchmarks/bench.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import timeit
+import warnings
+
+try:
+    import kerasopt_compat as koc
+except ImportError:  # run from a checkout without installing
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+    import kerasopt_compat as koc
+from kerasopt_compat._optional import is_installed
+
+KERAS3_ADAM = {
+    "module": "keras.optimizers",
+    "class_name": "Adam",
+    "config": {
+        "name": "adam_4",
+        "learning_rate": 0.0010000000474974513,
+        "weight_decay": None,
+        "clipnorm": None,
+        "global_clipnorm": None,
+        "clipvalue": None,
+        "use_ema": False,
+        "ema_momentum": 0.99,
+        "ema_overwrite_frequency": None,
+        "loss_scale_factor": None,
+        "gradient_accumulation_steps": None,
+        "beta_1": 0.9,
+        "beta_2": 0.999,
+        "epsilon": 1e-07,
+        "amsgrad": False,
+    },
+    "registered_name": None,
+}
+
+
+def best(fn, number: int, repeat: int) -> float:
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number
+
+
+def row(name: str, native: float, ours: float, native_label: str) -> str:
+    return "| %s | %s | %.1f | %.1f | %.2f |" % (name, native_label, native * 1e6, ours * 1e6, ours / native)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--number", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    n, r = args.number, args.repeat
+    text = json.dumps(KERAS3_ADAM)
+    rows = [
+        row(
+            "normalize(Keras 3 Adam dict)",
+            best(lambda: copy.deepcopy(KERAS3_ADAM), n, r),
+            best(lambda: koc.normalize(KERAS3_ADAM), n, r),
+            "copy.deepcopy",
+        ),
+        row("loads(Keras 3 Adam JSON)", best(lambda: json.loads(text), n, r), best(lambda: koc.loads(text), n, r), "json.loads"),
+    ]
+    header = "Python %s, no TensorFlow/Keras" % platform.python_version()
+    if is_installed("tensorflow") or is_installed("keras"):
+        warnings.simplefilter("ignore")
+        fl = koc.flavour()
+        k = fl.keras
+        header = "Python %s, %s" % (platform.python_version(), fl.describe())
+        opt = k.optimizers.Adam()
+        native = k.optimizers.serialize(opt)
+        canonical = koc.serialize(opt)
+        rows.append(
+            row(
+                "serialize(Adam())",
+                best(lambda: k.optimizers.serialize(opt), n, r),
+                best(lambda: koc.serialize(opt), n, r),
+                "keras serialize",
+            )
+        )
+        n2 = max(1, n // 10)
+        rows.append(
+            row(
+                "deserialize(own dict)",
+                best(lambda: k.optimizers.deserialize(copy.deepcopy(native)), n2, r),
+                best(lambda: koc.deserialize(canonical), n2, r),
+                "keras deserialize",
+            )
+        )
+    print("## %s\n" % header)
+    print("| operation | baseline | baseline µs/call | kerasopt_compat µs/call | ratio |")
+    print("|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

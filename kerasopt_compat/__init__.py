@@ -26,7 +26,8 @@ from ._errors import (
     UnsupportedClassError,
 )
 from ._flavour import flavour
-from ._live import deserialize, serialize
+from ._install import install, installed, uninstall
+from ._live import deserialize, serialize, to_keras
 from ._normalize import dumps, loads, normalize
 from ._write import to_native
 
@@ -39,6 +40,10 @@ __all__ = [
     "to_native",
     "serialize",
     "deserialize",
+    "to_keras",
+    "install",
+    "uninstall",
+    "installed",
     "flavour",
     "KerasOptCompatError",
     "InvalidConfigError",

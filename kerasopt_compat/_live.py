@@ -25,9 +25,10 @@ from ._errors import (
 )
 from ._flavour import Flavour, Target, flavour
 from ._normalize import CustomObjects, custom_names, normalize
+from ._v1train import serialize_v1, v1_class_name
 from ._write import write
 
-__all__ = ["serialize", "deserialize", "flavour"]
+__all__ = ["serialize", "deserialize", "to_keras", "flavour"]
 
 _KERAS_MODULES = ("keras.", "tf_keras.", "tensorflow.python.keras.", "tensorflow.keras.")
 
@@ -37,7 +38,9 @@ def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[s
 
     Works on every optimizer of the installed flavour: ``optimizers``,
     ``optimizers.legacy``, ``optimizers.experimental`` and LossScaleOptimizer,
-    before and after training steps. The result is JSON-native.
+    before and after training steps, and on the ``tf.compat.v1.train``
+    optimizers that have a Keras equivalent (``AdamOptimizer`` -> ``Adam``,
+    ...; see README). The result is JSON-native.
 
     >>> import tensorflow as tf                                     # doctest: +SKIP
     >>> serialize(tf.keras.optimizers.SGD())                        # doctest: +SKIP
@@ -52,6 +55,9 @@ def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[s
             value=optimizer,
             has_value=True,
         )
+    v1_name = v1_class_name(optimizer)
+    if v1_name is not None:
+        return serialize_v1(optimizer, v1_name)
     fl = flavour()
     cls = type(optimizer)
     name = cls.__name__
@@ -197,3 +203,18 @@ class _Builder:
                 "the installed %s rejected the arguments %r: %s" % (self.fl.describe(), sorted(kwargs), exc),
                 class_name=name,
             ) from exc
+
+
+def to_keras(v1_optimizer: Any, *, strict: bool = False) -> Any:
+    """The installed Keras flavour's equivalent of a ``tf.compat.v1.train`` optimizer.
+
+    >>> opt = to_keras(tf.compat.v1.train.AdamOptimizer(0.1))   # doctest: +SKIP
+    >>> serialize(opt)["config"]["epsilon"]                     # doctest: +SKIP
+    1e-08
+
+    Equivalent to ``deserialize(serialize(v1_optimizer))``; raises
+    :class:`SerializationError` for v1 classes with no Keras equivalent.
+    """
+    if v1_class_name(v1_optimizer) is None:
+        raise ConfigTypeError("to_keras() takes a tf.compat.v1.train optimizer", value=v1_optimizer, has_value=True)
+    return deserialize(serialize(v1_optimizer), strict=strict)

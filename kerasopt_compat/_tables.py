@@ -265,6 +265,9 @@ class Family(NamedTuple):
     schedule_name_required: bool
     #: classes that refuse a learning-rate schedule (legacy Nadam)
     no_schedule: FrozenSet[str]
+    #: keys whose 0 the constructor silently replaces by its default
+    #: (legacy ``epsilon or backend.epsilon()``)
+    zero_replaced: FrozenSet[str]
 
 
 _CLIP = frozenset(["clipnorm", "clipvalue", "global_clipnorm"])
@@ -288,6 +291,7 @@ FAMILIES: Dict[str, Family] = {
         schedule_top_level={},
         schedule_name_required=False,
         no_schedule=frozenset(["Nadam"]),
+        zero_replaced=frozenset(["epsilon"]),
     ),
     # The "new" Keras 2 optimizers: ``optimizers.experimental`` of 2.9/2.10,
     # ``optimizers`` of Keras 2.11-2.15 and tf_keras.
@@ -304,6 +308,7 @@ FAMILIES: Dict[str, Family] = {
         schedule_top_level={},
         schedule_name_required=False,
         no_schedule=frozenset(),
+        zero_replaced=frozenset(),
     ),
     # Keras 3 (stand-alone, or behind TF 2.16+).
     "keras3": Family(
@@ -320,6 +325,7 @@ FAMILIES: Dict[str, Family] = {
         schedule_top_level={"module": "keras.optimizers.schedules", "registered_name": None},
         schedule_name_required=True,
         no_schedule=frozenset(),
+        zero_replaced=frozenset(),
     ),
 }
 
@@ -333,4 +339,70 @@ FIRST_RELEASE: Dict[str, Dict[str, Optional[str]]] = {
     "Lamb": {"keras2": None, "keras3": "Keras 3.5"},
     "Muon": {"keras2": None, "keras3": "Keras 3.10"},
     "ScheduleFreeAdamW": {"keras2": None, "keras3": "Keras 3.14"},
+}
+
+
+class V1Mapping(NamedTuple):
+    """How a ``tf.compat.v1.train`` optimizer maps to a canonical Keras class."""
+
+    keras_class: str
+    #: (private attribute of the v1 object, canonical key)
+    attrs: Tuple[Tuple[str, str], ...]
+    #: canonical values implied by the v1 algorithm itself
+    fixed: Dict[str, Any]
+    #: the v1 class's default ``name``
+    default_name: str
+
+
+_V1_LR = ("_learning_rate", "learning_rate")
+
+#: ``tf.compat.v1.train`` optimizers with a Keras equivalent. Their
+#: hyperparameters live in private attributes (there is no get_config()).
+V1_TRAIN: Dict[str, V1Mapping] = {
+    "GradientDescentOptimizer": V1Mapping("SGD", (_V1_LR,), {}, "GradientDescent"),
+    "MomentumOptimizer": V1Mapping("SGD", (_V1_LR, ("_momentum", "momentum"), ("_use_nesterov", "nesterov")), {}, "Momentum"),
+    "AdamOptimizer": V1Mapping(
+        "Adam",
+        (("_lr", "learning_rate"), ("_beta1", "beta_1"), ("_beta2", "beta_2"), ("_epsilon", "epsilon")),
+        {},
+        "Adam",
+    ),
+    # v1 Adagrad divides by sqrt(accumulator) with no epsilon.
+    "AdagradOptimizer": V1Mapping(
+        "Adagrad", (_V1_LR, ("_initial_accumulator_value", "initial_accumulator_value")), {"epsilon": 0.0}, "Adagrad"
+    ),
+    "AdadeltaOptimizer": V1Mapping(
+        "Adadelta", (("_lr", "learning_rate"), ("_rho", "rho"), ("_epsilon", "epsilon")), {}, "Adadelta"
+    ),
+    # v1 RMSProp's ``decay`` is Keras' ``rho``.
+    "RMSPropOptimizer": V1Mapping(
+        "RMSprop",
+        (_V1_LR, ("_decay", "rho"), ("_momentum", "momentum"), ("_epsilon", "epsilon"), ("_centered", "centered")),
+        {},
+        "RMSProp",
+    ),
+    "FtrlOptimizer": V1Mapping(
+        "Ftrl",
+        (
+            _V1_LR,
+            ("_learning_rate_power", "learning_rate_power"),
+            ("_initial_accumulator_value", "initial_accumulator_value"),
+            ("_l1_regularization_strength", "l1_regularization_strength"),
+            ("_l2_regularization_strength", "l2_regularization_strength"),
+            ("_l2_shrinkage_regularization_strength", "l2_shrinkage_regularization_strength"),
+            ("_beta", "beta"),
+        ),
+        {},
+        "Ftrl",
+    ),
+}
+
+#: ``tf.compat.v1.train`` optimizers with no Keras equivalent, and why.
+V1_UNMAPPED: Dict[str, str] = {
+    "ProximalAdagradOptimizer": "proximal Adagrad (FOBOS with L1/L2) has no Keras optimizer",
+    "ProximalGradientDescentOptimizer": "proximal gradient descent (FOBOS with L1/L2) has no Keras optimizer",
+    "AdagradDAOptimizer": "Adagrad dual averaging has no Keras optimizer",
+    "SyncReplicasOptimizer": "it is a distribution wrapper, not an algorithm; serialize the optimizer it wraps",
+    "LossScaleOptimizer": "v1 mixed-precision wrapper; use tf.keras.mixed_precision.LossScaleOptimizer",
+    "MixedPrecisionLossScaleOptimizer": "v1 mixed-precision wrapper; use tf.keras.mixed_precision.LossScaleOptimizer",
 }

@@ -125,6 +125,8 @@ class _Writer:
             native["decay"] = decay
         for spec in T.OPTIMIZERS[cls][2:]:
             value = cfg[spec.name]
+            if spec.name in fam.zero_replaced and value == 0:
+                self.lossy("this generation replaces %s=0 by its default" % spec.name, cls, spec.name, value)
             if self.accepts(cls, spec.name):
                 native[spec.name] = value
             elif value != spec.default and value != list(spec.default if isinstance(spec.default, tuple) else [spec.default]):

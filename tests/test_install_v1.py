@@ -282,3 +282,19 @@ def test_install_routes_v1_optimizers_too():
 def test_to_keras_rejects_non_v1():
     with pytest.raises(koc.ConfigTypeError):
         koc.to_keras(K.optimizers.SGD())
+
+
+@pytest.mark.parametrize("value,expected", [("1", "True"), ("", "False")])
+def test_autoinstall_env_var(value, expected):
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import kerasopt_compat.autoinstall as a, kerasopt_compat as k\n"
+        "fn = k.flavour().keras.optimizers.serialize\n"
+        "print(a.INSTALLED, getattr(fn, '__kerasopt_compat__', False))"
+    )
+    env = dict(os.environ, KERASOPT_COMPAT_INSTALL=value)
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert run.stdout.split()[-2:] == [expected, expected]

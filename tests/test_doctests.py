@@ -1,0 +1,16 @@
+"""The examples in the pure modules' docstrings run as written."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+from kerasopt_compat import _errors, _normalize, _optional, _values, _write
+
+
+@pytest.mark.parametrize("module", [_errors, _normalize, _optional, _values, _write], ids=lambda m: m.__name__)
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    assert result.attempted > 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from types import ModuleType
-from typing import Any, Dict, FrozenSet, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
 from . import _tables as T
 from . import fixes
@@ -191,7 +191,3 @@ def reset() -> None:
     with _LOCK:
         _FLAVOUR = None
         _CLASS_CACHE.clear()
-
-
-def known_class_names() -> FrozenSet[str]:
-    return frozenset(T.OPTIMIZERS) | {T.LOSS_SCALE_CLASS} | frozenset(T.CLASS_ALIASES)

@@ -71,12 +71,10 @@ def _replacement(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     if name == "serialize":
 
         def serialize(optimizer: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return _live.serialize(optimizer)
-            except Exception as exc:  # noqa: BLE001 - fall back only for classes we do not know
-                if _is_unknown_class(exc):
-                    return original(optimizer, *args, **kwargs)
-                raise
+            if _live.known_name(optimizer) is None and _live.v1_class_name(optimizer) is None:
+                # the caller's own (registered) classes: Keras' own way
+                return original(optimizer, *args, **kwargs)
+            return _live.serialize(optimizer)
 
         new = serialize
     elif name == "deserialize":
@@ -102,12 +100,6 @@ def _replacement(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     functools.update_wrapper(new, original)
     new.__kerasopt_compat__ = True  # type: ignore[attr-defined]
     return new
-
-
-def _is_unknown_class(exc: Exception) -> bool:
-    from ._errors import SerializationError
-
-    return isinstance(exc, SerializationError) and "custom_objects" in str(exc)
 
 
 def install() -> None:

@@ -58,25 +58,32 @@ def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[s
     v1_name = v1_class_name(optimizer)
     if v1_name is not None:
         return serialize_v1(optimizer, v1_name)
-    fl = flavour()
-    cls = type(optimizer)
-    name = cls.__name__
-    custom = custom_names(custom_objects)
-    if name not in custom:
-        canonical = T.CLASS_ALIASES.get(name, name)
-        known = canonical in T.OPTIMIZERS or canonical == T.LOSS_SCALE_CLASS
-        if not known or not cls.__module__.startswith(_KERAS_MODULES):
+    name = type(optimizer).__name__
+    if name not in custom_names(custom_objects):
+        known = known_name(optimizer)
+        if known is None:
+            cls = type(optimizer)
             raise SerializationError(
                 "cannot serialize %s.%s: not a Keras optimizer class kerasopt_compat knows (installed %s); "
-                "pass custom_objects={%r: %s} to let it through" % (cls.__module__, name, fl.describe(), name, name),
+                "pass custom_objects={%r: %s} to let it through" % (cls.__module__, name, flavour().describe(), name, name),
                 class_name=name,
             )
-        name = canonical
+        name = known
     get_config = getattr(optimizer, "get_config", None)
     if not callable(get_config):
         raise SerializationError("optimizer has no get_config()", class_name=name)
     config = _python_scalars(get_config())
     return normalize({"class_name": name, "config": config}, custom_objects=custom_objects)
+
+
+def known_name(optimizer: Any) -> Optional[str]:
+    """Canonical class name of a Keras optimizer kerasopt_compat knows, or None
+    (a user's own class, a ``tf.compat.v1.train`` optimizer, any other object)."""
+    cls = type(optimizer)
+    name = T.CLASS_ALIASES.get(cls.__name__, cls.__name__)
+    if (name in T.OPTIMIZERS or name == T.LOSS_SCALE_CLASS) and cls.__module__.startswith(_KERAS_MODULES):
+        return name
+    return None
 
 
 def _python_scalars(value: Any) -> Any:

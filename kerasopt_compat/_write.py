@@ -19,7 +19,7 @@ from ._errors import (
     LossyConversionWarning,
     UnsupportedClassError,
 )
-from ._normalize import CustomObjects, normalize
+from ._normalize import CustomObjects, emit_default, normalize
 
 #: ``accepts(class_name, key) -> bool``: whether the target constructor takes
 #: ``key``. The live path passes one built from the installed classes'
@@ -129,7 +129,7 @@ class _Writer:
                 self.lossy("this generation replaces %s=0 by its default" % spec.name, cls, spec.name, value)
             if self.accepts(cls, spec.name):
                 native[spec.name] = value
-            elif value != spec.default and value != list(spec.default if isinstance(spec.default, tuple) else [spec.default]):
+            elif value != emit_default(spec):
                 self.lossy("the installed %s has no %r" % (cls, spec.name), cls, spec.name, value)
         native.update(fam.config_extras)
         return self._envelope(cls, native)

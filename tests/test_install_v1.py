@@ -38,6 +38,10 @@ def _public_modules():
 
         mods["tf.keras.optimizers"] = tf.keras.optimizers
         mods["tf.compat.v1.keras.optimizers"] = tf.compat.v1.keras.optimizers
+    if FL.kind == "tf_keras":
+        import tf_keras
+
+        mods["tf_keras.optimizers"] = tf_keras.optimizers
     return mods
 
 

@@ -86,3 +86,12 @@ def test_live_api_without_tensorflow_says_what_to_install():
     with pytest.raises(MissingDependencyError) as info:
         kerasopt_compat.deserialize({"class_name": "SGD", "config": {}})
     assert "pip install" in str(info.value) and "keras" in str(info.value)
+
+
+def test_ci_runs_the_readme_test_command():
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
+    with open(os.path.join(root, "README.md"), encoding="utf-8") as fh:
+        readme = [line.strip() for line in fh if "tox run-parallel" in line and line.startswith("python3")]
+    with open(os.path.join(root, ".ci", "run"), encoding="utf-8") as fh:
+        ci = fh.read()
+    assert readme and all(cmd in ci for cmd in readme)

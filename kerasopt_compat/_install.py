@@ -68,6 +68,7 @@ def _public_paths(fl: Any) -> List[Any]:
 def _replacement(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     from . import _live
 
+    new: Callable[..., Any]
     if name == "serialize":
 
         def serialize(optimizer: Any, *args: Any, **kwargs: Any) -> Any:
@@ -98,7 +99,7 @@ def _replacement(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
 
         new = get
     functools.update_wrapper(new, original)
-    new.__kerasopt_compat__ = True  # type: ignore[attr-defined]
+    setattr(new, "__kerasopt_compat__", True)  # noqa: B010 - a marker attribute on a function
     return new
 
 

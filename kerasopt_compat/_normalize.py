@@ -183,7 +183,7 @@ def _read_name(value: Any, cls: str) -> str:
     value = unwrap_numpy(value)
     if value is not None and not isinstance(value, str):
         raise ConfigTypeError("'name' must be a string", class_name=cls, key="name", value=value, has_value=True)
-    return cls if _is_auto_name(value, cls) else value
+    return cls if value is None or _is_auto_name(value, cls) else value
 
 
 # --------------------------------------------------------------------------- optimizers

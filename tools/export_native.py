@@ -337,6 +337,11 @@ def export_namespace(ns_label, ns, bases, legacy_fmt):
         record(ns_label, name, "clipnorm", {"clipnorm": 1.0}, mk({"clipnorm": 1.0}))
         record(ns_label, name, "after_step", {}, mk({}), step=True)
         cfg = (d.get("serialized") or {}).get("config") or {}
+        if "decay" in cfg:
+            # legacy learning-rate decay (Nadam: its momentum-schedule decay, which
+            # legacy Nadam only takes as ``schedule_decay``)
+            dk = {"learning_rate": 0.1, ("schedule_decay" if name == "Nadam" else "decay"): 0.01}
+            record(ns_label, name, "legacy_decay", dk, mk(dk))
         if "weight_decay" in cfg:
             wd = 0.02 if name in ("AdamW", "Muon") else 0.01
             ex = {"weight_decay": wd, "use_ema": True, "ema_momentum": 0.9, "clipvalue": 0.5, "global_clipnorm": None}

@@ -72,7 +72,7 @@ def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[s
     get_config = getattr(optimizer, "get_config", None)
     if not callable(get_config):
         raise SerializationError("optimizer has no get_config()", class_name=name)
-    config = _python_scalars(get_config())
+    config = _python_scalars(fixes.complete_config(optimizer, get_config()))
     return normalize({"class_name": name, "config": config}, custom_objects=custom_objects)
 
 

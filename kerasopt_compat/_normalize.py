@@ -215,13 +215,7 @@ def _read_optimizer(obj: Any, custom: Collection[str], *, nested: bool) -> Dict[
             raise InvalidConfigError("config gives %r twice (as 'lr' and 'learning_rate')" % key, class_name=cls, key=raw_key)
         values[key] = coerce(spec, raw_value, cls, custom)
     out: Dict[str, Any] = {"name": _read_name(name, cls)}
-    for spec in T.OPTIONS:
-        if spec.name in keys:
-            continue  # a class hyperparameter for this class (AdamW's weight_decay)
-        value = values.get(spec.name, spec.default)
-        needs = T.OPTION_REQUIRES.get(spec.name)
-        if value != spec.default and (needs is None or values.get(needs)):
-            out[spec.name] = value
+    out.update(_set_options(values, skip=keys))  # skip: AdamW's weight_decay is a class key
     for spec in T.OPTIMIZERS[cls]:
         out[spec.name] = values[spec.name] if spec.name in values else emit_default(spec)
     return {"class_name": cls, "config": out}
@@ -239,16 +233,31 @@ def _read_loss_scale(config: Mapping[str, Any], custom: Collection[str]) -> Dict
                 "unknown key for LossScaleOptimizer", class_name=cls, key=raw_key, value=raw_value, has_value=True
             )
         if raw_key == "name":
-            values["name"] = None if _is_loss_scale_auto_name(raw_value) else _read_name(raw_value, cls)
+            name = _read_name(raw_value, cls)
+            values["name"] = None if name == cls or _is_loss_scale_auto_name(raw_value) else name
             continue
         values[raw_key] = coerce(spec, raw_value, cls, custom)
     if "inner_optimizer" not in values:
         raise InvalidConfigError("LossScaleOptimizer config has no 'inner_optimizer'", class_name=cls, key="inner_optimizer")
     out = {spec.name: values.get(spec.name, spec.default) for spec in T.LOSS_SCALE_KEYS}
-    for spec in T.LOSS_SCALE_EXTRAS + T.OPTIONS:
+    for spec in T.LOSS_SCALE_EXTRAS:
         if values.get(spec.name, spec.default) != spec.default:
             out[spec.name] = values[spec.name]
+    out.update(_set_options(values))
     return {"class_name": cls, "config": out}
+
+
+def _set_options(values: Mapping[str, Any], skip: Collection[str] = ()) -> Dict[str, Any]:
+    """The OPTIONS that differ from their default (and whose prerequisite is set), in table order."""
+    out = {}
+    for spec in T.OPTIONS:
+        if spec.name in skip:
+            continue
+        value = values.get(spec.name, spec.default)
+        needs = T.OPTION_REQUIRES.get(spec.name)
+        if value != spec.default and (needs is None or values.get(needs)):
+            out[spec.name] = value
+    return out
 
 
 def _is_loss_scale_auto_name(value: Any) -> bool:

@@ -67,63 +67,18 @@ class _Writer:
         if cls == T.LOSS_SCALE_CLASS:
             return self.loss_scale(cfg)
         if cls not in T.OPTIMIZERS:  # a custom class, let through unchanged
-            return self._envelope(cls, dict(cfg))
+            return self._envelope(cls, dict(cfg), self.family.top_level)
         fam = self.family
         if cls not in fam.classes:
             raise UnsupportedClassError(
                 "Keras generation %r has no optimizer %s%s" % (self.name, cls, _first_release(cls, self.name)), class_name=cls
             )
-        class_keys = {spec.name for spec in T.OPTIMIZERS[cls]}
         native: Dict[str, Any] = {"name": cfg["name"]}
-        for spec in T.OPTIONS:
-            if spec.name in class_keys or (spec.name not in cfg and not fam.all_options):
-                continue
-            value = cfg.get(spec.name, spec.default)
-            if spec.name in fam.options and self.accepts(cls, spec.name):
-                native[spec.name] = value
-            elif spec.name in cfg:
-                self.lossy("this Keras generation has no optimizer option %r" % spec.name, cls, spec.name, value)
-        lr = cfg["learning_rate"]
-        decay = cfg["decay"]
-        decay_spec = T.OPTIMIZERS[cls][1]
-        keep_decay = fam.lr_decay
-        if cls in T.MOMENTUM_DECAY_CLASSES:
-            if not fam.lr_decay and decay != decay_spec.default:
-                self.lossy(
-                    "%s here has a fixed momentum schedule; legacy momentum 'decay' other than %r" % (cls, decay_spec.default),
-                    cls,
-                    "decay",
-                    decay,
-                )
-        elif not fam.lr_decay and decay != 0.0:
-            if isinstance(lr, Mapping):
-                self.lossy("legacy learning-rate 'decay' on top of a schedule has no equivalent", cls, "decay", decay)
-            else:
-                lr = {
-                    "class_name": "InverseTimeDecay",
-                    "config": {
-                        "initial_learning_rate": lr,
-                        "decay_steps": 1,
-                        "decay_rate": decay,
-                        "staircase": False,
-                        "name": None,
-                    },
-                }
-                warnings.warn(
-                    "%s: legacy learning-rate decay=%r was converted to the equivalent "
-                    "InverseTimeDecay(initial_learning_rate=%r, decay_steps=1, decay_rate=%r)"
-                    % (cls, decay, cfg["learning_rate"], decay),
-                    DecayConversionWarning,
-                    stacklevel=3,
-                )
-        if isinstance(lr, Mapping) and cls in fam.no_schedule:
-            raise UnsupportedClassError(
-                "%s of Keras generation %r does not accept a learning-rate schedule" % (cls, self.name), class_name=cls
-            )
-        native["learning_rate"] = self.schedule(lr, cls) if isinstance(lr, Mapping) else lr
-        if keep_decay:
-            native["decay"] = decay
-        for spec in T.OPTIMIZERS[cls][2:]:
+        native.update(self._options(cls, cfg))
+        native["learning_rate"] = self._learning_rate(cls, cfg)
+        if fam.lr_decay:
+            native["decay"] = cfg["decay"]
+        for spec in T.OPTIMIZERS[cls][2:]:  # after learning_rate and decay
             value = cfg[spec.name]
             if spec.name in fam.zero_replaced and value == 0:
                 self.lossy("this generation replaces %s=0 by its default" % spec.name, cls, spec.name, value)
@@ -132,7 +87,56 @@ class _Writer:
             elif value != emit_default(spec):
                 self.lossy("the installed %s has no %r" % (cls, spec.name), cls, spec.name, value)
         native.update(fam.config_extras)
-        return self._envelope(cls, native)
+        return self._envelope(cls, native, fam.top_level)
+
+    def _options(self, cls: str, cfg: Mapping[str, Any]) -> Dict[str, Any]:
+        """The optimizer-wide options the target takes (all of them where its
+        get_config() lists all); the others, when set, are lossy."""
+        fam = self.family
+        class_keys = {spec.name for spec in T.OPTIMIZERS[cls]}
+        out: Dict[str, Any] = {}
+        for spec in T.OPTIONS:
+            if spec.name in class_keys or (spec.name not in cfg and not fam.all_options):
+                continue
+            value = cfg.get(spec.name, spec.default)
+            if spec.name in fam.options and self.accepts(cls, spec.name):
+                out[spec.name] = value
+            elif spec.name in cfg:
+                self.lossy("this Keras generation has no optimizer option %r" % spec.name, cls, spec.name, value)
+        return out
+
+    def _learning_rate(self, cls: str, cfg: Mapping[str, Any]) -> Any:
+        """Native learning rate; folds legacy learning-rate ``decay`` into an
+        equivalent InverseTimeDecay where the target has no ``decay``."""
+        fam = self.family
+        lr, decay = cfg["learning_rate"], cfg["decay"]
+        decay_default = T.OPTIMIZERS[cls][1].default
+        if fam.lr_decay or decay == decay_default:
+            pass
+        elif cls in T.MOMENTUM_DECAY_CLASSES:
+            why = "%s here has a fixed momentum schedule; legacy momentum 'decay' other than %r" % (cls, decay_default)
+            self.lossy(why, cls, "decay", decay)
+        elif isinstance(lr, Mapping):
+            self.lossy("legacy learning-rate 'decay' on top of a schedule has no equivalent", cls, "decay", decay)
+        else:
+            lr = {
+                "class_name": "InverseTimeDecay",
+                "config": {"initial_learning_rate": lr, "decay_steps": 1, "decay_rate": decay, "staircase": False, "name": None},
+            }
+            warnings.warn(
+                "%s: legacy learning-rate decay=%r was converted to the equivalent "
+                "InverseTimeDecay(initial_learning_rate=%r, decay_steps=1, decay_rate=%r)"
+                % (cls, decay, cfg["learning_rate"], decay),
+                DecayConversionWarning,
+                stacklevel=4,
+            )
+        if not isinstance(lr, Mapping):
+            return lr
+        if cls in fam.no_schedule:
+            raise UnsupportedClassError(
+                "%s of Keras generation %r does not accept a learning-rate schedule" % (cls, self.name), class_name=cls
+            )
+        return self.schedule(lr, cls)
 
     def loss_scale(self, cfg: Mapping[str, Any]) -> Dict[str, Any]:
         cls = T.LOSS_SCALE_CLASS
@@ -146,10 +150,11 @@ class _Writer:
                 native[key] = value
             elif value != defaults[key]:
                 self.lossy("this generation's LossScaleOptimizer has no %r" % key, cls, key, value)
-        return self._envelope(fam.loss_scale_class, native)
+        return self._envelope(fam.loss_scale_class, native, fam.top_level)
 
-    def _envelope(self, cls: str, config: Dict[str, Any]) -> Dict[str, Any]:
-        top = self.family.top_level
+    @staticmethod
+    def _envelope(cls: str, config: Dict[str, Any], top: Mapping[str, Any]) -> Dict[str, Any]:
+        """``{[module], class_name, config, [registered_name]}`` in the order Keras writes them."""
         out: Dict[str, Any] = {}
         if "module" in top:
             out["module"] = top["module"]
@@ -171,15 +176,7 @@ class _Writer:
             for key in spec.extras:
                 if key.name in cfg and not self.accepts(cls, key.name):
                     self.lossy("the installed %s has no %r" % (cls, key.name), owner, key.name, cfg.pop(key.name))
-        top = self.family.schedule_top_level
-        out: Dict[str, Any] = {}
-        if "module" in top:
-            out["module"] = top["module"]
-        out["class_name"] = cls
-        out["config"] = cfg
-        if "registered_name" in top:
-            out["registered_name"] = top["registered_name"]
-        return out
+        return self._envelope(cls, cfg, self.family.schedule_top_level)
 
 
 def write(

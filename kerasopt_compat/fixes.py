@@ -87,3 +87,15 @@ def python_scalar(value: Any) -> Any:
     if callable(item) and getattr(value, "shape", None) == ():
         return item()
     return value
+
+
+def complete_config(optimizer: Any, config: Any) -> Any:
+    """``get_config()`` plus what some versions leave out.
+
+    TF 2.9/2.10 ``optimizers.experimental`` classes omit ``name`` from their
+    config although the constructor takes it; read it from the object. Can go
+    when the oldest supported TF is 2.11.
+    """
+    if isinstance(config, dict) and "name" not in config and isinstance(getattr(optimizer, "name", None), str):
+        config = dict(config, name=optimizer.name)
+    return config

@@ -140,6 +140,8 @@ def _choose_target(fl: Flavour, canonical: Mapping[str, Any]) -> Target:
     if name not in T.OPTIMIZERS:
         return Target(None, fl.default_family)
     candidates = fl.optimizer_candidates(name)
+    if len(candidates) == 1:
+        return candidates[0]
     for target in candidates:
         try:
             with warnings.catch_warnings():

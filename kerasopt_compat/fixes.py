@@ -6,6 +6,7 @@ the package calls these helpers instead of testing versions itself.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from types import ModuleType
 from typing import Any, Callable, FrozenSet, Optional
@@ -53,6 +54,7 @@ def loss_scale_optimizer_class(keras: ModuleType, family: str) -> Any:
     return keras.mixed_precision.LossScaleOptimizer
 
 
+@functools.lru_cache(maxsize=256)
 def named_parameters(cls: Any) -> FrozenSet[str]:
     """Keyword parameters that ``cls.__init__`` names explicitly.
 

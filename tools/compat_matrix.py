@@ -31,6 +31,13 @@ def _junit(path: pathlib.Path):
     return tests - skipped - failed, failed, skipped, float(suite.get("time", 0))
 
 
+def _table(corner: str, columns, rows) -> list:
+    """A Markdown table: one row per key of ``rows`` (a dict of cell lists)."""
+    out = ["| %s | %s |" % (corner, " | ".join(columns)), "|---|" + "---|" * len(columns)]
+    out += ["| %s | %s |" % (key, " | ".join(cells)) for key, cells in rows.items()]
+    return out
+
+
 def _natural(path: pathlib.Path):
     """tf24 < tf28 < tf210 < tf216-keras33 < tfkeras221; pure envs first."""
     name = path.name
@@ -72,12 +79,12 @@ def main(root: str) -> int:
         "Family of the class `deserialize` builds first, then fallbacks (L = legacy OptimizerV2, N = new Keras 2, 3 = Keras 3).",
         "",
     ]
-    lines.append("| class | " + " | ".join(reports) + " |")
-    lines.append("|---|" + "---|" * len(reports))
     abbrev = {"legacy": "L", "keras2": "N", "keras3": "3"}
-    for cls in classes:
-        cells = ["+".join(abbrev[f] for f in rep["classes"].get(cls, [])) or "—" for rep in reports.values()]
-        lines.append("| %s | %s |" % (cls, " | ".join(cells)))
+    lines += _table(
+        "class",
+        list(reports),
+        {cls: ["+".join(abbrev[f] for f in rep["classes"].get(cls, [])) or "—" for rep in reports.values()] for cls in classes},
+    )
     lines += [
         "",
         "## Cross-version loading",
@@ -88,18 +95,16 @@ def main(root: str) -> int:
         "",
     ]
     producers = sorted({r[0] for rep in reports.values() for r in rep["cross"]})
-    lines.append("| exported by \\ loaded by | " + " | ".join(reports) + " |")
-    lines.append("|---|" + "---|" * len(reports))
     table = defaultdict(Counter)
     for loader, rep in reports.items():
         for producer, _id, outcome in rep["cross"]:
             table[(producer, loader)][outcome] += 1
-    for producer in producers:
-        cells = []
-        for loader in reports:
-            c = table[(producer, loader)]
-            cells.append("%d / %d / %d / %d" % (c["exact"], c["decay"], c["lossy"], c["unsupported"]))
-        lines.append("| %s | %s |" % (producer, " | ".join(cells)))
+    cell = "%(exact)d / %(decay)d / %(lossy)d / %(unsupported)d"
+    lines += _table(
+        "exported by \\ loaded by",
+        list(reports),
+        {producer: [cell % table[(producer, loader)] for loader in reports] for producer in producers},
+    )
     lines += [
         "",
         "Lossy cells are settings the loader's Keras cannot hold (e.g. `use_ema` or `weight_decay` on TF 2.4-2.10",

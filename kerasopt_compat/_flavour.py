@@ -15,6 +15,7 @@ from . import _tables as T
 from . import fixes
 from ._errors import UnsupportedClassError
 from ._optional import MIN_VERSIONS, import_optional_dependency, is_installed, parse_version
+from ._write import first_release_note
 
 #: Namespaces searched for a class, in order of preference.
 _SEARCH = ("optimizers", "optimizers.experimental", "optimizers.legacy")
@@ -61,11 +62,8 @@ class Flavour(NamedTuple):
         found = _class_cache(self).get(name)
         if found:
             return found
-        first = T.FIRST_RELEASE.get(name, {})
-        since = first.get("keras3" if self.default_family == "keras3" else "keras2")
         raise UnsupportedClassError(
-            "the installed %s has no optimizer %s; %s"
-            % (self.describe(), name, "first shipped in %s" % since if since else "this Keras generation never had it"),
+            "the installed %s has no optimizer %s; %s" % (self.describe(), name, first_release_note(name, self.default_family)),
             class_name=name,
         )
 
@@ -95,16 +93,14 @@ class Flavour(NamedTuple):
         return family == "legacy" and (key in fam.options or key == "decay")
 
     def family_of(self, cls: type) -> str:
-        return _family_of_class(cls, self)
+        return _family_of_class(cls, self.kind)
 
 
-def _family_of_class(cls: type, fl: Flavour) -> str:
-    names = {base.__name__ for base in cls.__mro__}
-    if "OptimizerV2" in names:
+def _family_of_class(cls: type, kind: str) -> str:
+    """legacy (an OptimizerV2 subclass), keras3 (Keras 3) or keras2 (the new Keras 2 optimizers)."""
+    if any(base.__name__ == "OptimizerV2" for base in cls.__mro__):
         return "legacy"
-    if fl.kind == "keras3":
-        return "keras3"
-    return "keras2"
+    return "keras3" if kind == "keras3" else "keras2"
 
 
 _CLASS_CACHE: Dict[int, Dict[str, List[Target]]] = {}
@@ -120,11 +116,11 @@ def _class_cache(fl: Flavour) -> Dict[str, List[Target]]:
                 continue
             for name, found in cache.items():
                 cls = fixes.namespace_attr(ns, name)
-                if not isinstance(cls, type) or any(t.cls is cls for t in found):
+                if not isinstance(cls, type):
                     continue
-                family = _family_of_class(cls, fl)
+                family = _family_of_class(cls, fl.kind)
                 if any(t.family == family for t in found):
-                    continue  # TF 2.9/2.10 optimizers.legacy re-exports the default classes
+                    continue  # the same class, or a re-export (TF 2.9/2.10 optimizers.legacy)
                 if path.endswith("legacy") and family != "legacy":
                     continue  # Keras 3's optimizers.legacy: placeholders that raise ImportError
                 found.append(Target(cls, family))
@@ -165,24 +161,19 @@ def _detect() -> Flavour:
         if sgd_module.startswith("tf_keras"):
             import tf_keras  # noqa: F401 - already imported by tf.keras
 
-            return Flavour("tf_keras", keras, tf_version, _version(tf_keras), _default_family(keras, "keras2"))
+            return Flavour("tf_keras", keras, tf_version, _version(tf_keras), _family_of_class(keras.optimizers.SGD, "keras2"))
         import keras as keras_pkg
 
         kv = _version(keras_pkg)
         if kv and parse_version(kv) >= (3,):
             import_optional_dependency("keras", MIN_VERSIONS["keras"])
             return Flavour("keras3", keras, tf_version, kv, "keras3")
-        return Flavour("keras2", keras, tf_version, kv, _default_family(keras, "keras2"))
+        return Flavour("keras2", keras, tf_version, kv, _family_of_class(keras.optimizers.SGD, "keras2"))
     if os.environ.get("TF_USE_LEGACY_KERAS") and is_installed("tf_keras"):
         # tf_keras without TensorFlow cannot run; report it like a missing TF.
         import_optional_dependency("tensorflow")
     keras = import_optional_dependency("keras", MIN_VERSIONS["keras"])
     return Flavour("keras3", keras, None, _version(keras), "keras3")
-
-
-def _default_family(keras: ModuleType, fallback: str) -> str:
-    names = {base.__name__ for base in keras.optimizers.SGD.__mro__}
-    return "legacy" if "OptimizerV2" in names else fallback
 
 
 def reset() -> None:

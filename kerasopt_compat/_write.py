@@ -27,9 +27,10 @@ from ._normalize import CustomObjects, emit_default, normalize
 Accepts = Callable[[str, str], bool]
 
 
-def _first_release(cls: str, family: str) -> str:
+def first_release_note(cls: str, family: str) -> str:
+    """``'first shipped in TF 2.13'``-style hint from ``_tables.FIRST_RELEASE``."""
     since = T.FIRST_RELEASE.get(cls, {}).get("keras3" if family == "keras3" else "keras2")
-    return "; first shipped in %s" % since if since else ""
+    return "first shipped in %s" % since if since else "this Keras generation never had it"
 
 
 def _accept_all(cls: str, key: str) -> bool:
@@ -71,7 +72,8 @@ class _Writer:
         fam = self.family
         if cls not in fam.classes:
             raise UnsupportedClassError(
-                "Keras generation %r has no optimizer %s%s" % (self.name, cls, _first_release(cls, self.name)), class_name=cls
+                "Keras generation %r has no optimizer %s; %s" % (self.name, cls, first_release_note(cls, self.name)),
+                class_name=cls,
             )
         native: Dict[str, Any] = {"name": cfg["name"]}
         native.update(self._options(cls, cfg))

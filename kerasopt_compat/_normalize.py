@@ -200,6 +200,7 @@ def _read_optimizer(obj: Any, custom: Collection[str], *, nested: bool) -> Dict[
         return _read_loss_scale(config, custom)
     keys = _OPTIMIZER_KEYS[cls]
     values: Dict[str, Any] = {}
+    given_as: Dict[str, str] = {}  # canonical key -> the native key that gave it
     name: Any = None
     for raw_key, raw_value in config.items():
         if raw_key in T.DROPPED_KEYS:
@@ -207,12 +208,15 @@ def _read_optimizer(obj: Any, custom: Collection[str], *, nested: bool) -> Dict[
         if raw_key == "name":
             name = raw_value
             continue
-        key = T.KEY_ALIASES.get(raw_key, raw_key)
+        key = T.CLASS_KEY_ALIASES.get((cls, raw_key)) or T.KEY_ALIASES.get(raw_key, raw_key)
         spec = keys.get(key) or _OPTION_KEYS.get(key)
         if spec is None:
             raise UnknownKeyError("unknown key for this optimizer", class_name=cls, key=raw_key, value=raw_value, has_value=True)
-        if key in values:
-            raise InvalidConfigError("config gives %r twice (as 'lr' and 'learning_rate')" % key, class_name=cls, key=raw_key)
+        if key in given_as:
+            raise InvalidConfigError(
+                "config gives %r twice (as %r and %r)" % (key, given_as[key], raw_key), class_name=cls, key=raw_key
+            )
+        given_as[key] = raw_key
         values[key] = coerce(spec, raw_value, cls, custom)
     out: Dict[str, Any] = {"name": _read_name(name, cls)}
     out.update(_set_options(values, skip=keys))  # skip: AdamW's weight_decay is a class key
@@ -365,6 +369,8 @@ def coerce(spec: T.Key, value: Any, cls: str, custom: Collection[str]) -> Any:
     kind, key = spec.kind, spec.name
     if kind.startswith("opt_") and value is None:
         return None
+    if value is None and None in spec.neutral:
+        return emit_default(spec)
     if kind in ("opt_float", "float"):
         out: Any = _float(value, cls, key)
     elif kind == "lr":

@@ -49,7 +49,9 @@ def _hypers(lr: float, *keys: Key, decay: float = 0.0) -> Tuple[Key, ...]:
 
 _B1 = Key("beta_1", 0.9, "float")
 _B2 = Key("beta_2", 0.999, "float")
-_EPS = Key("epsilon", 1e-07, "float")
+#: ``epsilon: None`` means the backend's ``K.epsilon()`` (1e-07): Keras 2.1-2.2
+#: constructors and legacy tf.keras (``epsilon or backend.epsilon()``) replace it.
+_EPS = Key("epsilon", 1e-07, "float", (None,))
 _AMSGRAD = Key("amsgrad", False, "bool")
 
 #: Canonical ``config`` keys per optimizer class, after ``name`` and options.
@@ -141,8 +143,14 @@ OPTIONS: Tuple[Key, ...] = (
 #: ``ema_overwrite_frequency: 100`` even with ``use_ema=False``).
 OPTION_REQUIRES: Dict[str, str] = {"ema_momentum": "use_ema", "ema_overwrite_frequency": "use_ema"}
 
-#: Native keys that are renamed on read.
+#: Native keys that are renamed on read (``lr``: Keras 1.x-2.2 and TF <= 2.10).
 KEY_ALIASES: Dict[str, str] = {"lr": "learning_rate"}
+
+#: Native keys renamed on read for one class only: (class, native key) -> key.
+#: Keras 1.x-2.2 ``Nadam`` writes its momentum-schedule decay as
+#: ``schedule_decay``; legacy tf.keras Nadam takes the same kwarg and calls it
+#: ``decay`` (canonical Nadam ``decay``, see MOMENTUM_DECAY_CLASSES).
+CLASS_KEY_ALIASES: Dict[Tuple[str, str], str] = {("Nadam", "schedule_decay"): "decay"}
 
 #: Native keys that carry no optimizer setting and are dropped on read.
 #: ``is_legacy_optimizer``: Keras 2.10-2.15/tf_keras routing flag.

@@ -22,7 +22,7 @@ def require_keras() -> None:
     pytest.skip("needs TensorFlow or Keras (run through tox)", allow_module_level=True)
 
 
-#: Non-default constructor arguments per class (as in ../shared/spec).
+#: Non-default constructor arguments per class (as in tests/data/documented_shapes.json).
 NONDEFAULT: Dict[str, Dict[str, Any]] = {
     "Adadelta": {"learning_rate": 0.1, "rho": 0.9, "epsilon": 1e-06},
     "Adagrad": {"learning_rate": 0.1, "initial_accumulator_value": 0.2, "epsilon": 1e-06},

@@ -68,7 +68,16 @@ def _short(value: Any, limit: int = 80) -> str:
 
 
 class KerasOptCompatError(Exception):
-    """Base class of every error raised by kerasopt_compat."""
+    """Base class of every error raised by kerasopt_compat.
+
+    The message names the class, key and value at fault. Errors from calls
+    where the installed TensorFlow/Keras matters (``serialize``,
+    ``deserialize``, ``to_keras``, a missing dependency) end with
+    ``[installed: ...]``; the pure functions (``normalize``, ``loads``,
+    ``to_native``, the command line) leave it out. ``hint`` says what to do
+    about it (``pass it in custom_objects``); :meth:`with_hint` lets a caller
+    such as the command line replace it with its own.
+    """
 
     def __init__(
         self,
@@ -78,11 +87,14 @@ class KerasOptCompatError(Exception):
         key: Optional[str] = None,
         value: Any = None,
         has_value: bool = False,
+        hint: Optional[str] = None,
+        installed: Optional[str] = None,
     ) -> None:
         self.class_name = class_name
         self.key = key
         self.value = value
-        parts = [message]
+        self.hint = hint
+        self.installed = installed
         where = []
         if class_name is not None:
             where.append("class %r" % (class_name,))
@@ -90,10 +102,19 @@ class KerasOptCompatError(Exception):
             where.append("key %r" % (key,))
         if has_value:
             where.append("value %s" % _short(value))
-        if where:
-            parts.append("(" + ", ".join(where) + ")")
-        parts.append("[installed: %s]" % installed_versions())
-        super().__init__(" ".join(parts))
+        self._text = message + (" (" + ", ".join(where) + ")" if where else "")
+        super().__init__(self.with_hint(hint))
+
+    def with_hint(self, hint: Optional[str]) -> str:
+        """The message with ``hint`` in place of the error's own."""
+        text = self._text + ("; " + hint if hint else "")
+        return text + (" [installed: %s]" % self.installed if self.installed else "")
+
+    def note_installed(self, description: str) -> None:
+        """Add ``[installed: description]`` once (live calls do, pure ones don't)."""
+        if self.installed is None:
+            self.installed = description
+            self.args = (self.with_hint(self.hint),)
 
 
 class InvalidConfigError(KerasOptCompatError, ValueError):

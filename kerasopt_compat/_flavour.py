@@ -13,7 +13,7 @@ from typing import Any, Dict, List, NamedTuple, Optional
 
 from . import _tables as T
 from . import fixes
-from ._errors import UnsupportedClassError
+from ._errors import UnsupportedClassError, installed_versions
 from ._optional import MIN_VERSIONS, import_optional_dependency, is_installed, parse_version
 from ._write import first_release_note
 
@@ -41,12 +41,20 @@ class Flavour(NamedTuple):
     default_family: str
 
     def describe(self) -> str:
+        """Versions and the optimizer generation of ``optimizers`` (the names
+        ``to_native`` and ``--to`` use: ``legacy``, ``keras2``, ``keras3``).
+
+        e.g. ``'TensorFlow 2.9.3, Keras 2.9.0 (legacy)'``,
+        ``'TensorFlow 2.21.0, tf_keras 2.21.0 (keras2)'``.
+        """
         parts = []
         if self.tensorflow_version:
             parts.append("TensorFlow %s" % self.tensorflow_version)
-        if self.keras_version:
+        if self.kind == "tf.keras (in-tree)":
+            parts.append("in-tree tf.keras")
+        elif self.keras_version:
             parts.append("%s %s" % ("tf_keras" if self.kind == "tf_keras" else "Keras", self.keras_version))
-        return ", ".join(parts) + " (%s)" % self.kind
+        return ", ".join(parts) + " (%s)" % self.default_family
 
     # ------------------------------------------------------------ class lookup
 
@@ -63,8 +71,9 @@ class Flavour(NamedTuple):
         if found:
             return found
         raise UnsupportedClassError(
-            "the installed %s has no optimizer %s; %s" % (self.describe(), name, first_release_note(name, self.default_family)),
+            "the installed Keras has no optimizer %s; %s" % (name, first_release_note(name, self.default_family)),
             class_name=name,
+            installed=self.describe(),
         )
 
     def optimizer_class(self, name: str) -> Target:
@@ -75,7 +84,7 @@ class Flavour(NamedTuple):
         cls = getattr(self.keras.optimizers.schedules, name, None)
         if cls is None:
             raise UnsupportedClassError(
-                "the installed %s has no learning-rate schedule %s" % (self.describe(), name), class_name=name
+                "the installed Keras has no learning-rate schedule %s" % name, class_name=name, installed=self.describe()
             )
         return cls
 
@@ -174,6 +183,13 @@ def _detect() -> Flavour:
         import_optional_dependency("tensorflow")
     keras = import_optional_dependency("keras", MIN_VERSIONS["keras"])
     return Flavour("keras3", keras, None, _version(keras), "keras3")
+
+
+def detected_description() -> str:
+    """The detected flavour's :meth:`Flavour.describe`, or the installed
+    distributions' versions when detection has not run or failed."""
+    detected = _FLAVOUR
+    return detected.describe() if detected is not None else installed_versions()
 
 
 def reset() -> None:

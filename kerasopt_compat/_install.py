@@ -171,9 +171,40 @@ def installed() -> Iterator[None]:
             uninstall()
 
 
+#: Values of ``KERASOPT_COMPAT_INSTALL`` that turn the drop-in on / leave it off.
+_ENV_ON = ("1", "true", "yes", "on")
+_ENV_OFF = ("", "0", "false", "no", "off")
+
+
 def install_from_environment() -> bool:
-    """Install when ``KERASOPT_COMPAT_INSTALL`` is ``1``/``true``/``yes``; return whether it did."""
-    if os.environ.get(ENV_VAR, "").strip().lower() in ("1", "true", "yes", "on"):
+    """Install when ``KERASOPT_COMPAT_INSTALL`` is ``1``/``true``/``yes``/``on``; return whether it did.
+
+    Runs at interpreter start-up (from ``sitecustomize`` or a ``.pth`` file),
+    so it never raises: an unrecognised value, or no TensorFlow/Keras to patch,
+    gives one :class:`RuntimeWarning` and the program starts as usual.
+    """
+    import warnings
+
+    value = os.environ.get(ENV_VAR, "").strip().lower()
+    if value in _ENV_OFF:
+        return False
+    if value not in _ENV_ON:
+        warnings.warn(
+            "kerasopt_compat: %s=%r is not understood, so install() was not called; use one of %s to turn it on, "
+            "or unset it" % (ENV_VAR, os.environ.get(ENV_VAR), "/".join(_ENV_ON)),
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
+    try:
         install()
-        return True
-    return False
+    except ImportError as exc:  # MissingDependencyError: no TensorFlow or Keras here
+        warnings.warn(
+            "kerasopt_compat: %s is set, but install() found no TensorFlow or Keras to patch (%s). Install "
+            "TensorFlow (pip install 'kerasopt_compat[tensorflow]') or Keras 3 (pip install 'kerasopt_compat[keras]'), "
+            "or unset %s" % (ENV_VAR, exc, ENV_VAR),
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
+    return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, TypeVar, cast
 
 from . import _tables as T
 from . import fixes
@@ -19,11 +19,12 @@ from ._errors import (
     ConfigTypeError,
     ConversionWarning,
     InvalidConfigError,
+    KerasOptCompatError,
     LossyConversionError,
     SerializationError,
     UnsupportedClassError,
 )
-from ._flavour import Flavour, Target, flavour
+from ._flavour import Flavour, Target, detected_description, flavour
 from ._normalize import CustomObjects, custom_names, normalize
 from ._v1train import serialize_v1, v1_class_name
 from ._write import write
@@ -33,6 +34,24 @@ __all__ = ["serialize", "deserialize", "to_keras", "flavour"]
 _KERAS_MODULES = ("keras.", "tf_keras.", "tensorflow.python.keras.", "tensorflow.keras.")
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _reports_installed(fn: F) -> F:
+    """Errors of a live call end with the installed versions ``[installed: ...]``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KerasOptCompatError as exc:
+            exc.note_installed(detected_description())
+            raise
+
+    return cast(F, wrapper)
+
+
+@_reports_installed
 def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[str, Any]:
     """Return the canonical (TF 2.9 documented) dict of a live optimizer.
 
@@ -58,20 +77,24 @@ def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[s
     v1_name = v1_class_name(optimizer)
     if v1_name is not None:
         return serialize_v1(optimizer, v1_name)
-    name = type(optimizer).__name__
+    cls = type(optimizer)
+    name = cls.__name__
+    get_config = getattr(optimizer, "get_config", None)
+    if not (callable(get_config) and callable(getattr(optimizer, "apply_gradients", None))):
+        raise SerializationError(
+            "cannot serialize %s.%s: it is not an optimizer (no get_config() and apply_gradients()); "
+            "serialize() takes a Keras optimizer or a tf.compat.v1.train optimizer" % (cls.__module__, name),
+            class_name=name,
+        )
     if name not in custom_names(custom_objects):
         known = known_name(optimizer)
         if known is None:
-            cls = type(optimizer)
             raise SerializationError(
-                "cannot serialize %s.%s: not a Keras optimizer class kerasopt_compat knows (installed %s); "
-                "pass custom_objects={%r: %s} to let it through" % (cls.__module__, name, flavour().describe(), name, name),
+                "cannot serialize %s.%s: an optimizer class kerasopt_compat does not know" % (cls.__module__, name),
                 class_name=name,
+                hint="if it is your own class, pass custom_objects={%r: %s} to let its config through unchanged" % (name, name),
             )
         name = known
-    get_config = getattr(optimizer, "get_config", None)
-    if not callable(get_config):
-        raise SerializationError("optimizer has no get_config()", class_name=name)
     config = _python_scalars(fixes.complete_config(optimizer, get_config()))
     return normalize({"class_name": name, "config": config}, custom_objects=custom_objects)
 
@@ -96,6 +119,7 @@ def _python_scalars(value: Any) -> Any:
     return fixes.python_scalar(value)
 
 
+@_reports_installed
 def deserialize(
     config: Mapping[str, Any],
     custom_objects: Optional[Mapping[str, Any]] = None,
@@ -209,11 +233,11 @@ class _Builder:
             return cls(*args, **kwargs)
         except (TypeError, ValueError) as exc:
             raise InvalidConfigError(
-                "the installed %s rejected the arguments %r: %s" % (self.fl.describe(), sorted(kwargs), exc),
-                class_name=name,
+                "the installed Keras rejected the arguments %r: %s" % (sorted(kwargs), exc), class_name=name
             ) from exc
 
 
+@_reports_installed
 def to_keras(v1_optimizer: Any, *, strict: bool = False) -> Any:
     """The installed Keras flavour's equivalent of a ``tf.compat.v1.train`` optimizer.
 

@@ -28,6 +28,8 @@ CustomObjects = Optional[Union[Mapping[str, Any], Iterable[str]]]
 #: Deepest nesting accepted in a pass-through (custom class) config.
 MAX_DEPTH = 64
 _CUSTOM_PREFIX = "Custom>"
+#: What to do about an unknown class, from Python (the command line says ``--custom``).
+CUSTOM_HINT = "if it is your own class, pass it in custom_objects"
 _AUTO_SUFFIX = re.compile(r"_\d+$")
 
 _OPTIMIZER_KEYS: Dict[str, Dict[str, T.Key]] = {cls: {k.name: k for k in keys} for cls, keys in T.OPTIMIZERS.items()}
@@ -131,6 +133,7 @@ def _envelope(obj: Any, what: str) -> Tuple[str, Mapping[str, Any]]:
         raise InvalidConfigError("serialized %s has no 'class_name'" % what, key="class_name")
     if not isinstance(raw, str):
         raise ConfigTypeError("'class_name' must be a string", key="class_name", value=raw, has_value=True)
+    _reject_model(obj, raw)
     for key in obj:
         if key not in ("class_name", "config") and key not in T.IGNORED_TOP_LEVEL:
             raise UnknownKeyError("unexpected top-level key in serialized %s" % what, class_name=raw, key=_key_repr(key))
@@ -143,6 +146,18 @@ def _envelope(obj: Any, what: str) -> Tuple[str, Mapping[str, Any]]:
         if not isinstance(key, str):
             raise ConfigTypeError("config keys must be strings", class_name=raw, value=key, has_value=True)
     return raw, config
+
+
+def _reject_model(obj: Mapping[str, Any], raw: str) -> None:
+    """A whole model's config fed where an optimizer belongs: say so."""
+    config = obj.get("config")
+    if not (set(obj) & T.MODEL_TOP_LEVEL or (isinstance(config, Mapping) and T.MODEL_CONFIG_KEY in config)):
+        return
+    raise InvalidConfigError(
+        "this is a model config (class %r), not an optimizer" % raw,
+        hint="its optimizer is stored under 'compile_config' -> 'optimizer' (.keras config.json) "
+        "or 'training_config' -> 'optimizer_config' (.h5, TF.js model.json)",
+    )
 
 
 def _key_repr(key: Any) -> str:
@@ -161,9 +176,9 @@ def _resolve_optimizer_class(raw: str, custom: Collection[str]) -> Tuple[str, bo
     name = _OPTIMIZER_BY_LOWER.get(bare.lower())
     if name is None:
         raise UnknownClassError(
-            "unknown optimizer class; known classes are %s, or pass it in custom_objects"
-            % ", ".join(sorted(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS]),
+            "unknown optimizer class; known classes are %s" % ", ".join(sorted(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS]),
             class_name=raw,
+            hint=CUSTOM_HINT,
         )
     return T.CLASS_ALIASES.get(name, name), False
 
@@ -282,9 +297,9 @@ def _read_schedule(obj: Any, owner: str, custom: Collection[str]) -> Dict[str, A
     spec = T.SCHEDULES.get(cls)
     if spec is None:
         raise UnknownClassError(
-            "unknown learning-rate schedule of %s; known schedules are %s, or pass it in custom_objects"
-            % (owner, ", ".join(sorted(T.SCHEDULES))),
+            "unknown learning-rate schedule of %s; known schedules are %s" % (owner, ", ".join(sorted(T.SCHEDULES))),
             class_name=raw,
+            hint=CUSTOM_HINT,
         )
     keys = {k.name: k for k in spec.keys + spec.extras}
     values: Dict[str, Any] = {}

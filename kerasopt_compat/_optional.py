@@ -13,7 +13,7 @@ import importlib.util
 from types import ModuleType
 from typing import Optional, Tuple
 
-from ._errors import MissingDependencyError
+from ._errors import MissingDependencyError, installed_versions
 
 #: Oldest supported versions (the oldest tested in tox.ini).
 MIN_VERSIONS = {
@@ -67,11 +67,13 @@ def import_optional_dependency(name: str, min_version: Optional[str] = None) -> 
     except ImportError as exc:
         raise MissingDependencyError(
             "kerasopt_compat needs %s%s for this operation, but importing it failed (%s). Install it: %s"
-            % (name, " >= %s" % minimum if minimum else "", exc, hint)
+            % (name, " >= %s" % minimum if minimum else "", exc, hint),
+            installed=installed_versions(),
         ) from None
     version = getattr(module, "__version__", None) or getattr(getattr(module, "version", None), "VERSION", None)
     if minimum and version and parse_version(str(version)) < parse_version(minimum):
         raise MissingDependencyError(
-            "kerasopt_compat needs %s >= %s, found %s %s. Upgrade it: %s" % (name, minimum, name, version, hint)
+            "kerasopt_compat needs %s >= %s, found %s %s. Upgrade it: %s" % (name, minimum, name, version, hint),
+            installed=installed_versions(),
         )
     return module

@@ -162,6 +162,15 @@ DROPPED_KEYS: FrozenSet[str] = frozenset(["is_legacy_optimizer", "jit_compile"])
 #: never used to import or look anything up.
 IGNORED_TOP_LEVEL: FrozenSet[str] = frozenset(["module", "registered_name"])
 
+#: Top-level keys that only a whole model's config has (``model.to_json()``,
+#: a ``.keras`` archive's ``config.json``, an ``.h5`` ``model_config``,
+#: a TF.js ``model.json``): such a dict is reported as a model, not read.
+MODEL_TOP_LEVEL: FrozenSet[str] = frozenset(
+    ["keras_version", "backend", "compile_config", "build_config", "training_config", "modelTopology", "model_config"]
+)
+#: A key of ``config`` that only a model (Sequential, Functional) has.
+MODEL_CONFIG_KEY = "layers"
+
 #: Native class names of the loss-scale wrapper, all read as LossScaleOptimizer.
 LOSS_SCALE_CLASS = "LossScaleOptimizer"
 CLASS_ALIASES: Dict[str, str] = {

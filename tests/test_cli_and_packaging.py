@@ -95,3 +95,115 @@ def test_ci_runs_the_readme_test_command():
     with open(os.path.join(root, ".ci", "run"), encoding="utf-8") as fh:
         ci = fh.read()
     assert readme and all(cmd in ci for cmd in readme)
+
+
+def _write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data if isinstance(data, bytes) else json.dumps(data).encode())
+    return str(path)
+
+
+def test_cli_reports_non_json_files_and_goes_on(tmp_path, capsys):
+    sgd = _write(tmp_path, "sgd.json", TF211)
+    h5 = _write(tmp_path, "model.h5", b"\x89HDF\r\n\x1a\n\x00\x00\x00\xff\xfe" + bytes(range(256)))
+    keras = _write(tmp_path, "model.keras", b"PK\x03\x04\x14\x00\x00\x00\x08\x00\x9c\xff")
+    binary = _write(tmp_path, "blob.bin", b"\xff\xfe\x00garbage\x80")
+    adam = _write(tmp_path, "adam.json", {"class_name": "Adam", "config": {"lr": 0.1}})
+    folder = tmp_path / "saved_model"
+    folder.mkdir()
+    assert main([sgd, h5, keras, binary, str(folder), adam]) == 2
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["class_name"] for line in out.splitlines()] == ["SGD", "Adam"]
+    lines = err.splitlines()
+    assert len(lines) == 4, err
+    assert lines[0].startswith(h5 + ": ") and "HDF5" in lines[0]
+    assert lines[1].startswith(keras + ": ") and "zip" in lines[1]
+    assert lines[2].startswith(binary + ": ") and "not UTF-8" in lines[2]
+    assert lines[3].startswith(str(folder) + ": ") and "directory" in lines[3]
+    assert "Traceback" not in err
+
+
+MODEL_JSON = {
+    "class_name": "Sequential",
+    "config": {"name": "sequential", "layers": [{"class_name": "Dense", "config": {"units": 1}}]},
+    "keras_version": "2.9.0",
+    "backend": "tensorflow",
+}
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        MODEL_JSON,
+        # a .keras archive's config.json (Keras 3)
+        {
+            "module": "keras",
+            "class_name": "Sequential",
+            "config": {"name": "sequential", "layers": []},
+            "registered_name": None,
+            "build_config": {"input_shape": [None, 1]},
+            "compile_config": {"optimizer": "adam", "loss": "mse"},
+        },
+    ],
+)
+def test_cli_says_a_model_config_is_not_an_optimizer(tmp_path, capsys, model):
+    assert main([_write(tmp_path, "model.json", model)]) == 2
+    err = capsys.readouterr().err
+    assert "this is a model config (class 'Sequential'), not an optimizer" in err
+    assert "unexpected top-level key" not in err
+
+
+def test_cli_custom_lets_a_class_through_and_says_how(tmp_path, capsys):
+    mine = _write(tmp_path, "mine.json", {"class_name": "MyOpt", "config": {"lr": 0.5, "name": "x"}})
+    assert main([mine]) == 2
+    err = capsys.readouterr().err
+    assert "--custom MyOpt" in err and "custom_objects" not in err and "installed:" not in err
+    assert main(["--custom", "MyOpt", mine]) == 0
+    assert json.loads(capsys.readouterr().out) == {"class_name": "MyOpt", "config": {"lr": 0.5, "name": "x"}}
+
+
+def test_cli_warnings_are_one_clean_line_strict_and_quiet(tmp_path, capsys):
+    decayed = _write(tmp_path, "sgd.json", {"class_name": "SGD", "config": {"lr": 0.1, "decay": 0.01}})
+    lossy = _write(tmp_path, "lion.json", {"class_name": "SGD", "config": {"use_ema": True}})
+    assert main(["--to", "keras3", decayed]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: %s: SGD: legacy learning-rate decay" % decayed)
+    assert main(["--to", "legacy", lossy]) == 0
+    assert capsys.readouterr().err.startswith("warning: %s: " % lossy)
+    assert main(["--to", "legacy", "--strict", lossy]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "use_ema" in captured.err and not captured.err.startswith("warning")
+    assert main(["-q", "--to", "keras3", decayed]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_pure_errors_do_not_claim_installed_versions():
+    from kerasopt_compat import UnknownKeyError, normalize
+
+    with pytest.raises(UnknownKeyError) as info:
+        normalize({"class_name": "SGD", "config": {"bogus": 1}})
+    assert "installed:" not in str(info.value)
+
+
+def _start(code, value, site_dir=None):
+    env = dict(os.environ, KERASOPT_COMPAT_INSTALL=value, PYTHONWARNINGS="default")
+    if site_dir is not None:
+        code = "import site; site.addsitedir(%r)\n" % str(site_dir) + code
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+
+
+def test_autoinstall_warns_once_on_an_unknown_value():
+    run = _start("import kerasopt_compat.autoinstall as a; print(a.INSTALLED)", "bogus")
+    assert run.returncode == 0 and run.stdout.split() == ["False"]
+    assert run.stderr.count("RuntimeWarning") == 1
+    assert "'bogus'" in run.stderr and "1/true/yes/on" in run.stderr
+
+
+@pytest.mark.skipif(is_installed("tensorflow") or is_installed("keras"), reason="TF/Keras installed here")
+def test_autoinstall_without_tensorflow_starts_cleanly_from_a_pth_file(tmp_path):
+    # the README recipe: a .pth line runs at start-up, like sitecustomize, without replacing it
+    (tmp_path / "kerasopt_compat-autoinstall.pth").write_text("import kerasopt_compat.autoinstall\n")
+    run = _start("print('started')", "1", site_dir=tmp_path)
+    assert run.returncode == 0 and run.stdout.split() == ["started"]
+    assert run.stderr.count("RuntimeWarning") == 1 and "Traceback" not in run.stderr
+    assert "kerasopt_compat[tensorflow]" in run.stderr and "kerasopt_compat[keras]" in run.stderr

@@ -283,8 +283,9 @@ class MySGD(K.optimizers.SGD):
 
 
 def test_custom_classes_need_custom_objects():
-    with pytest.raises(koc.SerializationError, match="MySGD"):
+    with pytest.raises(koc.SerializationError, match="MySGD") as info:
         koc.serialize(MySGD())
+    assert "custom_objects={'MySGD': MySGD}" in str(info.value)
     out = koc.serialize(MySGD(), custom_objects={"MySGD": MySGD})
     assert out["class_name"] == "MySGD"
     with pytest.raises(koc.UnknownClassError):
@@ -389,3 +390,35 @@ def test_random_canonical_configs_round_trip_through_the_installed_keras(canonic
         return  # reported as lossy/converted; checked key by key in the cross-version test
     event("exact round trip")
     assert_close(koc.serialize(opt), canonical)
+
+
+@pytest.mark.parametrize("thing", [object(), 3, [1.0]])
+def test_serialize_of_a_non_optimizer_says_so(thing):
+    with pytest.raises(koc.SerializationError) as info:
+        koc.serialize(thing)
+    msg = str(info.value)
+    assert "not an optimizer" in msg and "custom_objects" not in msg
+
+
+def test_live_errors_name_the_installed_versions_once():
+    with pytest.raises(koc.UnknownKeyError) as info:
+        koc.deserialize({"class_name": "SGD", "config": {"bogus": 1}})
+    msg = str(info.value)
+    assert msg.endswith("[installed: %s]" % FL.describe()) and msg.count("installed:") == 1
+    for name in [name for name in T.OPTIMIZERS if not _has(name)][:1]:
+        with pytest.raises(koc.UnsupportedClassError) as info:
+            koc.deserialize({"class_name": name, "config": {}})
+        assert str(info.value).count(FL.describe()) == 1
+
+
+def _has(name):
+    try:
+        FL.optimizer_class(name)
+    except koc.UnsupportedClassError:
+        return False
+    return True
+
+
+def test_describe_uses_the_generation_names_of_to_native():
+    assert FL.describe().endswith("(%s)" % FL.default_family)
+    assert FL.default_family in T.FAMILIES

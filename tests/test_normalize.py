@@ -326,7 +326,7 @@ def test_bad_input_raises_package_errors(bad, exc, fragments):
     assert isinstance(info.value, (ValueError, TypeError))
     for fragment in fragments:
         assert fragment in _msg(info)
-    assert "installed:" in _msg(info)
+    assert "installed:" not in _msg(info)  # the pure path does not depend on TF/Keras
 
 
 def test_untrusted_names_are_data_only():

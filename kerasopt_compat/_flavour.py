@@ -31,13 +31,16 @@ class Target(NamedTuple):
 class Flavour(NamedTuple):
     """The installed Keras, as kerasopt_compat uses it."""
 
-    #: ``"tf.keras (in-tree)"``, ``"keras2"``, ``"tf_keras"`` or ``"keras3"``
+    #: where ``tf.keras`` comes from: ``"tf.keras (in-tree)"`` (TF 2.4/2.5),
+    #: ``"keras package"`` (the keras 2.6-2.15 package), ``"tf_keras"`` or
+    #: ``"keras3"``. Not a generation: see ``default_family`` for that.
     kind: str
     #: the module users reach as ``tf.keras`` (or stand-alone ``keras``)
     keras: ModuleType
     tensorflow_version: Optional[str]
     keras_version: Optional[str]
-    #: family of ``keras.optimizers`` ("legacy", "keras2" or "keras3")
+    #: generation of ``keras.optimizers`` ("legacy", "keras2" or "keras3"),
+    #: the names ``to_native``, ``--to`` and :meth:`describe` use
     default_family: str
 
     def describe(self) -> str:
@@ -170,14 +173,14 @@ def _detect() -> Flavour:
         if sgd_module.startswith("tf_keras"):
             import tf_keras  # noqa: F401 - already imported by tf.keras
 
-            return Flavour("tf_keras", keras, tf_version, _version(tf_keras), _family_of_class(keras.optimizers.SGD, "keras2"))
+            return Flavour("tf_keras", keras, tf_version, _version(tf_keras), _family_of_class(keras.optimizers.SGD, "tf_keras"))
         import keras as keras_pkg
 
         kv = _version(keras_pkg)
         if kv and parse_version(kv) >= (3,):
             import_optional_dependency("keras", MIN_VERSIONS["keras"])
             return Flavour("keras3", keras, tf_version, kv, "keras3")
-        return Flavour("keras2", keras, tf_version, kv, _family_of_class(keras.optimizers.SGD, "keras2"))
+        return Flavour("keras package", keras, tf_version, kv, _family_of_class(keras.optimizers.SGD, "keras package"))
     if os.environ.get("TF_USE_LEGACY_KERAS") and is_installed("tf_keras"):
         # tf_keras without TensorFlow cannot run; report it like a missing TF.
         import_optional_dependency("tensorflow")

@@ -50,7 +50,7 @@ def main(root: str) -> int:
     envs = sorted((p for p in pathlib.Path(root).iterdir() if (p / "tmp").is_dir()), key=_natural)
     lines = [HEADER, "## Environments", ""]
     lines.append(
-        "| env | Python | TensorFlow | Keras | flavour | `tf.keras.optimizers` family "
+        "| env | Python | TensorFlow | Keras | `tf.keras` is | `tf.keras.optimizers` generation "
         "| tests passed / failed / skipped | pytest time |"
     )
     lines.append("|---|---|---|---|---|---|---|---|")

@@ -1,0 +1,163 @@
+"""Bulk conversion of stored configs: JSON files, JSON arrays and JSON Lines streams.
+
+Pure Python (no TensorFlow). Used by the command line's ``normalize`` and
+``convert`` subcommands. Records are processed in batches, in order, with
+memory bounded by the batch size (``--jobs N`` keeps at most ``2 * N``
+batches in flight), so a stream of millions of records never sits in memory.
+A JSON array or a single JSON document is read whole.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Sequence, TextIO, Tuple
+
+from ._errors import ConfigTypeError, InvalidConfigError, KerasOptCompatError, UnknownClassError
+from ._normalize import normalize
+from ._write import to_native
+
+#: Records per batch handed to a worker.
+BATCH = 2000
+
+CONVERTED, UNCHANGED, FAILED = "converted", "unchanged", "failed"
+
+
+class Options(NamedTuple):
+    """What to do with each record (picklable: sent to ``--jobs`` workers)."""
+
+    #: target generation for ``convert``; None for ``normalize``
+    to: Optional[str]
+    #: path of the optimizer inside each record (``("run", "optimizer")``), or () for the record itself
+    field: Tuple[str, ...]
+    custom: Tuple[str, ...]
+    strict: bool
+
+
+class Result(NamedTuple):
+    """One record's outcome."""
+
+    status: str  # CONVERTED, UNCHANGED or FAILED
+    #: the record to write (JSON text without newline); the input record as it
+    #: was when it failed (for ``--on-error keep``)
+    text: Optional[str]
+    #: why it failed
+    error: Optional[str]
+    #: conversion warnings, one message each
+    warnings: Tuple[str, ...]
+
+
+def error_message(exc: KerasOptCompatError) -> str:
+    """A package error's message, with the command line's own hint for unknown classes."""
+    if isinstance(exc, UnknownClassError) and exc.class_name:
+        return exc.with_hint("if it is your own class, pass --custom %s to copy it through unchanged" % exc.class_name)
+    return str(exc)
+
+
+def _lookup(record: Any, path: Sequence[str]) -> Any:
+    node = record
+    for depth, part in enumerate(path):
+        if not isinstance(node, dict) or part not in node:
+            raise InvalidConfigError("the record has no field %r" % ".".join(path[: depth + 1]))
+        node = node[part]
+    return node
+
+
+def _replace(record: Any, path: Sequence[str], value: Any) -> Any:
+    """A copy of ``record`` with ``path`` set to ``value`` (the other fields shared, untouched)."""
+    if not path:
+        return value
+    out = dict(record)
+    out[path[0]] = _replace(record[path[0]], path[1:], value)
+    return out
+
+
+def convert_value(value: Any, options: Options) -> Any:
+    """The canonical (or ``options.to``) form of one stored optimizer value.
+
+    A value stored as JSON *text* inside a record (a string column) comes back
+    as JSON text.
+    """
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            raise ConfigTypeError("the field holds a string that is not JSON text", value=value, has_value=True) from None
+        return json.dumps(convert_value(parsed, options), allow_nan=False)
+    out = normalize(value, custom_objects=options.custom)
+    if options.to is not None:
+        out = to_native(out, options.to, strict=options.strict, custom_objects=options.custom)
+    return out
+
+
+def convert_record(record: Any, options: Options) -> Tuple[Any, bool]:
+    """(new record, whether it changed)."""
+    old = _lookup(record, options.field)
+    new = convert_value(old, options)
+    return _replace(record, options.field, new), new != old
+
+
+def process_lines(lines: Sequence[str], options: Options) -> List[Result]:
+    """Convert a batch of JSON Lines records (module-level: runs in ``--jobs`` workers)."""
+    caught: List[str] = []
+
+    def show(message: Any, *args: Any, **kwargs: Any) -> None:
+        caught.append(str(message))
+
+    results = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        for line in lines:
+            del caught[:]
+            try:
+                record = json.loads(line)
+                new, changed = convert_record(record, options)
+                text = json.dumps(new, allow_nan=False) if changed else line.rstrip("\r\n")
+            except KerasOptCompatError as exc:
+                results.append(Result(FAILED, line.rstrip("\r\n"), error_message(exc), tuple(caught)))
+            except ValueError as exc:  # JSONDecodeError
+                results.append(Result(FAILED, line.rstrip("\r\n"), "invalid JSON: %s" % exc, ()))
+            else:
+                results.append(Result(CONVERTED if changed else UNCHANGED, text, None, tuple(caught)))
+    return results
+
+
+def process_values(values: Iterable[Any], options: Options, indent: Optional[int] = None) -> Iterator[Result]:
+    """Convert already parsed records (a JSON array, a single document)."""
+    for value in values:
+        line = json.dumps(value, allow_nan=False)
+        result = process_lines([line], options)[0]
+        if indent is not None and result.text is not None and result.status != FAILED:
+            result = result._replace(text=json.dumps(json.loads(result.text), indent=indent))
+        yield result
+
+
+def batches(fh: TextIO, first: str, size: int = BATCH) -> Iterator[Tuple[int, List[str]]]:
+    """(number of the batch's first line, its non-blank lines) of a JSON Lines stream.
+
+    Blank lines are skipped; the line numbers of the others are kept by
+    :func:`numbered`.
+    """
+    number = 1
+    batch: List[str] = []
+    start = 1
+    for line in _chain(first, fh):
+        if line.strip():
+            if not batch:
+                start = number
+            batch.append(line)
+            if len(batch) >= size:
+                yield start, batch
+                batch = []
+        elif batch:
+            yield start, batch
+            batch = []
+        number += 1
+    if batch:
+        yield start, batch
+
+
+def _chain(first: str, fh: TextIO) -> Iterator[str]:
+    yield first
+    yield from fh

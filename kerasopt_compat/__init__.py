@@ -11,6 +11,8 @@ Importing this package imports neither TensorFlow, Keras nor numpy.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, List
+
 from ._errors import (
     ConfigTypeError,
     ConversionWarning,
@@ -25,13 +27,41 @@ from ._errors import (
     UnknownKeyError,
     UnsupportedClassError,
 )
-from ._flavour import flavour
-from ._install import install, installed, uninstall
-from ._live import deserialize, serialize, to_keras
 from ._normalize import dumps, loads, normalize
 from ._write import to_native
 
+if TYPE_CHECKING:  # imported on first use (below), to keep ``import kerasopt_compat`` fast
+    from ._flavour import flavour
+    from ._install import install, installed, uninstall
+    from ._live import deserialize, serialize, to_keras
+
 __version__ = "0.1.0"
+
+#: Public names whose modules (inspect, threading, the live path) load on first access.
+_LAZY = {
+    "flavour": "._flavour",
+    "install": "._install",
+    "installed": "._install",
+    "uninstall": "._install",
+    "serialize": "._live",
+    "deserialize": "._live",
+    "to_keras": "._live",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError("module 'kerasopt_compat' has no attribute %r" % name)
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "normalize",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import abc
 from typing import Any, Collection, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from . import _tables as T
@@ -46,7 +47,7 @@ def custom_names(custom_objects: CustomObjects) -> Collection[str]:
         return frozenset()
     if isinstance(custom_objects, str):
         raise ConfigTypeError("custom_objects must be a mapping or a collection of names, not a string")
-    names = list(custom_objects.keys() if isinstance(custom_objects, Mapping) else custom_objects)
+    names = list(custom_objects.keys() if isinstance(custom_objects, abc.Mapping) else custom_objects)
     for name in names:
         if not isinstance(name, str):
             raise ConfigTypeError("custom_objects names must be strings", value=name, has_value=True)
@@ -122,7 +123,7 @@ def _reject_constant(name: str) -> Any:
 
 def _envelope(obj: Any, what: str) -> Tuple[str, Mapping[str, Any]]:
     """Check ``{'class_name': str, 'config': mapping, [module, registered_name]}``."""
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, abc.Mapping):
         raise ConfigTypeError(
             "a serialized %s must be a dict with 'class_name' and 'config'" % what,
             value=obj,
@@ -140,7 +141,7 @@ def _envelope(obj: Any, what: str) -> Tuple[str, Mapping[str, Any]]:
     if "config" not in obj:
         raise InvalidConfigError("serialized %s has no 'config'" % what, class_name=raw, key="config")
     config = obj["config"]
-    if not isinstance(config, Mapping):
+    if not isinstance(config, abc.Mapping):
         raise ConfigTypeError("'config' must be a dict", class_name=raw, key="config", value=config, has_value=True)
     for key in config:
         if not isinstance(key, str):
@@ -151,7 +152,7 @@ def _envelope(obj: Any, what: str) -> Tuple[str, Mapping[str, Any]]:
 def _reject_model(obj: Mapping[str, Any], raw: str) -> None:
     """A whole model's config fed where an optimizer belongs: say so."""
     config = obj.get("config")
-    if not (set(obj) & T.MODEL_TOP_LEVEL or (isinstance(config, Mapping) and T.MODEL_CONFIG_KEY in config)):
+    if not (set(obj) & T.MODEL_TOP_LEVEL or (isinstance(config, abc.Mapping) and T.MODEL_CONFIG_KEY in config)):
         return
     raise InvalidConfigError(
         "this is a model config (class %r), not an optimizer" % raw,
@@ -389,7 +390,7 @@ def coerce(spec: T.Key, value: Any, cls: str, custom: Collection[str]) -> Any:
     if kind in ("opt_float", "float"):
         out: Any = _float(value, cls, key)
     elif kind == "lr":
-        out = _read_schedule(value, cls, custom) if isinstance(value, Mapping) else _float(value, cls, key)
+        out = _read_schedule(value, cls, custom) if isinstance(value, abc.Mapping) else _float(value, cls, key)
     elif kind == "bool":
         if not isinstance(value, bool):
             raise _type_error(cls, key, value, "true or false")
@@ -424,7 +425,7 @@ def plain(value: Any, cls: str, key: str = "config", depth: int = 0) -> Any:
         return _int(value, cls, key)
     if isinstance(value, float):
         return _float(value, cls, key)
-    if isinstance(value, Mapping):
+    if isinstance(value, abc.Mapping):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):

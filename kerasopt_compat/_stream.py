@@ -9,6 +9,7 @@ A JSON array or a single JSON document is read whole.
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Sequence, TextIO, Tuple
@@ -97,29 +98,60 @@ def convert_record(record: Any, options: Options) -> Tuple[Any, bool]:
     return _replace(record, options.field, new), new != old
 
 
-def process_lines(lines: Sequence[str], options: Options) -> List[Result]:
-    """Convert a batch of JSON Lines records (module-level: runs in ``--jobs`` workers)."""
+#: Distinct optimizer values remembered per process. Stored configs repeat
+#: (the same optimizer for many runs), and a value's result depends only on
+#: its JSON text and the options, so it is converted once.
+CACHE_SIZE = 1 << 14
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _convert_text(text: str, options: Options) -> Tuple[str, Any, Optional[str], Tuple[str, ...]]:
+    """(status, new value, error, warnings) for one optimizer value given as JSON text."""
     caught: List[str] = []
 
     def show(message: Any, *args: Any, **kwargs: Any) -> None:
         caught.append(str(message))
 
-    results = []
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = show
-        for line in lines:
-            del caught[:]
-            try:
-                record = json.loads(line)
-                new, changed = convert_record(record, options)
-                text = json.dumps(new, allow_nan=False) if changed else line.rstrip("\r\n")
-            except KerasOptCompatError as exc:
-                results.append(Result(FAILED, line.rstrip("\r\n"), error_message(exc), tuple(caught)))
-            except ValueError as exc:  # JSONDecodeError
-                results.append(Result(FAILED, line.rstrip("\r\n"), "invalid JSON: %s" % exc, ()))
+        try:
+            old = json.loads(text)
+            new = convert_value(old, options)
+        except KerasOptCompatError as exc:
+            return FAILED, None, error_message(exc), tuple(caught)
+        except ValueError as exc:  # JSONDecodeError
+            return FAILED, None, "invalid JSON: %s" % exc, ()
+    return (CONVERTED if new != old else UNCHANGED), new, None, tuple(caught)
+
+
+def process_lines(lines: Sequence[str], options: Options) -> List[Result]:
+    """Convert a batch of JSON Lines records (module-level: runs in ``--jobs`` workers)."""
+    results = []
+    for line in lines:
+        original = line.rstrip("\r\n")
+        if not options.field:
+            status, new, error, caught = _convert_text(original.strip(), options)
+            if status == CONVERTED:
+                original_or_new = json.dumps(new, allow_nan=False)
             else:
-                results.append(Result(CONVERTED if changed else UNCHANGED, text, None, tuple(caught)))
+                original_or_new = original
+            results.append(Result(status, original_or_new, error, caught))
+            continue
+        try:
+            record = json.loads(original)
+            value = _lookup(record, options.field)
+        except KerasOptCompatError as exc:
+            results.append(Result(FAILED, original, error_message(exc), ()))
+            continue
+        except ValueError as exc:  # JSONDecodeError
+            results.append(Result(FAILED, original, "invalid JSON: %s" % exc, ()))
+            continue
+        status, new, error, caught = _convert_text(json.dumps(value), options)
+        if status == CONVERTED:
+            results.append(Result(status, json.dumps(_replace(record, options.field, new), allow_nan=False), None, caught))
+        else:
+            results.append(Result(status, original, error, caught))
     return results
 
 

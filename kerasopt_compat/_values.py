@@ -7,6 +7,7 @@ Nothing here imports numpy; numpy scalars are recognised by duck typing
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from typing import Any
@@ -46,6 +47,7 @@ def is_float32_exact(value: float) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4096)  # hyperparameter values repeat across configs
 def shorten_float(value: float) -> float:
     """Write a float32-exact float as the shortest decimal that rounds to it.
 

@@ -63,6 +63,7 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> List[str]:
     return sorted(set(globals()) | set(_LAZY))
 
+
 __all__ = [
     "normalize",
     "loads",

@@ -27,6 +27,7 @@ from collections import deque
 from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 from . import _stream as S
+from ._errors import KerasOptCompatError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 GENERATIONS = ("legacy", "keras2", "keras3")
@@ -140,13 +141,28 @@ def _oneshot(argv: Sequence[str]) -> int:
 # --------------------------------------------------------------------------- subcommands
 
 
+def _target(text: str) -> str:
+    from . import _tables as T
+    from ._write import resolve_target
+
+    try:
+        resolve_target(text)
+    except KerasOptCompatError:
+        raise argparse.ArgumentTypeError(
+            "unknown target %r: use a release (%s) or a generation (%s)"
+            % (text, ", ".join(r for r in T.RELEASES if not r.startswith("keras3.")) + ", keras3.N", ", ".join(GENERATIONS))
+        ) from None
+    return text.strip().lower()
+
+
 def _add_target(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument(
         "--to",
         required=required,
-        choices=GENERATIONS,
-        help="write the native dict of this Keras generation: legacy (TF 2.4-2.10, optimizers.legacy), "
-        "keras2 (TF 2.11-2.15, tf_keras), keras3 (TF 2.16+, Keras 3)",
+        type=_target,
+        metavar="TARGET",
+        help="write the native dict this release reads: tf2.4, tf2.8 ... tf2.21, tf_keras, keras3 (newest) or "
+        "keras3.N; or a generation: legacy (TF 2.4-2.10, optimizers.legacy), keras2 (TF 2.11-2.15, tf_keras), keras3",
     )
 
 

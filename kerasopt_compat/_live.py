@@ -210,9 +210,6 @@ class _Builder:
         lr = cfg.get("learning_rate")
         if isinstance(lr, Mapping):
             cfg["learning_rate"] = self.schedule(lr)
-        for (cls_name, key), kwarg in fam.kwarg_renames.items():
-            if cls_name == name and key in cfg:
-                cfg[kwarg] = cfg.pop(key)
         return self._call(target, name, cfg)
 
     def schedule(self, native: Mapping[str, Any]) -> Any:

@@ -267,7 +267,7 @@ class Family(NamedTuple):
     all_options: bool
     #: whether its constructors take legacy learning-rate ``decay``
     lr_decay: bool
-    #: canonical key -> constructor kwarg, per class, where they differ
+    #: canonical key -> the key its native dict (and constructor) uses, per class
     kwarg_renames: Dict[Tuple[str, str], str]
     #: fixed keys its own ``get_config()`` adds (written, never read)
     config_extras: Dict[str, Any]
@@ -299,7 +299,11 @@ FAMILIES: Dict[str, Family] = {
         all_options=False,
         lr_decay=True,
         # Legacy Nadam overwrites a ``decay`` kwarg with ``schedule_decay``
-        # (default 0.004), so its momentum decay must be passed under that name.
+        # (default 0.004), so its momentum decay is written and passed under that
+        # name: its own get_config() writes ``decay``, which its own
+        # from_config() then loses (TF 2.4-2.10, optimizers.legacy up to tf_keras
+        # 2.21); ``schedule_decay`` is what Keras 1.x-2.3 wrote and every legacy
+        # Nadam reads.
         kwarg_renames={("Nadam", "decay"): "schedule_decay"},
         config_extras={},
         top_level={},
@@ -357,6 +361,51 @@ FIRST_RELEASE: Dict[str, Dict[str, Optional[str]]] = {
     "Muon": {"keras2": None, "keras3": "Keras 3.10"},
     "ScheduleFreeAdamW": {"keras2": None, "keras3": "Keras 3.14"},
 }
+
+
+class Release(NamedTuple):
+    """A release ``to_native``/``--to`` can target: what its ``tf.keras.optimizers`` writes."""
+
+    #: the generation (a key of :data:`FAMILIES`)
+    generation: str
+    #: classes (optimizers and schedules) of that generation this release lacks
+    lacks: FrozenSet[str] = frozenset()
+    #: whether its schedules take the keys TF 2.9 lacked (CosineDecay warm-up, TF 2.13+)
+    schedule_extras: bool = True
+
+
+_NO_LION = frozenset(["Lion"])
+#: Releases by name (tested ones only; checked against each tox env's own
+#: ``optimizers.deserialize`` by tests/test_native_loader.py). ``keras3`` is the
+#: newest Keras 3 (stand-alone or behind TF 2.16+); older Keras 3 releases lack
+#: the classes FIRST_RELEASE lists.
+RELEASES: Dict[str, Release] = {
+    # TF 2.4 has CosineDecay only as tf.keras.experimental.CosineDecay
+    "tf2.4": Release("legacy", frozenset(["CosineDecay", "CosineDecayRestarts"]), schedule_extras=False),
+    **{"tf2.%d" % minor: Release("legacy", schedule_extras=False) for minor in range(8, 11)},
+    "tf2.11": Release("keras2", _NO_LION, schedule_extras=False),
+    "tf2.12": Release("keras2", _NO_LION, schedule_extras=False),
+    **{"tf2.%d" % minor: Release("keras2") for minor in range(13, 16)},
+    "tf_keras": Release("keras2"),
+    **{"tf2.%d" % minor: Release("keras3") for minor in range(16, 22)},
+    "keras3": Release("keras3"),
+}
+#: Keras 3 minor releases (``keras3.3`` ... ``keras3.15``): Keras 3 without the
+#: classes FIRST_RELEASE dates later.
+RELEASES.update(
+    (
+        "keras3.%d" % minor,
+        Release(
+            "keras3",
+            frozenset(
+                cls for cls, since in FIRST_RELEASE.items() if since["keras3"] and int(since["keras3"].rsplit(".", 1)[1]) > minor
+            ),
+        ),
+    )
+    for minor in range(3, 16)
+)
+#: The generation names, also accepted wherever a release is.
+GENERATION_NAMES: Tuple[str, ...] = ("legacy", "keras2", "keras3")
 
 
 class V1Mapping(NamedTuple):

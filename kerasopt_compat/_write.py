@@ -87,8 +87,10 @@ class _Writer:
             if self.accepts(cls, spec.name):
                 native[spec.name] = value
             elif value != emit_default(spec):
-                self.lossy("the installed %s has no %r" % (cls, spec.name), cls, spec.name, value)
+                self.lossy("the target's %s has no %r" % (cls, spec.name), cls, spec.name, value)
         native.update(fam.config_extras)
+        if any(c == cls for c, _ in fam.kwarg_renames):
+            native = {fam.kwarg_renames.get((cls, key), key): value for key, value in native.items()}
         return self._envelope(cls, native, fam.top_level)
 
     def _options(self, cls: str, cfg: Mapping[str, Any]) -> Dict[str, Any]:
@@ -177,8 +179,34 @@ class _Writer:
                 cfg["name"] = spec.keras3_name
             for key in spec.extras:
                 if key.name in cfg and not self.accepts(cls, key.name):
-                    self.lossy("the installed %s has no %r" % (cls, key.name), owner, key.name, cfg.pop(key.name))
+                    self.lossy("the target's %s has no %r" % (cls, key.name), owner, key.name, cfg.pop(key.name))
         return self._envelope(cls, cfg, self.family.schedule_top_level)
+
+
+def resolve_target(target: str) -> T.Release:
+    """The :class:`~._tables.Release` row of a target name: a generation
+    (``legacy``, ``keras2``, ``keras3``) or a release (``tf2.9``, ``tf_keras``...).
+
+    >>> resolve_target("tf2.9").generation, resolve_target("tf_keras").generation
+    ('legacy', 'keras2')
+    """
+    if target in T.FAMILIES:
+        return T.Release(target)
+    release = T.RELEASES.get(target.strip().lower()) if isinstance(target, str) else None
+    if release is None:
+        raise InvalidConfigError(
+            "unknown target %r; use a generation (%s) or a release (%s)"
+            % (target, ", ".join(T.GENERATION_NAMES), ", ".join(T.RELEASES))
+        )
+    return release
+
+
+def _release_accepts(release: T.Release) -> Accepts:
+    def accepts(cls: str, key: str) -> bool:
+        spec = T.SCHEDULES.get(cls)
+        return release.schedule_extras or spec is None or key not in {k.name for k in spec.extras}
+
+    return accepts
 
 
 def write(
@@ -195,9 +223,11 @@ def to_native(
     strict: bool = False,
     custom_objects: CustomObjects = None,
 ) -> Dict[str, Any]:
-    """Return the dict Keras generation ``family`` would serialize for ``config``.
+    """Return the dict Keras generation (or release) ``family`` would serialize for ``config``.
 
-    ``family`` is ``"legacy"`` (OptimizerV2: TF 2.4-2.10 ``tf.keras.optimizers``,
+    ``family`` is a release name (``"tf2.9"``, ``"tf2.15"``, ``"tf_keras"``,
+    ``"keras3"``: see ``_tables.RELEASES``; classes and schedule keys that
+    release lacks are refused or lossy) or a generation: ``"legacy"`` (OptimizerV2: TF 2.4-2.10 ``tf.keras.optimizers``,
     ``optimizers.legacy`` later), ``"keras2"`` (the new optimizers of
     TF 2.11-2.15 and tf_keras) or ``"keras3"``. ``config`` may be any dict
     :func:`normalize` reads. Settings the target cannot hold emit
@@ -208,4 +238,20 @@ def to_native(
     >>> to_native({'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.1}}, 'legacy')
     {'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.1, 'decay': 0.0, 'momentum': 0.0, 'nesterov': False}}
     """
-    return write(normalize(config, custom_objects=custom_objects), family, strict=strict)
+    canonical = normalize(config, custom_objects=custom_objects)
+    if family in T.FAMILIES:
+        return write(canonical, family, strict=strict)
+    release = resolve_target(family)
+    _check_release_classes(canonical, family, release)
+    return write(canonical, release.generation, strict=strict, accepts=_release_accepts(release))
+
+
+def _check_release_classes(canonical: Mapping[str, Any], name: str, release: T.Release) -> None:
+    """UnsupportedClassError for an optimizer or schedule the release lacks."""
+    inner = canonical["config"].get("inner_optimizer", canonical) if canonical["class_name"] == T.LOSS_SCALE_CLASS else canonical
+    lr = inner["config"].get("learning_rate")
+    for cls in (inner["class_name"], lr.get("class_name") if isinstance(lr, Mapping) else None):
+        if cls in release.lacks:
+            raise UnsupportedClassError(
+                "%s has no %s; %s" % (name, cls, first_release_note(cls, release.generation)), class_name=cls
+            )

@@ -116,9 +116,14 @@ def test_old_keras_configs_read_with_their_meaning(writer, native, expected):
 
 
 def test_nadam_schedule_decay_is_legacy_tf_keras_nadam_decay():
-    """Legacy tf.keras Nadam (TF <= 2.10) writes the same setting as ``decay``."""
+    """Legacy tf.keras Nadam (TF <= 2.10) writes the same setting as ``decay`` and reads it
+    back only as ``schedule_decay``, so that is the key ``to_native`` writes for it."""
     old = _cfg("Nadam", lr=0.002, beta_1=0.9, beta_2=0.999, epsilon=1e-07, schedule_decay=0.01)
-    assert to_native(old, "legacy")["config"]["decay"] == 0.01
+    tf29 = _cfg("Nadam", name="Nadam", learning_rate=0.002, decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-07)
+    assert normalize(old) == normalize(tf29)
+    native = to_native(old, "legacy")["config"]
+    assert native["schedule_decay"] == 0.01 and "decay" not in native
+    assert normalize({"class_name": "Nadam", "config": native}) == normalize(old)
 
 
 def test_nadam_schedule_decay_and_decay_together_is_an_error():

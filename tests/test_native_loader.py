@@ -1,0 +1,87 @@
+"""``to_native`` output is accepted by this env's *native* ``optimizers.deserialize``.
+
+For every dict the real wheels exported (``tests/data/exports``), the dict
+``to_native(config, <this env's generation>)`` returns is handed to the
+installed Keras' own ``deserialize`` (kerasopt_compat not installed), which
+must build an optimizer holding exactly the settings of that dict; and that
+dict must hold the canonical settings, except where ``to_native`` said why
+not (``LossyConversionWarning``, ``DecayConversionWarning``) or refused with
+``UnsupportedClassError``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from collections import Counter
+
+import pytest
+from live_helpers import require_keras
+
+require_keras()
+
+from conftest import iter_exports  # noqa: E402
+
+import kerasopt_compat as koc  # noqa: E402
+
+FL = koc.flavour()
+K = FL.keras
+EXPORTS = list(iter_exports())
+OUTCOMES: Counter = Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report():
+    yield
+    out_dir = os.environ.get("KOC_REPORT_DIR")
+    if out_dir:
+        with open(os.path.join(out_dir, "koc_native_loader.json"), "w") as fh:
+            json.dump({"generation": FL.default_family, "outcomes": dict(OUTCOMES)}, fh, indent=1)
+
+
+def this_release():
+    """This env's name among ``_tables.RELEASES``."""
+    if FL.kind == "tf_keras":
+        return "tf_keras"
+    if FL.default_family == "keras3":
+        return "keras3.%d" % tuple(int(p) for p in FL.keras_version.split(".")[:2])[1]
+    return "tf%s" % ".".join(FL.tensorflow_version.split(".")[:2])
+
+
+def test_this_release_is_a_target():
+    assert koc.to_native({"class_name": "SGD", "config": {}}, this_release())["class_name"] == "SGD"
+
+
+@pytest.mark.parametrize("env,entry", EXPORTS, ids=["%s:%s" % (env, e["id"]) for env, e in EXPORTS])
+def test_to_native_is_accepted_by_the_native_loader(env, entry):
+    from kerasopt_compat._install import is_installed
+
+    assert not is_installed()  # Keras' own deserialize, not ours
+    canonical = koc.normalize(entry["serialized"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            native = koc.to_native(canonical, this_release())
+        except koc.UnsupportedClassError:
+            OUTCOMES["refused"] += 1
+            return
+    converted = [w for w in caught if issubclass(w.category, koc.ConversionWarning)]
+    built = K.optimizers.deserialize(copy.deepcopy(native))
+    if isinstance(built, str):
+        # Some releases' deserialize returns the class name for classes it cannot
+        # load from any dict, its own included (TF 2.13-2.15 AdamW/Lion/Adafactor,
+        # tf_keras Lion/Adafactor, Keras 3 Lamb/Muon): prove that, then count it.
+        name = canonical["class_name"]
+        own = K.optimizers.serialize(getattr(K.optimizers, name)())
+        assert isinstance(K.optimizers.deserialize(json.loads(json.dumps(own))), str), built
+        OUTCOMES["native loader returns a string, also for its own export"] += 1
+        return
+    got = koc.serialize(built)
+    assert got == koc.normalize(native), "the native loader changed a setting of the dict it was given"
+    if converted:
+        OUTCOMES["converted"] += 1
+    else:
+        assert got == canonical
+        OUTCOMES["equal"] += 1

@@ -114,8 +114,39 @@ def main(root: str) -> int:
         "silently: tests/test_live.py::test_dicts_exported_by_real_versions_load_here checks every cell's",
         "hyperparameters against `normalize()` of the export.",
     ]
+    lines += _native_loader_section(envs)
     print("\n".join(lines))
     return 0
+
+
+def _native_loader_section(envs) -> list:
+    """``to_native(export, <env's release>)`` fed to each env's own ``optimizers.deserialize``."""
+    found = {}
+    for env in envs:
+        path = env / "tmp" / "koc_native_loader.json"
+        if path.exists():
+            found[env.name] = json.loads(path.read_text())
+    if not found:
+        return []
+    kinds = ["equal", "converted", "refused", "native loader returns a string, also for its own export"]
+    lines = [
+        "",
+        "## `to_native` output read by each release's own loader",
+        "",
+        "Every export above, written with `to_native(config, <this env's release>)` and handed to the env's",
+        "native `optimizers.deserialize` (kerasopt_compat not installed; tests/test_native_loader.py). Cells:",
+        "equal (the optimizer holds exactly the canonical settings) / converted (holds exactly what the dict says;",
+        "a documented conversion: lossy warning or decay -> InverseTimeDecay) / refused by `to_native` (class the",
+        "release lacks) / native `deserialize` returns a string (a native bug: it does so for its own export of",
+        "that class too). Any other outcome fails the test.",
+        "",
+    ]
+    lines += _table(
+        "env (generation)",
+        ["equal", "converted", "refused", "native returns a string"],
+        {"%s (%s)" % (env, rep["generation"]): [str(rep["outcomes"].get(k, 0)) for k in kinds] for env, rep in found.items()},
+    )
+    return lines
 
 
 if __name__ == "__main__":

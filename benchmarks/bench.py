@@ -102,6 +102,14 @@ def main() -> None:
                 "keras deserialize",
             )
         )
+        rows.append(
+            row(
+                "migrate a Keras 3 Adam dict",
+                best(lambda: k.optimizers.serialize(k.optimizers.deserialize(copy.deepcopy(KERAS3_ADAM))), n2, r),
+                best(lambda: koc.normalize(KERAS3_ADAM), n2, r),
+                "keras deserialize+serialize",
+            )
+        )
     print("## %s\n" % header)
     print("| operation | baseline | baseline µs/call | kerasopt_compat µs/call | ratio |")
     print("|---|---|---|---|---|")

@@ -200,3 +200,28 @@ def test_interrupted_in_place_run_leaves_the_input_intact(tmp_path):
     assert (os.path.getsize(src), open(src, "rb").read(1 << 16)) == before
     assert os.listdir(tmp_path) == ["big.jsonl"]
     assert b"interrupted" in err
+
+
+@pytest.mark.skipif(not os.environ.get("KOC_BIG_TESTS"), reason="set KOC_BIG_TESTS=1 (tox env py311 does) for the 1M-record run")
+@pytest.mark.parametrize("mode", ["stop", "skip", "keep"])
+def test_a_million_records_with_corrupt_lines(tmp_path, mode):
+    n = 1_000_000
+    bad_at = {10, 500_000, n + 2}  # line numbers of corrupt records (the last one after the good ones)
+    src = tmp_path / "big.jsonl"
+    records = iter(_records(n))
+    with open(src, "w", encoding="utf-8") as fh:
+        for line in range(1, n + 4):
+            fh.write("{corrupt\n" if line in bad_at else json.dumps(next(records, {"run": "end"})) + "\n")
+    out = tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "kerasopt_compat", "normalize", "--field", "meta.optimizer", "-q"]
+    run = subprocess.run(cmd + ["--on-error", mode, str(src), "-o", str(out)], capture_output=True, text=True)
+    assert run.returncode == 1, run.stderr
+    summary = run.stderr.strip().splitlines()[-1]
+    if mode == "stop":
+        assert "%s:10: invalid JSON" % src in run.stderr and "10 records" in summary and not out.exists()
+        return
+    total = n + 3
+    assert "%d records: " % total in summary and ", 3 failed" in summary
+    with open(out, encoding="utf-8") as fh:
+        lines = sum(1 for _ in fh)
+    assert lines == (total - 3 if mode == "skip" else total)

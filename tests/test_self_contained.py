@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import re
 import shutil
@@ -59,3 +60,42 @@ def test_ci_runs_the_suite_from_an_empty_temporary_directory():
     copy = ci.index('cd "$work"')
     assert "mktemp -d" in ci[:copy]
     assert ci.index("tox run-parallel") > copy
+
+
+def _fake_tox(root):
+    """A .tox tree as one live env leaves it: junit report and koc_report.json."""
+    tmp = root / "tf29" / "tmp"
+    tmp.mkdir(parents=True)
+    (tmp / "junit.xml").write_text('<testsuite tests="3" failures="0" errors="0" skipped="0" time="1.5"/>')
+    report = {
+        "python": "3.10.13",
+        "flavour": "TensorFlow 2.9.3, Keras 2.9.0 (legacy)",
+        "kind": "keras package",
+        "tensorflow": "2.9.3",
+        "keras": "2.9.0",
+        "default_family": "legacy",
+        "classes": {"SGD": ["legacy"]},
+        "sgd": {"class_name": "SGD", "config": {}},
+        "cross": [["tf24", "SGD/defaults", "exact"]],
+    }
+    (tmp / "koc_report.json").write_text(json.dumps(report))
+
+
+def test_compat_matrix_check_fails_on_an_edited_cell(tmp_path, capsys):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import compat_matrix
+    finally:
+        sys.path.pop(0)
+    _fake_tox(tmp_path / ".tox")
+    page = tmp_path / "compat_matrix.md"
+    compat_matrix.main(str(tmp_path / ".tox"))
+    page.write_text(capsys.readouterr().out)
+    assert compat_matrix.check(str(tmp_path / ".tox"), str(page)) == 0
+    page.write_text(page.read_text().replace("| 1 / 0 / 0 / 0 |", "| 2 / 0 / 0 / 0 |"))
+    capsys.readouterr()
+    assert compat_matrix.check(str(tmp_path / ".tox"), str(page)) == 1
+    out = capsys.readouterr().out
+    assert "-| tf24 | 2 / 0 / 0 / 0 |" in out and "+| tf24 | 1 / 0 / 0 / 0 |" in out and "is stale" in out

@@ -53,10 +53,7 @@ def _natural(path: pathlib.Path):
 def main(root: str) -> int:
     envs = sorted((p for p in pathlib.Path(root).iterdir() if (p / "tmp").is_dir()), key=_natural)
     lines = [HEADER, "## Environments", ""]
-    lines.append(
-        "| env | Python | TensorFlow | Keras | `tf.keras` is | `tf.keras.optimizers` generation "
-        "| tests |"
-    )
+    lines.append("| env | Python | TensorFlow | Keras | `tf.keras` is | `tf.keras.optimizers` generation | tests |")
     lines.append("|---|---|---|---|---|---|---|")
     reports = {}
     for env in envs:
@@ -118,9 +115,76 @@ def main(root: str) -> int:
         "silently: tests/test_live.py::test_dicts_exported_by_real_versions_load_here checks every cell's",
         "hyperparameters against `normalize()` of the export.",
     ]
+    lines += _native_baseline_section(envs, reports)
     lines += _native_loader_section(envs)
     print("\n".join(lines))
     return 0
+
+
+_WRONG = ("string", "other class", "changed", "dropped")
+
+
+def _native_baseline_section(envs, reports) -> list:
+    """Native ``deserialize`` beside kerasopt_compat's, per (export, loader) cell."""
+    native = {}
+    for env in envs:
+        path = env / "tmp" / "koc_native_baseline.json"
+        if path.exists() and env.name in reports:
+            native[env.name] = json.loads(path.read_text())["rows"]
+    if not native:
+        return []
+    cells = defaultdict(Counter)
+    per_env = defaultdict(Counter)
+    for loader, rows in native.items():
+        for producer, _id, outcome, mutated in rows:
+            kind = "ok" if outcome == "ok" else "error" if outcome == "error" else "wrong"
+            cells[(producer, loader)]["n_" + kind] += 1
+            per_env[loader][outcome] += 1
+            per_env[loader]["mutated"] += bool(mutated)
+            per_env[loader]["calls"] += 1
+        for producer, _id, outcome in reports[loader]["cross"]:
+            cells[(producer, loader)]["k_refused" if outcome == "unsupported" else "k_ok"] += 1
+    producers = sorted({p for p, _ in cells})
+    loaders = list(native)
+    lines = [
+        "",
+        "## Native `deserialize` beside kerasopt_compat",
+        "",
+        "The same exports loaded by each env's own `optimizers.deserialize` (kerasopt_compat not installed;",
+        "tests/test_native_baseline.py). Cell: **native** ok / wrong / error **→ kerasopt_compat** faithful / refused.",
+        "Native *wrong* = returned a string, an optimizer of another class, or one with a setting changed or",
+        "silently reset to its default. kerasopt_compat's *faithful* = exactly the settings, or the documented",
+        "conversion with its warning (see the cross-version table); *refused* = `UnsupportedClassError` for a",
+        "class the loader lacks. kerasopt_compat is never wrong (tests/test_live.py checks every cell).",
+        "",
+    ]
+    fmt = "%(n_ok)d / %(n_wrong)d / %(n_error)d → %(k_ok)d / %(k_refused)d"
+    lines += _table(
+        "exported by \\ loaded by",
+        loaders,
+        {p: [fmt % cells[(p, loader)] for loader in loaders] for p in producers},
+    )
+    total = Counter()
+    for c in cells.values():
+        total.update(c)
+    calls = sum(per_env[e]["calls"] for e in loaders)
+    lines += [
+        "",
+        "Totals over %d (export, loader) pairs: native loads %d faithfully (%.0f %%), %d wrong, %d errors;"
+        % (calls, total["n_ok"], 100.0 * total["n_ok"] / calls, total["n_wrong"], total["n_error"]),
+        "kerasopt_compat loads %d faithfully (%.0f %%) and refuses %d, with 0 wrong."
+        % (total["k_ok"], 100.0 * total["k_ok"] / calls, total["k_refused"]),
+        "",
+        "Native outcomes per loader, and how often each mutated the caller's dict (kerasopt_compat: never):",
+        "",
+    ]
+    kinds = ("ok",) + _WRONG + ("error",)
+    lines += _table(
+        "loader",
+        list(kinds) + ["native mutated its input"],
+        {e: [str(per_env[e][k]) for k in kinds] + ["%d of %d" % (per_env[e]["mutated"], per_env[e]["calls"])] for e in loaders},
+    )
+    return lines
 
 
 def _native_loader_section(envs) -> list:

@@ -107,3 +107,13 @@ def drop_keys(canonical: Dict[str, Any], keys: List[str]) -> Dict[str, Any]:
 
 def first(items, default: Optional[Any] = None):
     return next(iter(items), default)
+
+
+def write_report(filename: str, data: Any) -> None:
+    """Write a test module's measurements as JSON into the tox env's KOC_REPORT_DIR (for compat_matrix.md)."""
+    import json
+
+    out_dir = os.environ.get("KOC_REPORT_DIR")
+    if out_dir:
+        with open(os.path.join(out_dir, filename), "w") as fh:
+            json.dump(data, fh, indent=1)

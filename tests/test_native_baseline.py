@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import warnings
 
 import pytest
-from live_helpers import require_keras
+from live_helpers import require_keras, write_report
 
 require_keras()
 
@@ -45,10 +44,7 @@ _DEFAULTS = {cls: {k.name: k.default for k in keys} for cls, keys in T.OPTIMIZER
 @pytest.fixture(scope="module", autouse=True)
 def _report():
     yield
-    out_dir = os.environ.get("KOC_REPORT_DIR")
-    if out_dir:
-        with open(os.path.join(out_dir, "koc_native_baseline.json"), "w") as fh:
-            json.dump({"rows": ROWS}, fh)
+    write_report("koc_native_baseline.json", {"rows": ROWS})
 
 
 def _snapshot(obj):

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import warnings
 from collections import Counter
 
 import pytest
-from live_helpers import require_keras
+from live_helpers import require_keras, write_report
 
 require_keras()
 
@@ -35,10 +34,7 @@ OUTCOMES: Counter = Counter()
 @pytest.fixture(scope="module", autouse=True)
 def _report():
     yield
-    out_dir = os.environ.get("KOC_REPORT_DIR")
-    if out_dir:
-        with open(os.path.join(out_dir, "koc_native_loader.json"), "w") as fh:
-            json.dump({"generation": FL.default_family, "outcomes": dict(OUTCOMES)}, fh, indent=1)
+    write_report("koc_native_loader.json", {"generation": FL.default_family, "outcomes": dict(OUTCOMES)})
 
 
 def this_release():

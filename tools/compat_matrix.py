@@ -117,6 +117,7 @@ def main(root: str) -> int:
     ]
     lines += _native_baseline_section(envs, reports)
     lines += _native_loader_section(envs)
+    lines += _keras_suite_section(envs)
     print("\n".join(lines))
     return 0
 
@@ -124,13 +125,14 @@ def main(root: str) -> int:
 _WRONG = ("string", "other class", "changed", "dropped")
 
 
+def _env_reports(envs, filename: str) -> dict:
+    """env name -> the JSON report ``filename`` a test wrote into that env's tmp dir."""
+    return {env.name: json.loads((env / "tmp" / filename).read_text()) for env in envs if (env / "tmp" / filename).exists()}
+
+
 def _native_baseline_section(envs, reports) -> list:
     """Native ``deserialize`` beside kerasopt_compat's, per (export, loader) cell."""
-    native = {}
-    for env in envs:
-        path = env / "tmp" / "koc_native_baseline.json"
-        if path.exists() and env.name in reports:
-            native[env.name] = json.loads(path.read_text())["rows"]
+    native = {env: rep["rows"] for env, rep in _env_reports(envs, "koc_native_baseline.json").items() if env in reports}
     if not native:
         return []
     cells = defaultdict(Counter)
@@ -187,13 +189,34 @@ def _native_baseline_section(envs, reports) -> list:
     return lines
 
 
+def _keras_suite_section(envs) -> list:
+    """Keras' own optimizer/saving tests, plainly and with install() (tools/keras_suite.py)."""
+    found = _env_reports(envs, "koc_keras_suite.json")
+    if not found:
+        return []
+    lines = [
+        "",
+        "## Keras' own test suites with `install()` active",
+        "",
+        "`keras.src.optimizers` and `keras.src.saving` tests from the installed Keras wheel, run once plainly and",
+        "once with `kerasopt_compat.install()` active for the whole session (tools/koc_install_plugin.py). The",
+        "counts of each run are in the CI log; this page keeps only what must not change:",
+        "",
+    ]
+    lines += _table(
+        "env",
+        ["tests whose outcome install() changed", "of them, tests that passed plainly", "allowed (shape tests)"],
+        {
+            env: [str(rep["changed"]), str(rep["regressions"]), ", ".join(rep["allowed_shape_tests"]) or "none"]
+            for env, rep in found.items()
+        },
+    )
+    return lines
+
+
 def _native_loader_section(envs) -> list:
     """``to_native(export, <env's release>)`` fed to each env's own ``optimizers.deserialize``."""
-    found = {}
-    for env in envs:
-        path = env / "tmp" / "koc_native_loader.json"
-        if path.exists():
-            found[env.name] = json.loads(path.read_text())
+    found = _env_reports(envs, "koc_native_loader.json")
     if not found:
         return []
     kinds = ["equal", "converted", "refused", "native loader returns a string, also for its own export"]

@@ -8,6 +8,7 @@ caller's ``custom_objects``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -188,6 +189,7 @@ def _squash(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_auto_name(name: Any, cls: str) -> bool:
     if name is None:
         return True
@@ -340,14 +342,23 @@ def _type_error(cls: str, key: str, value: Any, expected: str) -> ConfigTypeErro
 def _float(value: Any, cls: str, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _type_error(cls, key, value, "a number")
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number) or not fits_float32(number):
+    number = _canonical_number(value)
+    if number is None:
         raise InvalidConfigError(
             "number is not finite or out of float32 range", class_name=cls, key=key, value=value, has_value=True
         )
+    return number
+
+
+@functools.lru_cache(maxsize=4096)  # hyperparameter values repeat across configs
+def _canonical_number(value: Union[int, float]) -> Optional[float]:
+    """The canonical float of a number, or None when it is not finite or beyond float32."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    if not math.isfinite(number) or not fits_float32(number):
+        return None
     return canonical_float(number)
 
 

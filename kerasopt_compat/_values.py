@@ -17,6 +17,7 @@ from typing import Any
 MAX_INT = 2**53
 
 _F32 = struct.Struct("<f")
+_PLAIN = frozenset([float, int, str, bool, type(None), dict, list])
 
 
 def unwrap_numpy(value: Any) -> Any:
@@ -26,6 +27,8 @@ def unwrap_numpy(value: Any) -> Any:
     3
     """
     tp = type(value)
+    if tp in _PLAIN:
+        return value
     if getattr(tp, "__module__", None) == "numpy" and getattr(value, "shape", None) == ():
         return value.item()
     return value

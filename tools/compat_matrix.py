@@ -118,6 +118,7 @@ def main(root: str) -> int:
     lines += _native_baseline_section(envs, reports)
     lines += _native_loader_section(envs)
     lines += _keras_suite_section(envs)
+    lines += _trajectory_section(envs)
     print("\n".join(lines))
     return 0
 
@@ -237,6 +238,69 @@ def _native_loader_section(envs) -> list:
         ["equal", "converted", "refused", "native returns a string"],
         {"%s (%s)" % (env, rep["generation"]): [str(rep["outcomes"].get(k, 0)) for k in kinds] for env, rep in found.items()},
     )
+    return lines
+
+
+def _trajectory_section(envs) -> list:
+    """Per env: does ``deserialize(TF 2.9 canonical dict)`` train as TF 2.9 did (tests/test_trajectories.py)."""
+    found = _env_reports(envs, "koc_trajectories.json")
+    if not found:
+        return []
+    causes = []
+    for rep in found.values():
+        for part in ("native", "exports"):
+            for row in rep.get(part, {}).get("documented", []):
+                if row["cause"] not in causes:
+                    causes.append(row["cause"])
+
+    def listed(rows):
+        groups = defaultdict(list)  # one entry per (cause, size): "Nadam/clipnorm, Nadam/defaults ≤ 3e-04 [1]"
+        for r in rows:
+            groups[(causes.index(r["cause"]) + 1, r["max_rel_diff"])].append(r["case"].replace("optimizers.", ""))
+        return "; ".join("%s ≤ %s [%d]" % (", ".join(cases), size, n) for (n, size), cases in sorted(groups.items())) or "—"
+
+    lines = [
+        "",
+        "## Same config, same training steps",
+        "",
+        "TF 2.9 (the documented version) trained every documented class x variant (defaults, non-default",
+        "hyperparameters, `ExponentialDecay`, `clipnorm`) plus legacy `decay=0.01` (Nadam: `schedule_decay=0.01`)",
+        "for 10 steps on fixed gradients (`tests/data/trajectories_tf29.json`, written by `tools/trajectories.py`).",
+        "Each env trains `kerasopt_compat.deserialize(canonical dict)` the same way (tests/test_trajectories.py):",
+        "**equal** = every weight after every step within relative 1e-5 of TF 2.9's; **documented** = a difference",
+        "listed with its bound and cause in the test module (size shown: measured maximum, rounded up to one",
+        "significant digit); **wrong** = anything else (the test fails).",
+        "",
+    ]
+    lines += _table(
+        "env (generation)",
+        ["equal", "documented", "wrong", "documented differences (max relative difference)"],
+        {
+            "%s (%s)" % (env, rep["generation"]): [str(rep["native"]["counts"][k]) for k in ("equal", "documented", "wrong")]
+            + [listed(rep["native"]["documented"])]
+            for env, rep in found.items()
+            if "native" in rep
+        },
+    )
+    exports = {env: rep["exports"] for env, rep in found.items() if "exports" in rep}
+    if exports:
+        lines += [
+            "",
+            "The other direction: dicts exported by TF 2.15 (`optimizers` and `optimizers.legacy`) and by Keras 3",
+            "(TF 2.21) for the same classes, loaded with `deserialize` in TF 2.9 and trained there, against the",
+            "trajectory the exporting version trained (`tests/data/trajectories_tf215.json`, `trajectories_tf221.json`):",
+            "",
+        ]
+        lines += _table(
+            "loaded in",
+            ["equal", "documented", "wrong", "documented differences (max relative difference)"],
+            {
+                env: [str(rep["counts"][k]) for k in ("equal", "documented", "wrong")] + [listed(rep["documented"])]
+                for env, rep in exports.items()
+            },
+        )
+    lines += ["", "Causes (details in tests/test_trajectories.py and README):", ""]
+    lines += ["%d. %s" % (i + 1, cause) for i, cause in enumerate(causes)]
     return lines
 
 

@@ -493,3 +493,23 @@ def test_compile_fit_save_load_native_vs_install(live, tmp_path, optimizer):
         assert ours[0] is native[0], fmt
         assert_close(ours[1], native[1])
         np.testing.assert_allclose(ours[2], native[2], rtol=1e-5)
+
+
+def test_documented_error_differences(live):
+    """README "Drop-in", differences 3 and 4: kerasopt_compat's errors where it refuses."""
+    opts = live.K.optimizers
+    for name in koc._tables.OPTIMIZERS:
+        try:
+            live.fl.optimizer_candidates(name)
+            continue
+        except koc.UnsupportedClassError:
+            pass  # this flavour lacks the class in every namespace
+        stored = {"class_name": name, "config": {"learning_rate": 0.1}}
+        native, ours = _both(lambda stored=stored: opts.deserialize(copy.deepcopy(stored)))
+        assert native[0] == "error" or isinstance(native[1], str), (name, native)
+        assert ours[0] == "error" and isinstance(ours[1], koc.UnsupportedClassError), (name, ours)
+        assert isinstance(ours[1], ValueError)
+    opt = opts.SGD(learning_rate=float("nan"))
+    native, ours = _both(lambda: opts.serialize(opt))
+    assert native[0] == "ok"
+    assert ours[0] == "error" and isinstance(ours[1], koc.InvalidConfigError), ours

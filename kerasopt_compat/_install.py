@@ -24,7 +24,7 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
-from ._errors import UnknownClassError, UnknownKeyError
+from ._errors import KerasOptCompatError, UnknownClassError
 from ._normalize import MAX_DEPTH, custom_names, legacy_hint
 
 __all__ = ["install", "uninstall", "installed", "is_installed", "ENV_VAR"]
@@ -67,10 +67,11 @@ def _public_paths(fl: Any) -> List[Any]:
     return found
 
 
-#: Errors meaning "kerasopt_compat cannot handle some part of this object or
-#: dict" (a class it does not know or a user's registration, at any depth; a
-#: key it does not know): the call goes to Keras' original function instead.
-_NOT_OURS = (UnknownClassError, UnknownKeyError)
+#: kerasopt_compat cannot handle some part of the object or dict (a class it
+#: does not know or a user's registration at any depth, a key it does not know,
+#: a value it refuses, a class the installed Keras lacks): the call goes to
+#: Keras' original function, whose result or error the caller gets.
+_NOT_OURS = (KerasOptCompatError,)
 
 #: Keywords of Keras' originals that the replacements honour themselves. Any
 #: other keyword the original accepts is passed on (the whole call goes to
@@ -170,8 +171,9 @@ def _class_names(config: Any, depth: int = 0) -> Set[str]:
 def _ours_or_original(config: Any, custom_objects: Any, options: Mapping[str, Any]) -> Any:
     """kerasopt_compat's optimizer for ``config``, or ``_ORIGINAL`` when the
     original must take the call: a user class anywhere in the dict (unknown to
-    kerasopt_compat, or named in ``custom_objects``), an unknown key, a keyword
-    only the original honours."""
+    kerasopt_compat, or named in ``custom_objects``), anything else
+    kerasopt_compat refuses (:data:`_NOT_OURS`), a keyword only the original
+    honours."""
     from . import _live
 
     prefer_legacy = _prefer_legacy(options, config)
@@ -183,6 +185,19 @@ def _ours_or_original(config: Any, custom_objects: Any, options: Mapping[str, An
         return _live.deserialize(config, prefer_legacy=prefer_legacy)
     except _NOT_OURS:
         return _ORIGINAL
+
+
+def _optimizer(result: Any, config: Any) -> Any:
+    """Keras' result, but never a string where an optimizer was asked for (tf_keras
+    ``deserialize`` returns the class name of a class it lacks)."""
+    if isinstance(result, str):
+        raise UnknownClassError(
+            "Keras' own deserialize() returned the string %r instead of an optimizer" % result,
+            class_name=config.get("class_name") if isinstance(config, Mapping) else None,
+            value=result,
+            has_value=True,
+        )
+    return result
 
 
 def _replacement(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
@@ -199,7 +214,7 @@ def _replacement(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
                     try:
                         return _live.serialize(optimizer)
                     except _NOT_OURS:
-                        pass  # a user class or schedule inside a Keras one: Keras' own way
+                        pass  # e.g. a user class or schedule inside a Keras one: Keras' own way
             return original(*args, **kwargs)
 
         new = serialize
@@ -212,7 +227,7 @@ def _replacement(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
                 out = _ours_or_original(config, options.get("custom_objects"), options)
                 if out is not _ORIGINAL:
                     return out
-            return original(*args, **kwargs)
+            return _optimizer(original(*args, **kwargs), args[0] if args else kwargs.get("config"))
 
         new = deserialize
     else:
@@ -223,7 +238,7 @@ def _replacement(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
                 out = _ours_or_original(call[0], None, call[1])
                 if out is not _ORIGINAL:
                     return out
-            return original(*args, **kwargs)
+            return _optimizer(original(*args, **kwargs), args[0] if args else None)
 
         new = get
     functools.update_wrapper(new, original)
@@ -234,9 +249,12 @@ def _replacement(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
 def install() -> None:
     """Route the public ``optimizers.serialize``/``deserialize``/``get`` through kerasopt_compat.
 
-    Idempotent and thread-safe; undone exactly by :func:`uninstall`. Objects
-    kerasopt_compat does not know (your own registered optimizer classes) still
-    go to Keras' original functions.
+    Idempotent and thread-safe; undone exactly by :func:`uninstall`. Every
+    call that kerasopt_compat cannot handle completely (your own classes or
+    schedules at any depth, a ``p>Adam`` registration, anything it would
+    refuse, an argument it does not honour) goes to Keras' original function
+    with the caller's arguments; the replacements keep the originals'
+    signatures. See README "Drop-in" for the documented differences.
 
     >>> import kerasopt_compat, tensorflow as tf               # doctest: +SKIP
     >>> kerasopt_compat.install()                              # doctest: +SKIP

@@ -179,11 +179,11 @@ def _ours_or_original(config: Any, custom_objects: Any, options: Mapping[str, An
     prefer_legacy = _prefer_legacy(options, config)
     if prefer_legacy is None or not isinstance(config, Mapping):
         return _ORIGINAL
-    if custom_objects and _class_names(config) & set(custom_names(custom_objects)):
-        return _ORIGINAL
     try:
+        if custom_objects and _class_names(config) & set(custom_names(custom_objects)):
+            return _ORIGINAL
         return _live.deserialize(config, prefer_legacy=prefer_legacy)
-    except _NOT_OURS:
+    except _NOT_OURS:  # custom_objects of a shape kerasopt_compat refuses, too
         return _ORIGINAL
 
 

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import sys
 import threading
-from typing import Any, Callable, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
-from ._errors import UnknownClassError
+from ._errors import KerasOptCompatError, UnknownClassError
+from ._normalize import MAX_DEPTH, custom_names, legacy_hint
 
 __all__ = ["install", "uninstall", "installed", "is_installed", "ENV_VAR"]
 
@@ -65,37 +67,178 @@ def _public_paths(fl: Any) -> List[Any]:
     return found
 
 
+#: kerasopt_compat cannot handle some part of the object or dict (a class it
+#: does not know or a user's registration at any depth, a key it does not know,
+#: a value it refuses, a class the installed Keras lacks): the call goes to
+#: Keras' original function, whose result or error the caller gets.
+_NOT_OURS = (KerasOptCompatError,)
+
+#: Keywords of Keras' originals that the replacements honour themselves. Any
+#: other keyword the original accepts is passed on (the whole call goes to
+#: the original); one it does not accept raises its own ``TypeError``.
+#: ``use_legacy_format``: the canonical dict is the legacy format, and every
+#: format is read. ``use_legacy_optimizer``: see :func:`_prefer_legacy`.
+_HONOURED = {
+    "serialize": frozenset(["use_legacy_format"]),
+    "deserialize": frozenset(["custom_objects", "use_legacy_format", "use_legacy_optimizer"]),
+    "get": frozenset(["use_legacy_optimizer"]),
+}
+
+
+#: Marker: "give this call to Keras' original function".
+_ORIGINAL: Any = object()
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(original: Callable[..., Any]) -> Optional[inspect.Signature]:
+    try:
+        return inspect.signature(original)
+    except (TypeError, ValueError):  # pragma: no cover - Keras' functions are plain Python
+        return None
+
+
+def _split_call(
+    name: str, original: Callable[..., Any], args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[Tuple[Any, Dict[str, Any]]]:
+    """``(object, honoured keywords)`` of a call to the replacement of ``name``,
+    or None when the call must go to ``original`` as it is: arguments its
+    signature rejects (it raises its own ``TypeError``) or a keyword the
+    replacement does not honour."""
+    sig = _signature(original)
+    if sig is None:
+        return None
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError:
+        return None
+    params = list(sig.parameters.values())
+    if not params or params[0].name not in bound.arguments:
+        return None
+    options: Dict[str, Any] = {}
+    for param in params[1:]:
+        if param.name not in bound.arguments:
+            continue
+        value = bound.arguments[param.name]
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            options.update(value)
+        elif param.kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                return None
+        else:
+            options[param.name] = value
+    if not set(options) <= _HONOURED[name]:
+        return None
+    return bound.arguments[params[0].name], options
+
+
+def _prefer_legacy(options: Mapping[str, Any], config: Any) -> Optional[bool]:
+    """``deserialize(prefer_legacy=...)`` for Keras' ``use_legacy_optimizer``, or None
+    when the original must take the call.
+
+    ``True`` asks for ``optimizers.legacy`` unless the dict says it is not a
+    legacy optimizer (``is_legacy_optimizer: false``), as Keras 2.11+ itself
+    reads it. ``False`` (or absent) is the default namespace, except where the
+    default namespace *is* the legacy one and Keras would build another class
+    (TF 2.9/2.10 ``optimizers.experimental``): then the original decides.
+    """
+    from ._flavour import flavour
+
+    wanted = options.get("use_legacy_optimizer")
+    if wanted is None:
+        return False
+    if wanted:
+        return legacy_hint(config) is not False
+    return None if flavour().default_family == "legacy" else False
+
+
+def _class_names(config: Any, depth: int = 0) -> Set[str]:
+    """Every ``class_name``/``registered_name`` string in a dict, at any depth."""
+    found: Set[str] = set()
+    if depth > MAX_DEPTH:
+        return found
+    if isinstance(config, Mapping):
+        for key in ("class_name", "registered_name"):
+            if isinstance(config.get(key), str):
+                found.add(config[key])
+        for value in config.values():
+            found |= _class_names(value, depth + 1)
+    elif isinstance(config, (list, tuple)):
+        for value in config:
+            found |= _class_names(value, depth + 1)
+    return found
+
+
+def _ours_or_original(config: Any, custom_objects: Any, options: Mapping[str, Any]) -> Any:
+    """kerasopt_compat's optimizer for ``config``, or ``_ORIGINAL`` when the
+    original must take the call: a user class anywhere in the dict (unknown to
+    kerasopt_compat, or named in ``custom_objects``), anything else
+    kerasopt_compat refuses (:data:`_NOT_OURS`), a keyword only the original
+    honours."""
+    from . import _live
+
+    prefer_legacy = _prefer_legacy(options, config)
+    if prefer_legacy is None or not isinstance(config, Mapping):
+        return _ORIGINAL
+    try:
+        if custom_objects and _class_names(config) & set(custom_names(custom_objects)):
+            return _ORIGINAL
+        return _live.deserialize(config, prefer_legacy=prefer_legacy)
+    except _NOT_OURS:  # custom_objects of a shape kerasopt_compat refuses, too
+        return _ORIGINAL
+
+
+def _optimizer(result: Any, config: Any) -> Any:
+    """Keras' result, but never a string where an optimizer was asked for (tf_keras
+    ``deserialize`` returns the class name of a class it lacks)."""
+    if isinstance(result, str):
+        raise UnknownClassError(
+            "Keras' own deserialize() returned the string %r instead of an optimizer" % result,
+            class_name=config.get("class_name") if isinstance(config, Mapping) else None,
+            value=result,
+            has_value=True,
+        )
+    return result
+
+
 def _replacement(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     from . import _live
 
     new: Callable[..., Any]
     if name == "serialize":
 
-        def serialize(optimizer: Any, *args: Any, **kwargs: Any) -> Any:
-            if _live.known_name(optimizer) is None and _live.v1_class_name(optimizer) is None:
-                # the caller's own (registered) classes: Keras' own way
-                return original(optimizer, *args, **kwargs)
-            return _live.serialize(optimizer)
+        def serialize(*args: Any, **kwargs: Any) -> Any:
+            call = _split_call(name, original, args, kwargs)
+            if call is not None:
+                optimizer = call[0]
+                if _live.known_name(optimizer) is not None or _live.v1_class_name(optimizer) is not None:
+                    try:
+                        return _live.serialize(optimizer)
+                    except _NOT_OURS:
+                        pass  # e.g. a user class or schedule inside a Keras one: Keras' own way
+            return original(*args, **kwargs)
 
         new = serialize
     elif name == "deserialize":
 
-        def deserialize(config: Any, custom_objects: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> Any:
-            try:
-                return _live.deserialize(config, custom_objects)
-            except UnknownClassError:  # a class registered with Keras: its own lookup
-                return original(config, custom_objects, **kwargs)
+        def deserialize(*args: Any, **kwargs: Any) -> Any:
+            call = _split_call(name, original, args, kwargs)
+            if call is not None:
+                config, options = call
+                out = _ours_or_original(config, options.get("custom_objects"), options)
+                if out is not _ORIGINAL:
+                    return out
+            return _optimizer(original(*args, **kwargs), args[0] if args else kwargs.get("config"))
 
         new = deserialize
     else:
 
-        def get(identifier: Any, **kwargs: Any) -> Any:
-            if isinstance(identifier, Mapping):
-                try:
-                    return _live.deserialize(identifier)
-                except UnknownClassError:
-                    pass
-            return original(identifier, **kwargs)
+        def get(*args: Any, **kwargs: Any) -> Any:
+            call = _split_call(name, original, args, kwargs)
+            if call is not None and isinstance(call[0], Mapping):
+                out = _ours_or_original(call[0], None, call[1])
+                if out is not _ORIGINAL:
+                    return out
+            return _optimizer(original(*args, **kwargs), args[0] if args else None)
 
         new = get
     functools.update_wrapper(new, original)
@@ -106,9 +249,12 @@ def _replacement(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
 def install() -> None:
     """Route the public ``optimizers.serialize``/``deserialize``/``get`` through kerasopt_compat.
 
-    Idempotent and thread-safe; undone exactly by :func:`uninstall`. Objects
-    kerasopt_compat does not know (your own registered optimizer classes) still
-    go to Keras' original functions.
+    Idempotent and thread-safe; undone exactly by :func:`uninstall`. Every
+    call that kerasopt_compat cannot handle completely (your own classes or
+    schedules at any depth, a ``p>Adam`` registration, anything it would
+    refuse, an argument it does not honour) goes to Keras' original function
+    with the caller's arguments; the replacements keep the originals'
+    signatures. See README "Drop-in" for the documented differences.
 
     >>> import kerasopt_compat, tensorflow as tf               # doctest: +SKIP
     >>> kerasopt_compat.install()                              # doctest: +SKIP

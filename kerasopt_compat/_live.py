@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any, Callable, Dict, Mapping, Optional, TypeVar, cast
+from typing import Any, Callable, Collection, Dict, Mapping, Optional, TypeVar, cast
 
 from . import _tables as T
 from . import fixes
@@ -25,7 +25,7 @@ from ._errors import (
     UnsupportedClassError,
 )
 from ._flavour import Flavour, Target, detected_description, flavour
-from ._normalize import CustomObjects, custom_names, normalize
+from ._normalize import CustomObjects, custom_names, legacy_hint, normalize
 from ._v1train import serialize_v1, v1_class_name
 from ._write import write
 
@@ -125,6 +125,7 @@ def deserialize(
     custom_objects: Optional[Mapping[str, Any]] = None,
     *,
     strict: bool = False,
+    prefer_legacy: bool = False,
 ) -> Any:
     """Build an optimizer of the installed flavour from a dict written by any version.
 
@@ -136,17 +137,27 @@ def deserialize(
     :class:`LossyConversionWarning`, or :class:`LossyConversionError` when
     ``strict=True``. A class the flavour lacks raises
     :class:`UnsupportedClassError`. ``custom_objects`` maps class names to the
-    caller's own optimizer/schedule classes; nothing else is ever looked up.
+    caller's own optimizer/schedule classes (by class name, or by registered
+    name such as ``'p>Adam'``, which is then always the caller's class, never
+    Keras' ``Adam``); nothing else is ever looked up.
+
+    The canonical dict is namespace-neutral: the default namespace's class is
+    built unless a setting needs another one. ``prefer_legacy=True``, or a
+    native dict that says it came from ``optimizers.legacy``
+    (``is_legacy_optimizer: true`` or a ``module`` ending in ``.legacy``), asks
+    for the installed ``optimizers.legacy`` (OptimizerV2) class where the
+    installed Keras has one for that class; elsewhere it is ignored.
 
     >>> opt = deserialize({'class_name': 'SGD', 'config': {'learning_rate': 0.1}})  # doctest: +SKIP
     """
     if isinstance(config, (str, bytes)):
         raise ConfigTypeError("deserialize() takes a dict; use loads() to read JSON text first", value=config, has_value=True)
-    canonical = normalize(config, custom_objects=custom_objects)
+    custom = custom_names(custom_objects)
+    canonical = normalize(config, custom_objects=custom)
     fl = flavour()
-    target = _choose_target(fl, canonical)
+    target = _choose_target(fl, canonical, custom, prefer_legacy or legacy_hint(config) is True)
     accepts = functools.partial(_accepts, fl, target)
-    native = write(canonical, target.family, strict=strict, accepts=accepts)
+    native = write(canonical, target.family, strict=strict, accepts=accepts, custom=custom)
     return _Builder(fl, custom_objects or {}, target).optimizer(native)
 
 
@@ -154,16 +165,20 @@ def _accepts(fl: Flavour, target: Target, cls_name: str, key: str) -> bool:
     return fl.accepts(cls_name, key, target if cls_name in T.OPTIMIZERS else None)
 
 
-def _choose_target(fl: Flavour, canonical: Mapping[str, Any]) -> Target:
-    """The installed class to build: the default namespace's, unless it would
-    lose a setting that another namespace of the same flavour keeps (e.g.
-    ``weight_decay`` on TF 2.9 -> ``optimizers.experimental``; Nadam's momentum
-    ``decay`` on TF 2.11+ -> ``optimizers.legacy``)."""
+def _choose_target(fl: Flavour, canonical: Mapping[str, Any], custom: Collection[str], prefer_legacy: bool) -> Target:
+    """The installed class to build: the ``optimizers.legacy`` (OptimizerV2) one
+    when ``prefer_legacy`` and the flavour has it; else the default namespace's,
+    unless it would lose a setting that another namespace of the same flavour
+    keeps (e.g. ``weight_decay`` on TF 2.9 -> ``optimizers.experimental``;
+    Nadam's momentum ``decay`` on TF 2.11+ -> ``optimizers.legacy``)."""
     inner = canonical["config"]["inner_optimizer"] if canonical["class_name"] == T.LOSS_SCALE_CLASS else canonical
     name = inner["class_name"]
-    if name not in T.OPTIMIZERS:
+    if name not in T.OPTIMIZERS or name in custom:
         return Target(None, fl.default_family)
     candidates = fl.optimizer_candidates(name)
+    legacy = [t for t in candidates if t.family == "legacy"]
+    if prefer_legacy and legacy:
+        return legacy[0]
     if len(candidates) == 1:
         return candidates[0]
     for target in candidates:
@@ -202,7 +217,7 @@ class _Builder:
         if name == fam.loss_scale_class and name not in T.OPTIMIZERS:
             inner = self.optimizer(cfg.pop("inner_optimizer"))
             return self._call(self.fl.loss_scale_class(family), T.LOSS_SCALE_CLASS, cfg, inner)
-        if name not in T.OPTIMIZERS:
+        if name not in T.OPTIMIZERS or name in self.custom:
             return self._from_config(self._custom_class(name), name, cfg)
         target = self.target.cls
         for key in fam.config_extras:
@@ -215,7 +230,7 @@ class _Builder:
     def schedule(self, native: Mapping[str, Any]) -> Any:
         name = native["class_name"]
         cfg = dict(native["config"])
-        if name in T.SCHEDULES:
+        if name in T.SCHEDULES and name not in self.custom:
             return self._call(self.fl.schedule_class(name), name, cfg)
         return self._from_config(self._custom_class(name), name, cfg)
 

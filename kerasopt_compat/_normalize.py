@@ -170,11 +170,93 @@ def _strip_prefix(raw: str) -> str:
     return raw[len(_CUSTOM_PREFIX) :] if raw.startswith(_CUSTOM_PREFIX) else raw
 
 
-def _resolve_optimizer_class(raw: str, custom: Collection[str]) -> Tuple[str, bool]:
+def user_registration(obj: Mapping[str, Any]) -> Optional[str]:
+    """The ``package>Name`` under which a user registered the class of a serialized
+    object, or None when it names (or claims to name) a Keras class.
+
+    ``registered_name: 'p>Adam'`` (Keras 2.13+, Keras 3) or ``class_name: 'p>Adam'``
+    (TF <= 2.12) is a user class even though ``Adam`` is a Keras name; Keras' own
+    ``Custom>SGD`` class names (:data:`._tables.KERAS_CLASS_PACKAGES`) are not.
+    Pure: the strings are compared, never resolved.
+
+    >>> user_registration({'class_name': 'Adam', 'registered_name': 'p>Adam', 'config': {}})
+    'p>Adam'
+    >>> user_registration({'class_name': 'Custom>Adam', 'config': {}}) is None
+    True
+    """
+    for key in ("registered_name", "class_name"):
+        value = obj.get(key)
+        if isinstance(value, str) and ">" in value:
+            if key == "registered_name" or value.split(">", 1)[0] not in T.KERAS_CLASS_PACKAGES:
+                return value
+    return None
+
+
+def _custom_class_name(obj: Mapping[str, Any], raw: str, custom: Collection[str], what: str) -> Optional[str]:
+    """The canonical name of a caller's class, or None for a Keras class.
+
+    A class is the caller's when ``custom_objects`` names it by its registered
+    name (kept as the canonical ``class_name``, so the user's class is never
+    mistaken for Keras' own later) or by its class name. A user registration
+    that ``custom_objects`` does not name raises :class:`UnknownClassError`.
+    """
+    user = user_registration(obj)
+    if user is None:
+        bare = _strip_prefix(raw)
+        return bare if raw in custom or bare in custom else None
+    if user in custom:
+        return user
+    short = user.split(">", 1)[1]
+    if raw in custom or short in custom:
+        return short
+    raise UnknownClassError(
+        "a user-registered %s class, not Keras' own %s: kerasopt_compat never resolves registrations; "
+        "pass the class in custom_objects under its registered or class name" % (what, short),
+        class_name=raw,
+        key="registered_name",
+        value=user,
+        has_value=True,
+    )
+
+
+def legacy_hint(config: Any) -> Optional[bool]:
+    """Which namespace a native dict says it was written from: True for
+    ``optimizers.legacy`` (``is_legacy_optimizer: true`` or a ``module`` ending in
+    ``.legacy``), False when it names another (``is_legacy_optimizer: false``, another
+    ``module``), None when it does not say. For a LossScaleOptimizer: its inner
+    optimizer's. Only a hint for choosing among the installed classes; the module is
+    never imported and the canonical dict does not keep it.
+
+    >>> legacy_hint({'module': 'keras.optimizers.legacy', 'class_name': 'Adam', 'config': {}})
+    True
+    >>> legacy_hint({'class_name': 'Adam', 'config': {'is_legacy_optimizer': False}})
+    False
+    >>> legacy_hint({'class_name': 'Adam', 'config': {}}) is None
+    True
+    """
+    if not isinstance(config, Mapping):
+        return None
+    inner = config.get("config")
+    inner = inner if isinstance(inner, Mapping) else {}
+    raw = config.get("class_name")
+    name = _OPTIMIZER_BY_LOWER.get(_strip_prefix(raw).lower()) if isinstance(raw, str) else None
+    if T.CLASS_ALIASES.get(name or "", name) == T.LOSS_SCALE_CLASS:
+        return legacy_hint(inner.get("inner_optimizer"))
+    flag = unwrap_numpy(inner.get(T.LEGACY_FLAG))
+    if isinstance(flag, bool):
+        return flag
+    module = config.get("module")
+    if isinstance(module, str):
+        return module.endswith(T.LEGACY_MODULE_SUFFIX)
+    return None
+
+
+def _resolve_optimizer_class(obj: Mapping[str, Any], raw: str, custom: Collection[str]) -> Tuple[str, bool]:
     """Return (canonical class name, is_custom)."""
+    custom_name = _custom_class_name(obj, raw, custom, "optimizer")
+    if custom_name is not None:
+        return custom_name, True
     bare = _strip_prefix(raw)
-    if raw in custom or bare in custom:
-        return bare, True
     name = _OPTIMIZER_BY_LOWER.get(bare.lower())
     if name is None:
         raise UnknownClassError(
@@ -209,7 +291,7 @@ def _read_name(value: Any, cls: str) -> str:
 
 def _read_optimizer(obj: Any, custom: Collection[str], *, nested: bool) -> Dict[str, Any]:
     raw, config = _envelope(obj, "optimizer")
-    cls, is_custom = _resolve_optimizer_class(raw, custom)
+    cls, is_custom = _resolve_optimizer_class(obj, raw, custom)
     if is_custom:
         return {"class_name": cls, "config": plain(config, cls)}
     if cls == T.LOSS_SCALE_CLASS:
@@ -294,9 +376,10 @@ def _is_loss_scale_auto_name(value: Any) -> bool:
 
 def _read_schedule(obj: Any, owner: str, custom: Collection[str]) -> Dict[str, Any]:
     raw, config = _envelope(obj, "learning-rate schedule")
+    custom_name = _custom_class_name(obj, raw, custom, "learning-rate schedule")
+    if custom_name is not None:
+        return {"class_name": custom_name, "config": plain(config, custom_name)}
     cls = _strip_prefix(raw)
-    if raw in custom or cls in custom:
-        return {"class_name": cls, "config": plain(config, cls)}
     spec = T.SCHEDULES.get(cls)
     if spec is None:
         raise UnknownClassError(

@@ -171,6 +171,19 @@ MODEL_TOP_LEVEL: FrozenSet[str] = frozenset(
 #: A key of ``config`` that only a model (Sequential, Functional) has.
 MODEL_CONFIG_KEY = "layers"
 
+#: Package prefixes Keras itself put in a ``class_name`` (``Custom>SGD``: the
+#: new optimizers of TF 2.9-2.12). Any other ``package>Name`` class_name, and
+#: any ``package>Name`` ``registered_name`` (Keras' own classes write ``None``
+#: or a bare name there), is a user's registration: a user class even when its
+#: bare name is a Keras class name (``p>Adam``). Read as data, never resolved.
+KERAS_CLASS_PACKAGES: FrozenSet[str] = frozenset(["Custom"])
+
+#: ``module`` suffix and ``config`` flag with which a native dict says it came
+#: from an OptimizerV2 (``optimizers.legacy``) class; a hint for choosing among
+#: the installed classes, never imported.
+LEGACY_MODULE_SUFFIX = ".legacy"
+LEGACY_FLAG = "is_legacy_optimizer"
+
 #: Native class names of the loss-scale wrapper, all read as LossScaleOptimizer.
 LOSS_SCALE_CLASS = "LossScaleOptimizer"
 CLASS_ALIASES: Dict[str, str] = {

@@ -9,7 +9,7 @@ builds the installed flavour's optimizer from exactly this dict.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Collection, Dict, Mapping, Optional
 
 from . import _tables as T
 from ._errors import (
@@ -19,7 +19,7 @@ from ._errors import (
     LossyConversionWarning,
     UnsupportedClassError,
 )
-from ._normalize import CustomObjects, emit_default, normalize
+from ._normalize import CustomObjects, custom_names, emit_default, normalize
 
 #: ``accepts(class_name, key) -> bool``: whether the target constructor takes
 #: ``key``. The live path passes one built from the installed classes'
@@ -38,13 +38,15 @@ def _accept_all(cls: str, key: str) -> bool:
 
 
 class _Writer:
-    def __init__(self, family: str, strict: bool, accepts: Optional[Accepts]) -> None:
+    def __init__(self, family: str, strict: bool, accepts: Optional[Accepts], custom: Collection[str] = ()) -> None:
         if family not in T.FAMILIES:
             raise InvalidConfigError("unknown target generation %r; use one of %s" % (family, ", ".join(sorted(T.FAMILIES))))
         self.name = family
         self.family = T.FAMILIES[family]
         self.strict = strict
         self.accepts = accepts or _accept_all
+        #: the caller's classes (custom_objects), let through even when named like Keras' own
+        self.custom = custom
 
     def lossy(self, why: str, cls: str, key: str, value: Any) -> None:
         exc = LossyConversionError(
@@ -67,7 +69,7 @@ class _Writer:
         cfg = canonical["config"]
         if cls == T.LOSS_SCALE_CLASS:
             return self.loss_scale(cfg)
-        if cls not in T.OPTIMIZERS:  # a custom class, let through unchanged
+        if cls not in T.OPTIMIZERS or cls in self.custom:  # a custom class, let through unchanged
             return self._envelope(cls, dict(cfg), self.family.top_level)
         fam = self.family
         if cls not in fam.classes:
@@ -173,7 +175,7 @@ class _Writer:
     def schedule(self, canonical: Mapping[str, Any], owner: str) -> Dict[str, Any]:
         cls = canonical["class_name"]
         cfg = dict(canonical["config"])
-        spec = T.SCHEDULES.get(cls)
+        spec = None if cls in self.custom else T.SCHEDULES.get(cls)
         if spec is not None:
             if self.family.schedule_name_required and cfg.get("name") is None:
                 cfg["name"] = spec.keras3_name
@@ -210,10 +212,16 @@ def _release_accepts(release: T.Release) -> Accepts:
 
 
 def write(
-    canonical: Mapping[str, Any], family: str, *, strict: bool = False, accepts: Optional[Accepts] = None
+    canonical: Mapping[str, Any],
+    family: str,
+    *,
+    strict: bool = False,
+    accepts: Optional[Accepts] = None,
+    custom: Collection[str] = (),
 ) -> Dict[str, Any]:
-    """Write an already canonical dict for ``family`` (used by the live path)."""
-    return _Writer(family, strict, accepts).optimizer(canonical)
+    """Write an already canonical dict for ``family`` (used by the live path);
+    ``custom``: the caller's class names, passed through unchanged."""
+    return _Writer(family, strict, accepts, custom).optimizer(canonical)
 
 
 def to_native(
@@ -238,20 +246,21 @@ def to_native(
     >>> to_native({'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.1}}, 'legacy')
     {'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.1, 'decay': 0.0, 'momentum': 0.0, 'nesterov': False}}
     """
-    canonical = normalize(config, custom_objects=custom_objects)
+    custom = custom_names(custom_objects)
+    canonical = normalize(config, custom_objects=custom)
     if family in T.FAMILIES:
-        return write(canonical, family, strict=strict)
+        return write(canonical, family, strict=strict, custom=custom)
     release = resolve_target(family)
-    _check_release_classes(canonical, family, release)
-    return write(canonical, release.generation, strict=strict, accepts=_release_accepts(release))
+    _check_release_classes(canonical, family, release, custom)
+    return write(canonical, release.generation, strict=strict, accepts=_release_accepts(release), custom=custom)
 
 
-def _check_release_classes(canonical: Mapping[str, Any], name: str, release: T.Release) -> None:
-    """UnsupportedClassError for an optimizer or schedule the release lacks."""
+def _check_release_classes(canonical: Mapping[str, Any], name: str, release: T.Release, custom: Collection[str]) -> None:
+    """UnsupportedClassError for an optimizer or schedule the release lacks (not the caller's own classes)."""
     inner = canonical["config"].get("inner_optimizer", canonical) if canonical["class_name"] == T.LOSS_SCALE_CLASS else canonical
     lr = inner["config"].get("learning_rate")
     for cls in (inner["class_name"], lr.get("class_name") if isinstance(lr, Mapping) else None):
-        if cls in release.lacks:
+        if cls in release.lacks and cls not in custom:
             raise UnsupportedClassError(
                 "%s has no %s; %s" % (name, cls, first_release_note(cls, release.generation)), class_name=cls
             )

@@ -20,6 +20,9 @@ from ._errors import (
     LossyConversionError,
     LossyConversionWarning,
     MissingDependencyError,
+    ModelFileError,
+    NoOptimizerError,
+    OptimizerStateWarning,
     SerializationError,
     UnknownClassError,
     UnknownKeyError,
@@ -28,6 +31,8 @@ from ._errors import (
 from ._flavour import flavour
 from ._install import install, installed, uninstall
 from ._live import deserialize, serialize, to_keras
+from ._load import load_model
+from ._modelfile import FixResult, fix_model, read_optimizer
 from ._normalize import dumps, loads, normalize
 from ._write import to_native
 
@@ -41,6 +46,10 @@ __all__ = [
     "serialize",
     "deserialize",
     "to_keras",
+    "read_optimizer",
+    "fix_model",
+    "FixResult",
+    "load_model",
     "install",
     "uninstall",
     "installed",
@@ -54,7 +63,10 @@ __all__ = [
     "LossyConversionError",
     "SerializationError",
     "MissingDependencyError",
+    "ModelFileError",
+    "NoOptimizerError",
     "ConversionWarning",
+    "OptimizerStateWarning",
     "LossyConversionWarning",
     "DecayConversionWarning",
     "__version__",

@@ -1,6 +1,7 @@
 """Command line: stored optimizer JSON in, canonical JSON out.
 
     python -m kerasopt_compat [--to legacy|keras2|keras3] [--custom NAME] [--strict] [-q] [--indent N] [FILE ...]
+    python -m kerasopt_compat fix-model IN OUT --to TARGET [--force] [--check]
 
 Reads each FILE (or standard input, also as ``-``) as JSON text written by any
 TF/Keras version and prints its canonical dict (or, with ``--to``, the dict
@@ -10,6 +11,9 @@ the other files are still processed.
 
 Exit status: 0 when every file was converted, 2 when a file could not be read
 or is not an optimizer config.
+
+``fix-model`` copies a model file, rewriting only its stored optimizer for a
+TARGET release (see ``python -m kerasopt_compat fix-model --help``).
 """
 
 from __future__ import annotations
@@ -102,6 +106,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["fix-model"]:
+        from . import _fixcli
+
+        return _fixcli.main(argv[1:])
     args = _parser().parse_args(argv)
     status = 0
     for source in args.files or ["-"]:

@@ -423,3 +423,33 @@ V1_UNMAPPED: Dict[str, str] = {
     "LossScaleOptimizer": "v1 mixed-precision wrapper; use tf.keras.mixed_precision.LossScaleOptimizer",
     "MixedPrecisionLossScaleOptimizer": "v1 mixed-precision wrapper; use tf.keras.mixed_precision.LossScaleOptimizer",
 }
+
+
+# --------------------------------------------------------------------------- model files
+
+#: Release name -> the Keras generation its ``load_model`` reads (the
+#: ``to_native`` family), for ``fix_model(..., target)`` and ``fix-model --to``.
+#: TF 2.4-2.10: OptimizerV2 ("legacy"); TF 2.11-2.15 and tf_keras: the new
+#: Keras 2 optimizers ("keras2"); TF 2.16+ and stand-alone Keras 3: "keras3".
+#: The generation names themselves are accepted too.
+RELEASE_GENERATIONS: Dict[str, str] = dict(
+    [("tf2.%d" % minor, "legacy") for minor in range(4, 11)]
+    + [("tf2.%d" % minor, "keras2") for minor in range(11, 16)]
+    + [("tf2.%d" % minor, "keras3") for minor in range(16, 22)]
+    + [("tf_keras", "keras2"), ("keras3", "keras3"), ("legacy", "legacy"), ("keras2", "keras2")]
+)
+
+#: (container format, generation) -> top-level keys the loader of that
+#: generation expects on the optimizer entry of a model file, beyond what
+#: ``to_native`` writes (``.keras`` archives of Keras 2.13-2.15/tf_keras are
+#: read with ``serialization_lib.deserialize_keras_object``, which wants the
+#: ``module`` of the class).
+MODEL_FILE_TOP_LEVEL: Dict[Tuple[str, str], Dict[str, Any]] = {
+    ("keras", "keras2"): {"module": "keras.optimizers", "registered_name": None},
+}
+
+#: Top-level keys of nested objects that only model files carry: Keras 2's
+#: ``SharedObjectSavingScope`` (TF 2.5-2.15, tf_keras) tags configs in
+#: SavedModel metadata with ``shared_object_id`` so shared objects are built
+#: once. An identity marker, not a setting: dropped when reading the stored optimizer.
+MODEL_FILE_DROPPED_TOP_LEVEL: FrozenSet[str] = frozenset(["shared_object_id"])

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from ._errors import (
     ConversionWarning,
@@ -25,7 +25,7 @@ from ._errors import (
     OptimizerStateWarning,
 )
 from ._flavour import Flavour, flavour
-from ._live import _reports_installed, serialize
+from ._live import _reports_installed, deserialize, serialize
 from ._modelfile import _WRITERS, PathLike, StoredModel, _canonical, native_entry, read_model_file
 from ._normalize import CustomObjects, normalize
 
@@ -85,7 +85,13 @@ def load_model(
     else:
         if model.optimizer is not None and optimizer_matches(fl, model.optimizer, wanted, custom_objects):
             return model
-    return _load_fixed(fl, native, stored, wanted, custom_objects, strict, kwargs)
+    try:
+        return _load_fixed(fl, native, stored, wanted, custom_objects, strict, kwargs)
+    except _FixedCopyFailed as failed:
+        # Still failing with the optimizer rewritten: something else in the
+        # compile arguments (Keras 3.15 cannot read the loss "mse" from any
+        # .h5). Compile ourselves from the stored arguments.
+        return _compile_fresh(fl, native, stored, wanted, custom_objects, strict, kwargs, failed.__cause__)
 
 
 def _custom_names(custom_objects: Optional[Mapping[str, Any]]) -> CustomObjects:
@@ -121,7 +127,8 @@ def _load_fixed(
     strict: bool,
     kwargs: Mapping[str, Any],
 ) -> Any:
-    entry = native_entry(wanted, fl.default_family, stored.format, strict=strict)
+    loader = "tf_keras" if fl.kind == "tf_keras" else fl.default_family
+    entry = native_entry(wanted, fl.default_family, stored.format, loader=loader, strict=strict)
     folder = tempfile.mkdtemp(prefix="kerasopt_compat-")
     try:
         copy = os.path.join(folder, os.path.basename(os.path.normpath(stored.path)) or "model")
@@ -129,20 +136,105 @@ def _load_fixed(
         try:
             model = native(copy, custom_objects=custom_objects, compile=True, **kwargs)
         except Exception as exc:  # noqa: BLE001
-            raise ModelFileError(
-                "%s: the installed Keras still failed after the stored optimizer was rewritten for it: %s: %s"
-                % (stored.path, type(exc).__name__, exc)
-            ) from exc
+            raise _FixedCopyFailed() from exc
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    if _iterations(model.optimizer) == 0:
-        warnings.warn(
-            "%s: the optimizer was rebuilt from its stored config; its state (iteration count, slot variables) "
-            "was not restored, so training restarts from a fresh optimizer state" % stored.path,
-            OptimizerStateWarning,
-            stacklevel=3,
-        )
+    if model.optimizer is None or _iterations(model.optimizer) == 0:
+        _warn_state_lost(stored.path)
     return model
+
+
+class _FixedCopyFailed(Exception):
+    """The native loader failed on the copy with the rewritten optimizer too."""
+
+
+def _warn_state_lost(path: str) -> None:
+    warnings.warn(
+        "%s: the optimizer was rebuilt from its stored config; its state (iteration count, slot variables) "
+        "was not restored, so training restarts from a fresh optimizer state" % path,
+        OptimizerStateWarning,
+        stacklevel=4,
+    )
+
+
+def _compile_fresh(
+    fl: Flavour,
+    native: Any,
+    stored: StoredModel,
+    wanted: Mapping[str, Any],
+    custom_objects: Any,
+    strict: bool,
+    kwargs: Mapping[str, Any],
+    cause: Optional[BaseException],
+) -> Any:
+    """``load_model(compile=False)``, then ``compile()`` with ``deserialize(wanted)``
+    and the stored loss, metrics and loss weights."""
+    model = native(stored.path, custom_objects=custom_objects, compile=False, **kwargs)
+    optimizer = deserialize(wanted, custom_objects, strict=strict)
+    try:
+        args = _compile_args(fl, stored.compile_args, custom_objects)
+        model.compile(optimizer=optimizer, **args)
+    except Exception as exc:  # noqa: BLE001 - say what failed and what the loader said first
+        raise ModelFileError(
+            "%s: cannot compile the model with its stored loss/metrics %r: %s: %s (the installed load_model "
+            "failed with: %s)" % (stored.path, stored.compile_args, type(exc).__name__, exc, cause)
+        ) from exc
+    _warn_state_lost(stored.path)
+    return model
+
+
+#: compile() arguments read from a stored training/compile config.
+_COMPILE_KEYS = ("loss", "metrics", "weighted_metrics", "loss_weights")
+
+
+def _compile_args(fl: Flavour, stored: Mapping[str, Any], custom_objects: Any) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for key in _COMPILE_KEYS:
+        value = stored.get(key)
+        if value is None:
+            continue
+        if key == "loss":
+            out[key] = _per_output(value, lambda v: _object(fl.keras.losses, v, custom_objects))
+        elif key == "loss_weights":
+            out[key] = value
+        else:
+            out[key] = _metric_list(fl, value, custom_objects)
+    return out
+
+
+def _per_output(value: Any, convert: Any) -> Any:
+    if isinstance(value, Mapping) and "class_name" not in value:
+        return {k: convert(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [convert(v) for v in value]
+    return convert(value)
+
+
+def _metric_list(fl: Flavour, value: Any, custom_objects: Any) -> Any:
+    """Keras 2 ``.h5`` stores metrics per output (``[[...]]``); one output: one flat list."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+        value = value[0]
+    if isinstance(value, Mapping) and "class_name" not in value:
+        return {k: _metric_list(fl, v, custom_objects) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_metric(fl, v, custom_objects) for v in value]
+    return _metric(fl, value, custom_objects)
+
+
+def _metric(fl: Flavour, value: Any, custom_objects: Any) -> Any:
+    if isinstance(value, Mapping) and value.get("class_name") == "MeanMetricWrapper":
+        fn = (value.get("config") or {}).get("fn")
+        if isinstance(fn, str):
+            return fn  # a built-in metric function, by the name every Keras resolves
+    return _object(fl.keras.metrics, value, custom_objects)
+
+
+def _object(namespace: Any, value: Any, custom_objects: Any) -> Any:
+    """A stored loss/metric: names pass through to compile(); serialized objects
+    are rebuilt by the installed Keras' own ``deserialize``."""
+    if value is None or isinstance(value, str):
+        return value
+    return namespace.deserialize(value, custom_objects=custom_objects)
 
 
 def _iterations(optimizer: Any) -> Optional[int]:

@@ -400,8 +400,7 @@ def resolve_target(target: str) -> str:
         raise ModelFileError(
             "target must be a release name such as 'tf2.9', 'tf_keras' or 'keras3'", value=target, has_value=True
         )
-    key = target.strip().lower().replace("-", "_")
-    family = T.RELEASE_GENERATIONS.get(key)
+    family = T.RELEASE_GENERATIONS.get(_target_key(target))
     if family is None:
         raise ModelFileError(
             "unknown target release %r; use one of %s" % (target, ", ".join(T.RELEASE_GENERATIONS)),
@@ -427,16 +426,35 @@ class FixResult(NamedTuple):
     written: bool
 
 
-def native_entry(canonical: Mapping[str, Any], family: str, fmt: str, *, strict: bool = False) -> Dict[str, Any]:
+def native_entry(
+    canonical: Mapping[str, Any], family: str, fmt: str, *, loader: Optional[str] = None, strict: bool = False
+) -> Dict[str, Any]:
     """The optimizer entry a loader of ``family`` reads from a ``fmt`` model file.
 
-    ``to_native`` plus the container's own conventions (``_tables.MODEL_FILE_TOP_LEVEL``).
+    ``to_native`` plus the container's own conventions
+    (``_tables.MODEL_FILE_TOP_LEVEL``; ``loader`` is ``"tf_keras"`` for
+    tf_keras, else the generation).
+
+    >>> native_entry({'class_name': 'SGD', 'config': {}}, 'keras2', 'keras')['module']
+    'keras.optimizers'
     """
     native = to_native(canonical, family, strict=strict)
-    extra = T.MODEL_FILE_TOP_LEVEL.get((fmt, family))
-    if extra:
-        native = _with_top_level(native, extra)
+    cls = native["class_name"]
+    for key in ((fmt, loader or family, cls), (fmt, family, cls), (fmt, family, "*")):
+        extra = T.MODEL_FILE_TOP_LEVEL.get(key)
+        if extra is not None:
+            return _with_top_level(native, extra)
     return native
+
+
+def loader_of(target: str) -> str:
+    """The loader name for MODEL_FILE_TOP_LEVEL: ``"tf_keras"`` or the generation."""
+    key = _target_key(target)
+    return T.RELEASE_LOADERS.get(key) or resolve_target(target)
+
+
+def _target_key(target: str) -> str:
+    return target.strip().lower().replace("-", "_") if isinstance(target, str) else target
 
 
 def _with_top_level(native: Dict[str, Any], extra: Mapping[str, Any]) -> Dict[str, Any]:
@@ -482,7 +500,7 @@ def fix_model(
     stored = read_model_file(src_path)
     canonical = _canonical(stored, custom_objects)
     try:
-        after = native_entry(canonical, family, stored.format, strict=strict)
+        after = native_entry(canonical, family, stored.format, loader=loader_of(target), strict=strict)
     except KerasOptCompatError as exc:
         exc.note_file(src_path)
         raise

@@ -439,14 +439,29 @@ RELEASE_GENERATIONS: Dict[str, str] = dict(
     + [("tf_keras", "keras2"), ("keras3", "keras3"), ("legacy", "legacy"), ("keras2", "keras2")]
 )
 
-#: (container format, generation) -> top-level keys the loader of that
-#: generation expects on the optimizer entry of a model file, beyond what
-#: ``to_native`` writes (``.keras`` archives of Keras 2.13-2.15/tf_keras are
-#: read with ``serialization_lib.deserialize_keras_object``, which wants the
-#: ``module`` of the class).
-MODEL_FILE_TOP_LEVEL: Dict[Tuple[str, str], Dict[str, Any]] = {
-    ("keras", "keras2"): {"module": "keras.optimizers", "registered_name": None},
+#: (container format, loader, native class name or "*") -> top-level keys the
+#: loader expects on the optimizer entry of a model file, beyond what
+#: ``to_native`` writes. ``loader`` is a generation, or ``"tf_keras"`` where
+#: tf_keras differs from Keras 2.13-2.15 (looked up first). ``.keras``
+#: archives of Keras 2.13-2.15/tf_keras are read with
+#: ``serialization_lib.deserialize_keras_object``, which finds a class by its
+#: ``module`` (what those versions write themselves; without it Keras 2.15
+#: reports "Could not locate class 'LossScaleOptimizerV3'").
+MODEL_FILE_TOP_LEVEL: Dict[Tuple[str, str, str], Dict[str, Any]] = {
+    ("keras", "keras2", "*"): {"module": "keras.optimizers", "registered_name": None},
+    ("keras", "keras2", "LossScaleOptimizerV3"): {
+        "module": "keras.src.mixed_precision.loss_scale_optimizer",
+        "registered_name": "LossScaleOptimizerV3",
+    },
+    ("keras", "tf_keras", "LossScaleOptimizerV3"): {
+        "module": "tf_keras.src.mixed_precision.loss_scale_optimizer",
+        "registered_name": "LossScaleOptimizerV3",
+    },
 }
+
+#: Release names whose loader differs from the rest of their generation in
+#: MODEL_FILE_TOP_LEVEL.
+RELEASE_LOADERS: Dict[str, str] = {"tf_keras": "tf_keras"}
 
 #: Top-level keys of nested objects that only model files carry: Keras 2's
 #: ``SharedObjectSavingScope`` (TF 2.5-2.15, tf_keras) tags configs in

@@ -247,7 +247,8 @@ def test_fix_model_rewrites_only_the_optimizer(item, target, tmp_path):
     family = T.RELEASE_GENERATIONS[target]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", koc.ConversionWarning)
-        expected_entry = _modelfile.native_entry(entry["expected"], family, entry["format"])
+        loader = _modelfile.loader_of(target)
+        expected_entry = _modelfile.native_entry(entry["expected"], family, entry["format"], loader=loader)
         result = koc.fix_model(src, dst, target)
     assert digest(src) == before
     assert result.written and result.family == family and result.format == entry["format"]

@@ -50,7 +50,7 @@ def test_every_saving_env_and_format_is_committed():
     for env in ("tf29", "tf211", "tf215", "tfkeras221"):
         assert (env, "savedmodel") in found, env
     variants = {e["variant"] for _, e in ALL}
-    assert variants == {"adam", "sgd_decay", "schedule", "lso", "nooptimizer"}
+    assert variants == {"adam", "sgd_decay", "schedule", "lso", "nooptimizer", "adam_plain", "sgd_decay_plain"}
 
 
 # --------------------------------------------------------------------------- read

@@ -109,13 +109,20 @@ def _raise_if_layers(native: Any, path: str, custom_objects: Any, kwargs: Mappin
 
 
 def _add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)``; before Python 3.11 (no notes in tracebacks) the note
+    is also added to the message, and the exception keeps its type."""
     add_note = getattr(exc, "add_note", None)
     if callable(add_note):  # Python 3.11+
         add_note(note)
         return
-    # Python < 3.11: the note goes on the message, the exception keeps its type.
+    try:
+        exc.__notes__ = list(getattr(exc, "__notes__", [])) + [note]  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # pragma: no cover - exceptions with __slots__
+        pass
     if len(exc.args) == 1 and isinstance(exc.args[0], str):
         exc.args = (exc.args[0] + "\n" + note,)
+    else:
+        exc.args = exc.args + (note,)
 
 
 def _load_fixed(

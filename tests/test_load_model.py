@@ -242,10 +242,12 @@ def test_load_model_warns_when_the_optimizer_state_is_lost():
 
 @pytest.mark.tf
 def test_load_model_compile_false_is_the_native_load():
-    env = "tf29" if flavour().default_family != "keras3" else ("tf221" if flavour().tensorflow_version else "keras3-jax")
+    loadable = [(env, e) for env, e in model_files() if e["file"] == "adam.h5" and loads_here(env, "adam.h5")]
+    if not loadable:
+        pytest.skip("this Keras reads none of the committed adam.h5 files")
     with warnings.catch_warnings():
         warnings.simplefilter("error", koc.ConversionWarning)
-        model = koc.load_model(path_of(env, {"file": "adam.h5"}), compile=False)
+        model = koc.load_model(path_of(*loadable[0]), compile=False)
     assert getattr(model, "optimizer", None) is None
 
 

@@ -77,7 +77,12 @@ def load_model(
         stored = None  # not a container kerasopt_compat reads: leave it all to the loader
     if stored is None or stored.optimizer is None:
         return native(fspath, custom_objects=custom_objects, compile=True, **kwargs)
-    wanted = _canonical(stored, _custom_names(custom_objects))
+    try:
+        wanted = _canonical(stored, _custom_names(custom_objects))
+    except KerasOptCompatError:
+        # An optimizer kerasopt_compat cannot read (a custom class not in
+        # custom_objects...): the native loader alone decides, as without us.
+        return native(fspath, custom_objects=custom_objects, compile=True, **kwargs)
     try:
         model = native(fspath, custom_objects=custom_objects, compile=True, **kwargs)
     except Exception as exc:  # noqa: BLE001 - any loader error: find out whether the optimizer caused it

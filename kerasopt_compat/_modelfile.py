@@ -370,6 +370,11 @@ def _read_tfjs(path: str) -> _Meta:
     if len(data) > _MAX_JSON_BYTES:
         raise ModelFileError("%s: larger than %d bytes" % (path, _MAX_JSON_BYTES))
     doc = _json(data, path, "the file")
+    if isinstance(doc, Mapping) and "trainingConfig" in doc:
+        raise ModelFileError(
+            "%s: a model.json written by TF.js itself ('trainingConfig', TF.js optimizer names); kerasopt_compat "
+            "reads the tensorflowjs converter layout ('modelTopology' -> 'training_config') only" % path
+        )
     if not isinstance(doc, Mapping) or "modelTopology" not in doc:
         raise ModelFileError("%s: JSON text, but not a TF.js model.json (no 'modelTopology')" % path)
     topology = doc.get("modelTopology")
@@ -512,6 +517,15 @@ def fix_model(
         raise ModelFileError("%s: the output must be a new path; fix_model never modifies its input" % dst_path)
     if os.path.lexists(dst_path) and not force:
         raise ModelFileError("%s: already exists; pass force=True (--force) to replace it" % dst_path)
+    if os.path.lexists(dst_path) and os.path.isdir(dst_path) != (stored.format == "savedmodel"):
+        raise ModelFileError(
+            "%s: exists and is a %s; the output is a %s"
+            % (
+                dst_path,
+                "directory" if os.path.isdir(dst_path) else "file",
+                "SavedModel directory" if stored.format == "savedmodel" else "file",
+            )
+        )
     _WRITERS[stored.format](src_path, dst_path, after)
     return FixResult(changed, before, after, stored.format, family, True)
 

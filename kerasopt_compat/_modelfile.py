@@ -51,7 +51,8 @@ class StoredModel(NamedTuple):
     path: str
     #: "h5", "keras", "savedmodel" or "tfjs"
     format: str
-    #: the optimizer entry exactly as stored, or None
+    #: the optimizer entry as stored (a bare name such as "adam" is read as
+    #: ``{"class_name": "adam", "config": {}}``), or None
     optimizer: Optional[Dict[str, Any]]
     #: loss, metrics, loss_weights, ... as stored (``training_config`` of
     #: .h5/SavedModel/TF.js, ``compile_config`` of .keras), without the optimizer

@@ -405,3 +405,38 @@ def test_manifests_name_the_wheels_that_wrote_them():
     for env, data in manifests().items():
         assert data["saved_by"]["env"] == env
         assert data["saved_by"]["flavour"]
+
+
+def test_a_string_optimizer_in_a_keras_archive(tmp_path):
+    """``compile_config.optimizer`` may be a bare name (a hand-made or tool-written archive)."""
+    src = MODELS / "keras3-jax" / "adam.keras"
+    path = tmp_path / "str.keras"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(path, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "config.json":
+                doc = json.loads(data)
+                doc["compile_config"]["optimizer"] = "adam"
+                data = json.dumps(doc).encode()
+            zout.writestr(info, data)
+    assert koc.read_optimizer(path) == koc.normalize({"class_name": "Adam", "config": {}})
+    result = koc.fix_model(path, tmp_path / "out.keras", "keras3")
+    assert result.before == {"class_name": "adam", "config": {}}  # a bare name is read as this dict
+    assert result.after["class_name"] == "Adam" and result.changed
+    assert koc.read_optimizer(tmp_path / "out.keras") == koc.read_optimizer(path)
+
+
+def test_tfjs_native_model_json_is_refused_with_the_reason(tmp_path):
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps({"modelTopology": {}, "trainingConfig": {"optimizer_config": {"class_name": "Adam"}}}))
+    with pytest.raises(koc.ModelFileError, match="written by TF.js itself"):
+        koc.read_optimizer(path)
+
+
+def test_fix_model_refuses_to_replace_a_directory_by_a_file(tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(koc.ModelFileError, match="is a directory; the output is a file"):
+        koc.fix_model(MODELS / "tf29" / "adam.h5", tmp_path / "out", "keras3", force=True)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(koc.ModelFileError, match="is a file; the output is a SavedModel directory"):
+        koc.fix_model(MODELS / "tf29" / "adam.savedmodel", tmp_path / "file", "keras3", force=True)

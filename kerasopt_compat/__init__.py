@@ -22,6 +22,9 @@ from ._errors import (
     LossyConversionError,
     LossyConversionWarning,
     MissingDependencyError,
+    ModelFileError,
+    NoOptimizerError,
+    OptimizerStateWarning,
     SerializationError,
     UnknownClassError,
     UnknownKeyError,
@@ -34,6 +37,8 @@ if TYPE_CHECKING:  # imported on first use (below), to keep ``import kerasopt_co
     from ._flavour import flavour
     from ._install import install, installed, uninstall
     from ._live import deserialize, serialize, to_keras
+    from ._load import load_model
+    from ._modelfile import FixResult, fix_model, read_optimizer
 
 __version__ = "0.1.0"
 
@@ -46,6 +51,10 @@ _LAZY = {
     "serialize": "._live",
     "deserialize": "._live",
     "to_keras": "._live",
+    "load_model": "._load",
+    "read_optimizer": "._modelfile",
+    "fix_model": "._modelfile",
+    "FixResult": "._modelfile",
 }
 
 
@@ -72,6 +81,10 @@ __all__ = [
     "serialize",
     "deserialize",
     "to_keras",
+    "read_optimizer",
+    "fix_model",
+    "FixResult",
+    "load_model",
     "install",
     "uninstall",
     "installed",
@@ -85,7 +98,10 @@ __all__ = [
     "LossyConversionError",
     "SerializationError",
     "MissingDependencyError",
+    "ModelFileError",
+    "NoOptimizerError",
     "ConversionWarning",
+    "OptimizerStateWarning",
     "LossyConversionWarning",
     "DecayConversionWarning",
     "__version__",

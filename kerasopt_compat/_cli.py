@@ -31,7 +31,7 @@ from ._errors import KerasOptCompatError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 GENERATIONS = ("legacy", "keras2", "keras3")
-COMMANDS = ("check", "normalize", "convert")
+COMMANDS = ("check", "normalize", "convert", "fix-model")
 
 #: (leading bytes, what a file starting with them is)
 _MAGIC = (
@@ -244,6 +244,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``kerasopt-compat`` and ``python -m kerasopt_compat``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["fix-model"]:
+        from . import _fixcli
+
+        return _fixcli.main(argv[1:])
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         return _oneshot(argv)
     args = _parser().parse_args(argv)

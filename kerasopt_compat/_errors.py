@@ -21,6 +21,9 @@ __all__ = [
     "LossyConversionError",
     "SerializationError",
     "MissingDependencyError",
+    "ModelFileError",
+    "NoOptimizerError",
+    "OptimizerStateWarning",
     "ConversionWarning",
     "LossyConversionWarning",
     "DecayConversionWarning",
@@ -110,6 +113,13 @@ class KerasOptCompatError(Exception):
         text = self._text + ("; " + hint if hint else "")
         return text + (" [installed: %s]" % self.installed if self.installed else "")
 
+    def note_file(self, path: str) -> None:
+        """Prefix the message with the model file it came from (once)."""
+        prefix = "%s: " % path
+        if not self._text.startswith(prefix):
+            self._text = prefix + self._text
+            self.args = (self.with_hint(self.hint),)
+
     def note_installed(self, description: str) -> None:
         """Add ``[installed: description]`` once (live calls do, pure ones don't)."""
         if self.installed is None:
@@ -149,6 +159,16 @@ class MissingDependencyError(KerasOptCompatError, ImportError):
     """TensorFlow/Keras is missing or too old for the requested operation."""
 
 
+class ModelFileError(InvalidConfigError):
+    """A model file (``.h5``, ``.keras``, SavedModel, TF.js ``model.json``)
+    cannot be read or written: not a model file, corrupt, or an unsafe target."""
+
+
+class NoOptimizerError(ModelFileError):
+    """The model file holds no optimizer (saved before ``compile()``, with
+    ``include_optimizer=False`` or ``compile=False``)."""
+
+
 class ConversionWarning(UserWarning):
     """Base class of the warnings kerasopt_compat emits while converting configs."""
 
@@ -164,6 +184,12 @@ class LossyConversionWarning(ConversionWarning):
     class_name: Optional[str] = None
     key: Optional[str] = None
     value: Any = None
+
+
+class OptimizerStateWarning(ConversionWarning):
+    """:func:`kerasopt_compat.load_model` rebuilt the optimizer from its stored
+    config: its state (slots, iteration count) was not restored, so training
+    restarts from a fresh optimizer state."""
 
 
 class DecayConversionWarning(ConversionWarning):

@@ -485,3 +485,36 @@ V1_UNMAPPED: Dict[str, str] = {
     "LossScaleOptimizer": "v1 mixed-precision wrapper; use tf.keras.mixed_precision.LossScaleOptimizer",
     "MixedPrecisionLossScaleOptimizer": "v1 mixed-precision wrapper; use tf.keras.mixed_precision.LossScaleOptimizer",
 }
+
+
+# --------------------------------------------------------------------------- model files
+
+#: (container format, loader, native class name or "*") -> top-level keys the
+#: loader expects on the optimizer entry of a model file, beyond what
+#: ``to_native`` writes. ``loader`` is a generation, or ``"tf_keras"`` where
+#: tf_keras differs from Keras 2.13-2.15 (looked up first). ``.keras``
+#: archives of Keras 2.13-2.15/tf_keras are read with
+#: ``serialization_lib.deserialize_keras_object``, which finds a class by its
+#: ``module`` (what those versions write themselves; without it Keras 2.15
+#: reports "Could not locate class 'LossScaleOptimizerV3'").
+MODEL_FILE_TOP_LEVEL: Dict[Tuple[str, str, str], Dict[str, Any]] = {
+    ("keras", "keras2", "*"): {"module": "keras.optimizers", "registered_name": None},
+    ("keras", "keras2", "LossScaleOptimizerV3"): {
+        "module": "keras.src.mixed_precision.loss_scale_optimizer",
+        "registered_name": "LossScaleOptimizerV3",
+    },
+    ("keras", "tf_keras", "LossScaleOptimizerV3"): {
+        "module": "tf_keras.src.mixed_precision.loss_scale_optimizer",
+        "registered_name": "LossScaleOptimizerV3",
+    },
+}
+
+#: Release names whose loader differs from the rest of their generation in
+#: MODEL_FILE_TOP_LEVEL.
+RELEASE_LOADERS: Dict[str, str] = {"tf_keras": "tf_keras"}
+
+#: Top-level keys of nested objects that only model files carry: Keras 2's
+#: ``SharedObjectSavingScope`` (TF 2.5-2.15, tf_keras) tags configs in
+#: SavedModel metadata with ``shared_object_id`` so shared objects are built
+#: once. An identity marker, not a setting: dropped when reading the stored optimizer.
+MODEL_FILE_DROPPED_TOP_LEVEL: FrozenSet[str] = frozenset(["shared_object_id"])

@@ -194,10 +194,10 @@ def resolve_target(target: str) -> T.Release:
     """
     if target in T.FAMILIES:
         return T.Release(target)
-    release = T.RELEASES.get(target.strip().lower()) if isinstance(target, str) else None
+    release = T.RELEASES.get(target.strip().lower().replace("-", "_")) if isinstance(target, str) else None
     if release is None:
         raise InvalidConfigError(
-            "unknown target %r; use a generation (%s) or a release (%s)"
+            "unknown target release %r; use a generation (%s) or a release (%s)"
             % (target, ", ".join(T.GENERATION_NAMES), ", ".join(T.RELEASES))
         )
     return release

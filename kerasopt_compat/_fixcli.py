@@ -1,0 +1,70 @@
+"""``python -m kerasopt_compat fix-model IN OUT --to TARGET [--force] [--check]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from typing import Optional, Sequence
+
+from . import _tables as T
+from ._errors import KerasOptCompatError
+from ._modelfile import fix_model
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m kerasopt_compat fix-model",
+        description="Copy a model file (.h5, .keras, SavedModel directory, TF.js model.json), rewriting only its "
+        "stored optimizer so TARGET's own load_model restores it. Imports no TensorFlow.",
+        epilog="examples:\n"
+        "  python -m kerasopt_compat fix-model model.h5 model_tf29.h5 --to tf2.9\n"
+        "  python -m kerasopt_compat fix-model saved_dir/ fixed_dir/ --to tf_keras --force\n"
+        "  python -m kerasopt_compat fix-model model.keras out.keras --to keras3 --check\n\n"
+        "exit status: 0 written (or, with --check, nothing would change), "
+        "1 with --check: the optimizer entry would change, 2 error",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("src", metavar="IN", help="model file or SavedModel directory (never modified)")
+    p.add_argument("dst", metavar="OUT", help="where to write the fixed copy (written atomically)")
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="TARGET",
+        help="release whose load_model must read it: %s, or a generation (legacy, keras2, keras3)" % ", ".join(T.RELEASES),
+    )
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--check", action="store_true", help="write nothing; print what would change, exit 1 if anything would")
+    p.add_argument("--strict", action="store_true", help="a setting the target cannot hold is an error")
+    p.add_argument("--custom", action="append", default=[], metavar="NAME", help="let your own class NAME through unchanged")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = fix_model(
+                args.src, args.dst, args.to, force=args.force, check=args.check, strict=args.strict, custom_objects=args.custom
+            )
+        except KerasOptCompatError as exc:
+            print("error: %s" % exc, file=sys.stderr)
+            return 2
+        finally:
+            if not args.quiet:
+                for item in caught:
+                    print("warning: %s: %s" % (args.src, item.message), file=sys.stderr)
+    if args.check:
+        if not result.changed:
+            print("%s: the stored optimizer already is %s's (%s); nothing would change" % (args.src, args.to, result.family))
+            return 0
+        print("%s: the stored optimizer would change for %s (%s):" % (args.src, args.to, result.family))
+        print("- " + json.dumps(result.before))
+        print("+ " + json.dumps(result.after))
+        return 1
+    state = "rewritten" if result.changed else "already right, copied unchanged"
+    print("%s: written; stored optimizer %s for %s (%s)" % (args.dst, state, args.to, result.family))
+    return 0

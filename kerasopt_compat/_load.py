@@ -1,0 +1,299 @@
+"""``load_model``: the installed flavour's own loader, with the stored optimizer made right.
+
+The installed ``load_model`` reads the file first. When it fails because of the
+stored optimizer, or returns an optimizer other than the one the file holds
+(compared as canonical dicts, :func:`optimizer_matches`), the model is loaded
+again by the same native loader from a temporary copy whose optimizer entry
+was rewritten for the installed flavour (:func:`kerasopt_compat.fix_model`),
+so loss, metrics, weights and, where the loader restores it, the optimizer
+state come from the native loader as usual.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from typing import Any, Dict, Mapping, Optional
+
+from ._errors import (
+    ConversionWarning,
+    KerasOptCompatError,
+    ModelFileError,
+    OptimizerStateWarning,
+)
+from ._flavour import Flavour, flavour
+from ._live import _reports_installed, deserialize, serialize
+from ._modelfile import _WRITERS, PathLike, StoredModel, _canonical, native_entry, read_model_file
+from ._normalize import CustomObjects, normalize
+
+__all__ = ["load_model", "optimizer_matches"]
+
+_LAYERS_NOTE = (
+    "kerasopt_compat: the stored optimizer was not the cause: this file does not load with compile=False either "
+    "(its layers or model config are what the installed Keras rejects)"
+)
+
+
+@_reports_installed
+def load_model(
+    path: PathLike,
+    custom_objects: Optional[Mapping[str, Any]] = None,
+    compile: bool = True,  # noqa: A002 - the name Keras uses
+    *,
+    strict: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """Load a model with the installed Keras, restoring the optimizer the file holds.
+
+    Same arguments as the installed ``load_model`` (extra ``kwargs`` are passed
+    on). With ``compile=True`` and a stored optimizer, the result's optimizer
+    has the stored hyperparameters even where the native loader fails on the
+    optimizer (``Unknown optimizer: Custom>Adam``, ``weight_decay is not a
+    valid argument``) or silently replaces it (Keras 3 reading a Keras 2
+    ``.h5``). Legacy ``decay`` becomes an equivalent ``InverseTimeDecay``
+    (:class:`DecayConversionWarning`); a setting the installed Keras cannot
+    hold gives :class:`LossyConversionWarning`, or :class:`LossyConversionError`
+    with ``strict=True``. When the optimizer had to be rebuilt and its state
+    (iteration count, slots) was not restored, one
+    :class:`OptimizerStateWarning` says so. Errors that are not about the
+    optimizer are raised as the native loader raised them, with a note that
+    the optimizer was not the cause.
+
+    >>> model = load_model("saved_by_tf215.h5")                     # doctest: +SKIP
+    >>> serialize(model.optimizer)["config"]["learning_rate"]       # doctest: +SKIP
+    0.123
+    """
+    fl = flavour()
+    native = fl.keras.models.load_model
+    fspath = os.fspath(path)
+    if not compile:
+        return native(fspath, custom_objects=custom_objects, compile=False, **kwargs)
+    try:
+        stored: Optional[StoredModel] = read_model_file(fspath)
+    except ModelFileError:
+        stored = None  # not a container kerasopt_compat reads: leave it all to the loader
+    if stored is None or stored.optimizer is None:
+        return native(fspath, custom_objects=custom_objects, compile=True, **kwargs)
+    try:
+        wanted = _canonical(stored, _custom_names(custom_objects))
+    except KerasOptCompatError:
+        # An optimizer kerasopt_compat cannot read (a custom class not in
+        # custom_objects...): the native loader alone decides, as without us.
+        return native(fspath, custom_objects=custom_objects, compile=True, **kwargs)
+    try:
+        model = native(fspath, custom_objects=custom_objects, compile=True, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - any loader error: find out whether the optimizer caused it
+        _raise_if_layers(native, fspath, custom_objects, kwargs, exc)
+    else:
+        if model.optimizer is not None and optimizer_matches(fl, model.optimizer, wanted, custom_objects):
+            return model
+    try:
+        return _load_fixed(fl, native, stored, wanted, custom_objects, strict, kwargs)
+    except _FixedCopyFailed as failed:
+        # Still failing with the optimizer rewritten: something else in the
+        # compile arguments (Keras 3.15 cannot read the loss "mse" from any
+        # .h5). Compile ourselves from the stored arguments.
+        return _compile_fresh(fl, native, stored, wanted, custom_objects, strict, kwargs, failed.__cause__)
+
+
+def _custom_names(custom_objects: Optional[Mapping[str, Any]]) -> CustomObjects:
+    return list(custom_objects) if isinstance(custom_objects, Mapping) else None
+
+
+def _raise_if_layers(native: Any, path: str, custom_objects: Any, kwargs: Mapping[str, Any], exc: BaseException) -> None:
+    """Return when ``path`` loads with ``compile=False`` (so the optimizer was in the
+    way); otherwise re-raise the loader's own error ``exc`` with a note."""
+    try:
+        native(path, custom_objects=custom_objects, compile=False, **kwargs)
+    except Exception:  # noqa: BLE001
+        _add_note(exc, _LAYERS_NOTE)
+        raise exc from None
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)``; before Python 3.11 (no notes in tracebacks) the note
+    is also added to the message, and the exception keeps its type."""
+    add_note = getattr(exc, "add_note", None)
+    if callable(add_note):  # Python 3.11+
+        add_note(note)
+        return
+    try:
+        exc.__notes__ = list(getattr(exc, "__notes__", [])) + [note]  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # pragma: no cover - exceptions with __slots__
+        pass
+    if len(exc.args) == 1 and isinstance(exc.args[0], str):
+        exc.args = (exc.args[0] + "\n" + note,)
+    else:
+        exc.args = exc.args + (note,)
+
+
+def _load_fixed(
+    fl: Flavour,
+    native: Any,
+    stored: StoredModel,
+    wanted: Mapping[str, Any],
+    custom_objects: Any,
+    strict: bool,
+    kwargs: Mapping[str, Any],
+) -> Any:
+    loader = "tf_keras" if fl.kind == "tf_keras" else fl.default_family
+    entry = native_entry(wanted, fl.default_family, stored.format, loader=loader, strict=strict)
+    folder = tempfile.mkdtemp(prefix="kerasopt_compat-")
+    try:
+        copy = os.path.join(folder, os.path.basename(os.path.normpath(stored.path)) or "model")
+        _WRITERS[stored.format](stored.path, copy, entry)
+        try:
+            model = native(copy, custom_objects=custom_objects, compile=True, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            raise _FixedCopyFailed() from exc
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if model.optimizer is None or _iterations(model.optimizer) == 0:
+        _warn_state_lost(stored.path)
+    return model
+
+
+class _FixedCopyFailed(Exception):
+    """The native loader failed on the copy with the rewritten optimizer too."""
+
+
+def _warn_state_lost(path: str) -> None:
+    warnings.warn(
+        "%s: the optimizer was rebuilt from its stored config; its state (iteration count, slot variables) "
+        "was not restored, so training restarts from a fresh optimizer state" % path,
+        OptimizerStateWarning,
+        stacklevel=4,
+    )
+
+
+def _compile_fresh(
+    fl: Flavour,
+    native: Any,
+    stored: StoredModel,
+    wanted: Mapping[str, Any],
+    custom_objects: Any,
+    strict: bool,
+    kwargs: Mapping[str, Any],
+    cause: Optional[BaseException],
+) -> Any:
+    """``load_model(compile=False)``, then ``compile()`` with ``deserialize(wanted)``
+    and the stored loss, metrics and loss weights."""
+    model = native(stored.path, custom_objects=custom_objects, compile=False, **kwargs)
+    optimizer = deserialize(wanted, custom_objects, strict=strict)
+    try:
+        args = _compile_args(fl, stored.compile_args, custom_objects)
+        model.compile(optimizer=optimizer, **args)
+    except Exception as exc:  # noqa: BLE001 - say what failed and what the loader said first
+        raise ModelFileError(
+            "%s: cannot compile the model with its stored loss/metrics %r: %s: %s (the installed load_model "
+            "failed with: %s)" % (stored.path, stored.compile_args, type(exc).__name__, exc, cause)
+        ) from exc
+    _warn_state_lost(stored.path)
+    return model
+
+
+#: compile() arguments read from a stored training/compile config.
+_COMPILE_KEYS = ("loss", "metrics", "weighted_metrics", "loss_weights")
+
+
+def _compile_args(fl: Flavour, stored: Mapping[str, Any], custom_objects: Any) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for key in _COMPILE_KEYS:
+        value = stored.get(key)
+        if value is None:
+            continue
+        if key == "loss":
+            out[key] = _per_output(value, lambda v: _object(fl.keras.losses, v, custom_objects))
+        elif key == "loss_weights":
+            out[key] = value
+        else:
+            out[key] = _metric_list(fl, value, custom_objects)
+    return out
+
+
+def _per_output(value: Any, convert: Any) -> Any:
+    if isinstance(value, Mapping) and "class_name" not in value:
+        return {k: convert(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [convert(v) for v in value]
+    return convert(value)
+
+
+def _metric_list(fl: Flavour, value: Any, custom_objects: Any) -> Any:
+    """Keras 2 ``.h5`` stores metrics per output (``[[...]]``); one output: one flat list."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+        value = value[0]
+    if isinstance(value, Mapping) and "class_name" not in value:
+        return {k: _metric_list(fl, v, custom_objects) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_metric(fl, v, custom_objects) for v in value]
+    return _metric(fl, value, custom_objects)
+
+
+def _metric(fl: Flavour, value: Any, custom_objects: Any) -> Any:
+    if isinstance(value, Mapping) and value.get("class_name") == "MeanMetricWrapper":
+        fn = (value.get("config") or {}).get("fn")
+        if isinstance(fn, str):
+            return fn  # a built-in metric function, by the name every Keras resolves
+    return _object(fl.keras.metrics, value, custom_objects)
+
+
+def _object(namespace: Any, value: Any, custom_objects: Any) -> Any:
+    """A stored loss/metric: names pass through to compile(); serialized objects
+    are rebuilt by the installed Keras' own ``deserialize``."""
+    if value is None or isinstance(value, str):
+        return value
+    return namespace.deserialize(value, custom_objects=custom_objects)
+
+
+def _iterations(optimizer: Any) -> Optional[int]:
+    try:
+        value = optimizer.iterations
+        numpy_fn = getattr(value, "numpy", None)
+        return int(numpy_fn() if callable(numpy_fn) else value)
+    except Exception:  # noqa: BLE001 - no readable iteration count
+        return None
+
+
+def optimizer_matches(fl: Flavour, optimizer: Any, wanted: Mapping[str, Any], custom_objects: Any = None) -> bool:
+    """Whether a live optimizer holds the hyperparameters of canonical ``wanted``.
+
+    ``wanted`` is first written for the loaded optimizer's own generation
+    (``to_native``: legacy ``decay`` becomes ``InverseTimeDecay`` for the new
+    optimizers) and read back, then compared key by key, floats within
+    float32 precision; optimizer names are not compared.
+    """
+    from ._write import write
+
+    try:
+        got = serialize(optimizer, custom_objects=_custom_names(custom_objects))
+        family = fl.family_of(type(getattr(optimizer, "inner_optimizer", optimizer)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConversionWarning)
+            expected = normalize(write(normalize(wanted), family))
+    except KerasOptCompatError:
+        return False
+    return _close(_unnamed(got), _unnamed(expected))
+
+
+def _unnamed(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {k: _unnamed(v) for k, v in obj.items() if k != "name"}
+    if isinstance(obj, list):
+        return [_unnamed(v) for v in obj]
+    return obj
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return set(a) == set(b) and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+            return False
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
+    return bool(a == b)

@@ -1,0 +1,639 @@
+"""Model files: read and rewrite the optimizer stored in them, without TensorFlow.
+
+Containers (all opened read-only; nothing named in a file is ever imported or
+executed):
+
+* ``.h5``/``.hdf5`` (Keras 2 and Keras 3's legacy H5 format): the root
+  attribute ``training_config`` (JSON) -> ``optimizer_config``. Needs h5py.
+* ``.keras`` archives (Keras 2.13-2.15, tf_keras, Keras 3): the zip member
+  ``config.json`` -> ``compile_config`` -> ``optimizer``. Standard library.
+* SavedModel directories (TF 2.x Keras 2, tf_keras): ``keras_metadata.pb``, a
+  ``SavedMetadata`` protobuf whose root node (``node_path == "root"``) carries
+  the model's metadata JSON -> ``training_config`` -> ``optimizer_config``.
+  Read with the small wire-format reader below (no protobuf package needed).
+* TF.js ``model.json`` (tensorflowjs converter): ``modelTopology`` ->
+  ``training_config`` -> ``optimizer_config``.
+
+:func:`read_optimizer` returns the canonical dict; :func:`fix_model` rewrites
+only the stored optimizer entry for a target release.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+
+from . import _tables as T
+from . import _write
+from ._errors import InvalidConfigError, KerasOptCompatError, ModelFileError, NoOptimizerError
+from ._normalize import CustomObjects, normalize
+from ._optional import import_optional_dependency
+from ._write import to_native
+
+__all__ = ["read_optimizer", "read_model_file", "fix_model", "FixResult", "StoredModel", "resolve_target"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_ZIP_MAGIC = b"PK\x03\x04"
+_METADATA_PB = "keras_metadata.pb"
+_KERAS_CONFIG = "config.json"
+#: Largest JSON document read from a model file (a zip member could claim any size).
+_MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
+class StoredModel(NamedTuple):
+    """What a model file stores besides weights, as kerasopt_compat reads it."""
+
+    path: str
+    #: "h5", "keras", "savedmodel" or "tfjs"
+    format: str
+    #: the optimizer entry as stored (a bare name such as "adam" is read as
+    #: ``{"class_name": "adam", "config": {}}``), or None
+    optimizer: Optional[Dict[str, Any]]
+    #: loss, metrics, loss_weights, ... as stored (``training_config`` of
+    #: .h5/SavedModel/TF.js, ``compile_config`` of .keras), without the optimizer
+    compile_args: Dict[str, Any]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_optimizer(path: PathLike, *, custom_objects: CustomObjects = None) -> Dict[str, Any]:
+    """Return the canonical dict of the optimizer stored in a model file.
+
+    ``path`` is an ``.h5``/``.hdf5`` file, a ``.keras`` archive, a SavedModel
+    directory (or its ``keras_metadata.pb``) or a TF.js ``model.json``;
+    the container is recognised by its content, not its name. Imports no
+    TensorFlow or Keras; ``.h5`` needs h5py (``pip install 'kerasopt_compat[h5]'``).
+
+    >>> read_optimizer("model.h5")                                   # doctest: +SKIP
+    {'class_name': 'Adam', 'config': {'name': 'Adam', 'learning_rate': 0.123, 'decay': 0.0, 'beta_1': 0.8, ...}}
+
+    Raises :class:`NoOptimizerError` when the file was saved without an
+    optimizer, :class:`ModelFileError` when it is not a model file Keras
+    writes, and the errors of :func:`normalize` (with the file named) when
+    the stored optimizer is not readable.
+    """
+    stored = read_model_file(path)
+    return _canonical(stored, custom_objects)
+
+
+def _canonical(stored: StoredModel, custom_objects: CustomObjects) -> Dict[str, Any]:
+    if stored.optimizer is None:
+        raise NoOptimizerError(
+            "%s: the model file (%s) holds no optimizer; it was saved without compile(), with "
+            "include_optimizer=False or from a model that was not compiled" % (stored.path, _FORMAT_LABEL[stored.format])
+        )
+    try:
+        return normalize(_drop_file_markers(stored.optimizer), custom_objects=custom_objects)
+    except KerasOptCompatError as exc:
+        exc.note_file(stored.path)
+        raise
+
+
+def _drop_file_markers(obj: Any) -> Any:
+    """A copy without the model-file-only keys (``_tables.MODEL_FILE_DROPPED_TOP_LEVEL``)
+    of every serialized object (a dict with ``class_name``) in it."""
+    if isinstance(obj, Mapping):
+        drop = T.MODEL_FILE_DROPPED_TOP_LEVEL if "class_name" in obj else frozenset()
+        return {k: _drop_file_markers(v) for k, v in obj.items() if k not in drop}
+    if isinstance(obj, list):
+        return [_drop_file_markers(v) for v in obj]
+    return obj
+
+
+_FORMAT_LABEL = {"h5": "HDF5 .h5", "keras": ".keras archive", "savedmodel": "SavedModel", "tfjs": "TF.js model.json"}
+
+
+def read_model_file(path: PathLike) -> StoredModel:
+    """Read the stored optimizer entry and compile arguments of a model file (no conversion)."""
+    fspath = os.fspath(path)
+    fmt = _detect(fspath)
+    reader = _READERS[fmt]
+    meta = reader(fspath)
+    return _split(fspath, fmt, meta)
+
+
+def _detect(path: str) -> str:
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, _METADATA_PB)):
+            return "savedmodel"
+        if os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise ModelFileError(
+                "%s: a SavedModel without %s: it was not written by Keras' model.save() "
+                "(tf.saved_model.save and Keras 3's model.export() store no optimizer config)" % (path, _METADATA_PB)
+            )
+        raise ModelFileError("%s: a directory that is not a SavedModel (no %s)" % (path, _METADATA_PB))
+    if os.path.basename(path) == _METADATA_PB:
+        return "savedmodel"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise ModelFileError("%s: cannot open: %s" % (path, exc.strerror or exc)) from None
+    if head.startswith(_HDF5_MAGIC):
+        return "h5"
+    if head.startswith(_ZIP_MAGIC):
+        return "keras"
+    if head.lstrip()[:1] == b"{" or head.startswith(b"\xef\xbb\xbf"):
+        return "tfjs"
+    raise ModelFileError("%s: not a Keras model file (.h5, .keras, SavedModel directory or TF.js model.json)" % path)
+
+
+def _json(data: Union[str, bytes], path: str, where: str) -> Any:
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ModelFileError("%s: %s is not UTF-8 text" % (path, where)) from None
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError("%s: %s is not valid JSON: %s" % (path, where, exc)) from None
+
+
+class _Meta(NamedTuple):
+    """A container's parsed document and where the optimizer sits in it."""
+
+    #: the whole JSON document (metadata, config.json, attribute, model.json)
+    doc: Any
+    #: keys from ``doc`` to the dict holding the optimizer (None: no such dict)
+    holder: Optional[Tuple[str, ...]]
+    #: key of the optimizer inside the holder
+    key: str
+
+
+def _dig(doc: Any, keys: Tuple[str, ...]) -> Any:
+    for key in keys:
+        if not isinstance(doc, Mapping):
+            return None
+        doc = doc.get(key)
+    return doc
+
+
+def _split(path: str, fmt: str, meta: _Meta) -> StoredModel:
+    holder = _dig(meta.doc, meta.holder) if meta.holder is not None else None
+    if holder is None:
+        return StoredModel(path, fmt, None, {})
+    if not isinstance(holder, Mapping):
+        raise ModelFileError("%s: %r is not a JSON object" % (path, "/".join(meta.holder or ())))
+    optimizer = holder.get(meta.key)
+    args = {k: v for k, v in holder.items() if k != meta.key}
+    if optimizer is not None and not isinstance(optimizer, Mapping):
+        if isinstance(optimizer, str):  # compile(optimizer="adam") in a .keras config
+            optimizer = {"class_name": optimizer, "config": {}}
+        else:
+            raise ModelFileError("%s: the stored optimizer is not a JSON object" % path, key=meta.key)
+    return StoredModel(path, fmt, dict(optimizer) if optimizer is not None else None, args)
+
+
+# --- .h5
+
+
+def _h5py() -> Any:
+    return import_optional_dependency("h5py")
+
+
+def _read_h5(path: str) -> _Meta:
+    h5py = _h5py()
+    try:
+        with h5py.File(path, "r") as fh:
+            raw = fh.attrs.get("training_config")
+    except OSError as exc:
+        raise ModelFileError("%s: h5py cannot read the file: %s" % (path, exc)) from None
+    if raw is None:
+        return _Meta({}, None, "optimizer_config")
+    return _Meta(_json(_attr_text(raw), path, "the 'training_config' attribute"), (), "optimizer_config")
+
+
+def _attr_text(raw: Any) -> Union[str, bytes]:
+    """An h5py string attribute: str, bytes or a numpy bytes scalar."""
+    if isinstance(raw, (str, bytes)):
+        return raw
+    item = getattr(raw, "item", None)
+    return item() if callable(item) else str(raw)
+
+
+# --- .keras
+
+
+def _read_keras(path: str) -> _Meta:
+    doc = _json(_zip_member(path, _KERAS_CONFIG), path, _KERAS_CONFIG)
+    holder = ("compile_config",) if isinstance(doc, Mapping) and doc.get("compile_config") is not None else None
+    return _Meta(doc, holder, "optimizer")
+
+
+def _zip_member(path: str, name: str) -> bytes:
+    try:
+        with zipfile.ZipFile(path, "r") as zf:
+            try:
+                info = zf.getinfo(name)
+            except KeyError:
+                raise ModelFileError("%s: a zip archive without %s, not a .keras model" % (path, name)) from None
+            if info.file_size > _MAX_JSON_BYTES:
+                raise ModelFileError("%s: %s is larger than %d bytes" % (path, name, _MAX_JSON_BYTES))
+            return zf.read(info)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ModelFileError("%s: not a readable zip archive: %s" % (path, exc)) from None
+
+
+# --- SavedModel (keras_metadata.pb)
+
+
+def _pb_path(path: str) -> str:
+    return path if os.path.basename(path) == _METADATA_PB else os.path.join(path, _METADATA_PB)
+
+
+def _read_savedmodel(path: str) -> _Meta:
+    with open(_pb_path(path), "rb") as fh:
+        data = fh.read()
+    metadata = _root_metadata(data, path)
+    doc = _json(metadata, path, "the root node's metadata in %s" % _METADATA_PB)
+    holder = ("training_config",) if isinstance(doc, Mapping) and doc.get("training_config") is not None else None
+    return _Meta(doc, holder, "optimizer_config")
+
+
+# Protobuf wire format (https://protobuf.dev/programming-guides/encoding/), just
+# what keras/protobuf/saved_metadata.proto needs:
+#   message SavedMetadata { repeated SavedObject nodes = 1; }
+#   message SavedObject { int32 node_id = 2; string node_path = 3;
+#                         string identifier = 4; string metadata = 5; VersionDef version = 6; }
+_NODES, _NODE_ID, _NODE_PATH, _METADATA = 1, 2, 3, 5
+_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
+
+
+class _Field(NamedTuple):
+    number: int
+    wire_type: int
+    #: the value: an int (varint) or the payload bytes
+    value: Union[int, bytes]
+    #: the field's raw bytes (tag, length and payload), copied through unchanged
+    raw: bytes
+
+
+def _varint(data: bytes, pos: int, path: str) -> Tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ModelFileError("%s: %s is truncated or not a protobuf" % (path, _METADATA_PB))
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _fields(data: bytes, path: str) -> List[_Field]:
+    out = []
+    pos = 0
+    while pos < len(data):
+        start = pos
+        tag, pos = _varint(data, pos, path)
+        number, wire_type = tag >> 3, tag & 7
+        value: Union[int, bytes]
+        if wire_type == _VARINT:
+            value, pos = _varint(data, pos, path)
+        elif wire_type in (_I64, _I32):
+            size = 8 if wire_type == _I64 else 4
+            value, pos = data[pos : pos + size], pos + size
+        elif wire_type == _LEN:
+            size, pos = _varint(data, pos, path)
+            value, pos = data[pos : pos + size], pos + size
+        else:
+            raise ModelFileError("%s: %s uses protobuf wire type %d (not a SavedMetadata)" % (path, _METADATA_PB, wire_type))
+        if pos > len(data) or number == 0:
+            raise ModelFileError("%s: %s is truncated or not a protobuf" % (path, _METADATA_PB))
+        out.append(_Field(number, wire_type, value, data[start:pos]))
+    return out
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _len_field(number: int, payload: bytes) -> bytes:
+    return _encode_varint(number << 3 | _LEN) + _encode_varint(len(payload)) + payload
+
+
+def _is_root(node: List[_Field]) -> bool:
+    node_id = next((f.value for f in node if f.number == _NODE_ID and f.wire_type == _VARINT), 0)
+    node_path = next((f.value for f in node if f.number == _NODE_PATH and f.wire_type == _LEN), b"")
+    return node_id == 0 and node_path == b"root"
+
+
+def _root_node(data: bytes, path: str) -> Tuple[int, List[_Field]]:
+    """Index (among the top-level fields) and fields of the root SavedObject."""
+    for index, field in enumerate(_fields(data, path)):
+        if field.number == _NODES and field.wire_type == _LEN:
+            assert isinstance(field.value, bytes)
+            node = _fields(field.value, path)
+            if _is_root(node):
+                return index, node
+    raise ModelFileError("%s: %s has no root node (node_path 'root')" % (path, _METADATA_PB))
+
+
+def _root_metadata(data: bytes, path: str) -> bytes:
+    _, node = _root_node(data, path)
+    for field in node:
+        if field.number == _METADATA and field.wire_type == _LEN:
+            assert isinstance(field.value, bytes)
+            return field.value
+    raise ModelFileError("%s: the root node of %s has no metadata" % (path, _METADATA_PB))
+
+
+def _replace_root_metadata(data: bytes, metadata: bytes, path: str) -> bytes:
+    """``data`` with the root node's metadata string replaced; every other byte kept."""
+    index, node = _root_node(data, path)
+    node_bytes = b"".join(_len_field(_METADATA, metadata) if f.number == _METADATA else f.raw for f in node)
+    top = _fields(data, path)
+    return b"".join(_len_field(_NODES, node_bytes) if i == index else f.raw for i, f in enumerate(top))
+
+
+# --- TF.js
+
+
+def _read_tfjs(path: str) -> _Meta:
+    with open(path, "rb") as fh:
+        data = fh.read(_MAX_JSON_BYTES + 1)
+    if len(data) > _MAX_JSON_BYTES:
+        raise ModelFileError("%s: larger than %d bytes" % (path, _MAX_JSON_BYTES))
+    doc = _json(data, path, "the file")
+    if isinstance(doc, Mapping) and "trainingConfig" in doc:
+        raise ModelFileError(
+            "%s: a model.json written by TF.js itself ('trainingConfig', TF.js optimizer names); kerasopt_compat "
+            "reads the tensorflowjs converter layout ('modelTopology' -> 'training_config') only" % path
+        )
+    if not isinstance(doc, Mapping) or "modelTopology" not in doc:
+        raise ModelFileError("%s: JSON text, but not a TF.js model.json (no 'modelTopology')" % path)
+    topology = doc.get("modelTopology")
+    holder = ("modelTopology", "training_config")
+    if not (isinstance(topology, Mapping) and topology.get("training_config") is not None):
+        return _Meta(doc, None, "optimizer_config")
+    return _Meta(doc, holder, "optimizer_config")
+
+
+_READERS: Dict[str, Callable[[str], _Meta]] = {
+    "h5": _read_h5,
+    "keras": _read_keras,
+    "savedmodel": _read_savedmodel,
+    "tfjs": _read_tfjs,
+}
+
+
+# --------------------------------------------------------------------------- fixing
+
+
+def resolve_target(target: str) -> str:
+    """The Keras generation (``legacy``/``keras2``/``keras3``) of a target (``_tables.RELEASES``).
+
+    >>> resolve_target("tf2.9"), resolve_target("tf2.15"), resolve_target("tf_keras"), resolve_target("tf2.16")
+    ('legacy', 'keras2', 'keras2', 'keras3')
+    """
+    try:
+        return _write.resolve_target(target).generation
+    except InvalidConfigError as exc:
+        raise ModelFileError(str(exc), value=target, has_value=True) from None
+
+
+class FixResult(NamedTuple):
+    """What :func:`fix_model` did (or, with ``check=True``, would do)."""
+
+    #: whether the stored optimizer entry changes
+    changed: bool
+    #: the stored entry before and after (as JSON-native dicts)
+    before: Dict[str, Any]
+    after: Dict[str, Any]
+    #: "h5", "keras", "savedmodel" or "tfjs"
+    format: str
+    #: the Keras generation written ("legacy", "keras2", "keras3")
+    family: str
+    #: whether ``dst`` was written
+    written: bool
+
+
+def native_entry(
+    canonical: Mapping[str, Any],
+    family: str,
+    fmt: str,
+    *,
+    loader: Optional[str] = None,
+    strict: bool = False,
+    target: Optional[str] = None,
+) -> Dict[str, Any]:
+    """The optimizer entry a loader of ``family`` reads from a ``fmt`` model file.
+
+    ``to_native`` (for the release ``target`` when given, so that classes and
+    schedule keys it lacks are refused or lossy) plus the container's own
+    conventions (``_tables.MODEL_FILE_TOP_LEVEL``; ``loader`` is ``"tf_keras"``
+    for tf_keras, else the generation).
+
+    >>> native_entry({'class_name': 'SGD', 'config': {}}, 'keras2', 'keras')['module']
+    'keras.optimizers'
+    """
+    native = to_native(canonical, target or family, strict=strict)
+    cls = native["class_name"]
+    for key in ((fmt, loader or family, cls), (fmt, family, cls), (fmt, family, "*")):
+        extra = T.MODEL_FILE_TOP_LEVEL.get(key)
+        if extra is not None:
+            return _with_top_level(native, extra)
+    return native
+
+
+def loader_of(target: str) -> str:
+    """The loader name for MODEL_FILE_TOP_LEVEL: ``"tf_keras"`` or the generation."""
+    key = _target_key(target)
+    return T.RELEASE_LOADERS.get(key) or resolve_target(target)
+
+
+def _target_key(target: str) -> str:
+    return target.strip().lower().replace("-", "_") if isinstance(target, str) else target
+
+
+def _with_top_level(native: Dict[str, Any], extra: Mapping[str, Any]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    if "module" in extra:
+        out["module"] = extra["module"]
+    out["class_name"] = native["class_name"]
+    out["config"] = native["config"]
+    if "registered_name" in extra:
+        out["registered_name"] = extra["registered_name"]
+    return out
+
+
+def fix_model(
+    src: PathLike,
+    dst: PathLike,
+    target: str,
+    *,
+    force: bool = False,
+    check: bool = False,
+    strict: bool = False,
+    custom_objects: CustomObjects = None,
+) -> FixResult:
+    """Copy a model file, rewriting only its stored optimizer for release ``target``.
+
+    ``target`` is a release (``"tf2.4"`` ... ``"tf2.21"``, ``"tf_keras"``,
+    ``"keras3"``) or a generation (``"legacy"``, ``"keras2"``, ``"keras3"``).
+    The stored optimizer is read (:func:`read_optimizer`) and written back as
+    that generation's native dict (:func:`to_native`, with the same
+    :class:`LossyConversionWarning`/:class:`DecayConversionWarning`), so the
+    target's own ``load_model`` restores it. Everything else in the file is
+    copied unchanged. ``src`` is never modified; ``dst`` is written to a
+    temporary file (directory, for a SavedModel) in its own folder and then
+    renamed into place; an existing ``dst`` is refused unless ``force=True``.
+    With ``check=True`` nothing is written and the result says whether
+    anything would change. Imports no TensorFlow.
+
+    >>> fix_model("saved_by_tf215.h5", "for_tf29.h5", "tf2.9").changed   # doctest: +SKIP
+    True
+    """
+    family = resolve_target(target)
+    src_path, dst_path = os.fspath(src), os.fspath(dst)
+    stored = read_model_file(src_path)
+    canonical = _canonical(stored, custom_objects)
+    try:
+        after = native_entry(canonical, family, stored.format, loader=loader_of(target), strict=strict, target=target)
+    except KerasOptCompatError as exc:
+        exc.note_file(src_path)
+        raise
+    before = json.loads(json.dumps(stored.optimizer))
+    changed = before != after
+    if check:
+        return FixResult(changed, before, after, stored.format, family, False)
+    if os.path.abspath(src_path) == os.path.abspath(dst_path):
+        raise ModelFileError("%s: the output must be a new path; fix_model never modifies its input" % dst_path)
+    if os.path.lexists(dst_path) and not force:
+        raise ModelFileError("%s: already exists; pass force=True (--force) to replace it" % dst_path)
+    if os.path.lexists(dst_path) and os.path.isdir(dst_path) != (stored.format == "savedmodel"):
+        raise ModelFileError(
+            "%s: exists and is a %s; the output is a %s"
+            % (
+                dst_path,
+                "directory" if os.path.isdir(dst_path) else "file",
+                "SavedModel directory" if stored.format == "savedmodel" else "file",
+            )
+        )
+    _WRITERS[stored.format](src_path, dst_path, after)
+    return FixResult(changed, before, after, stored.format, family, True)
+
+
+def _temp_beside(dst: str, directory: bool) -> str:
+    folder = os.path.dirname(os.path.abspath(dst)) or "."
+    prefix = ".%s.tmp-" % os.path.basename(dst)
+    if directory:
+        return tempfile.mkdtemp(prefix=prefix, dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=folder)
+    os.close(fd)
+    return tmp
+
+
+def _replace(tmp: str, dst: str) -> None:
+    """Move ``tmp`` into place; an old ``dst`` (allowed by force) goes only once ``tmp`` is complete."""
+    if os.path.isdir(dst) and not os.path.islink(dst):
+        old = _temp_beside(dst, directory=True)
+        os.rmdir(old)
+        os.rename(dst, old)
+        try:
+            os.rename(tmp, dst)
+        except OSError:
+            os.rename(old, dst)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, dst)
+
+
+def _atomic_file(dst: str, fill: Callable[[str], None]) -> None:
+    tmp = _temp_beside(dst, directory=False)
+    try:
+        fill(tmp)
+        _replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _dumps(doc: Any) -> str:
+    return json.dumps(doc, allow_nan=False)
+
+
+def _write_h5(src: str, dst: str, entry: Dict[str, Any]) -> None:
+    h5py = _h5py()
+
+    def fill(tmp: str) -> None:
+        shutil.copyfile(src, tmp)
+        with h5py.File(tmp, "r+") as fh:
+            raw = fh.attrs["training_config"]
+            doc = json.loads(_attr_text(raw))
+            doc["optimizer_config"] = entry
+            text = _dumps(doc)
+            fh.attrs["training_config"] = text if isinstance(_attr_text(raw), str) else text.encode("utf-8")
+
+    _atomic_file(dst, fill)
+
+
+def _write_keras(src: str, dst: str, entry: Dict[str, Any]) -> None:
+    def fill(tmp: str) -> None:
+        with zipfile.ZipFile(src, "r") as zin, zipfile.ZipFile(tmp, "w") as zout:
+            for info in zin.infolist():
+                data = zin.read(info)
+                if info.filename == _KERAS_CONFIG:
+                    doc = json.loads(data.decode("utf-8-sig"))
+                    doc["compile_config"] = dict(doc["compile_config"], optimizer=entry)
+                    data = _dumps(doc).encode("utf-8")
+                zout.writestr(info, data, compress_type=info.compress_type)
+
+    _atomic_file(dst, fill)
+
+
+def _write_savedmodel(src: str, dst: str, entry: Dict[str, Any]) -> None:
+    src_dir = os.path.dirname(src) if os.path.basename(src) == _METADATA_PB else src
+    tmp = _temp_beside(dst, directory=True)
+    try:
+        os.rmdir(tmp)
+        shutil.copytree(src_dir, tmp)
+        pb = os.path.join(tmp, _METADATA_PB)
+        with open(pb, "rb") as fh:
+            data = fh.read()
+        doc = json.loads(_root_metadata(data, src))
+        doc["training_config"] = dict(doc["training_config"], optimizer_config=entry)
+        with open(pb, "wb") as fh:
+            fh.write(_replace_root_metadata(data, _dumps(doc).encode("utf-8"), src))
+        _replace(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_tfjs(src: str, dst: str, entry: Dict[str, Any]) -> None:
+    def fill(tmp: str) -> None:
+        with open(src, "rb") as fh:
+            doc = json.loads(fh.read().decode("utf-8-sig"))
+        doc["modelTopology"]["training_config"] = dict(doc["modelTopology"]["training_config"], optimizer_config=entry)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(_dumps(doc))
+
+    _atomic_file(dst, fill)
+
+
+_WRITERS: Dict[str, Callable[[str, str, Dict[str, Any]], None]] = {
+    "h5": _write_h5,
+    "keras": _write_keras,
+    "savedmodel": _write_savedmodel,
+    "tfjs": _write_tfjs,
+}

@@ -119,6 +119,11 @@ def main(root: str) -> int:
     lines += _native_loader_section(envs)
     lines += _keras_suite_section(envs)
     lines += _trajectory_section(envs)
+    models = [rep for rep in _env_reports(envs, "model_matrix.json").values()]
+    if models:
+        from model_matrix import render
+
+        lines += [""] + render(models, level="##")
     print("\n".join(lines))
     return 0
 

@@ -367,8 +367,8 @@ FAMILIES: Dict[str, Family] = {
 #: (``None``: that generation never has it). Checked against the file lists of
 #: the keras 2.11/2.12/2.13 and 3.0-3.14 wheels on PyPI.
 FIRST_RELEASE: Dict[str, Dict[str, Optional[str]]] = {
-    "AdamW": {"keras2": "TF 2.11 (tf.keras.optimizers.experimental.AdamW since TF 2.9)", "keras3": "Keras 3.0"},
-    "Adafactor": {"keras2": "TF 2.11", "keras3": "Keras 3.0"},
+    "AdamW": {"keras2": "TF 2.13 (tf.keras.optimizers.experimental.AdamW since TF 2.9)", "keras3": "Keras 3.0"},
+    "Adafactor": {"keras2": "TF 2.13 (tf.keras.optimizers.experimental.Adafactor since TF 2.11)", "keras3": "Keras 3.0"},
     "Lion": {"keras2": "TF 2.13", "keras3": "Keras 3.0"},
     "Lamb": {"keras2": None, "keras3": "Keras 3.5"},
     "Muon": {"keras2": None, "keras3": "Keras 3.10"},
@@ -387,7 +387,9 @@ class Release(NamedTuple):
     schedule_extras: bool = True
 
 
-_NO_LION = frozenset(["Lion"])
+#: TF 2.11/2.12: AdamW and Adafactor only in ``optimizers.experimental``, which
+#: their ``optimizers.deserialize`` cannot build ("Unknown optimizer: 'AdamW'"); no Lion.
+_TF211_LACKS = frozenset(["Lion", "AdamW", "Adafactor"])
 #: Releases by name (tested ones only; checked against each tox env's own
 #: ``optimizers.deserialize`` by tests/test_native_loader.py). ``keras3`` is the
 #: newest Keras 3 (stand-alone or behind TF 2.16+); older Keras 3 releases lack
@@ -396,8 +398,8 @@ RELEASES: Dict[str, Release] = {
     # TF 2.4 has CosineDecay only as tf.keras.experimental.CosineDecay
     "tf2.4": Release("legacy", frozenset(["CosineDecay", "CosineDecayRestarts"]), schedule_extras=False),
     **{"tf2.%d" % minor: Release("legacy", schedule_extras=False) for minor in range(8, 11)},
-    "tf2.11": Release("keras2", _NO_LION, schedule_extras=False),
-    "tf2.12": Release("keras2", _NO_LION, schedule_extras=False),
+    "tf2.11": Release("keras2", _TF211_LACKS, schedule_extras=False),
+    "tf2.12": Release("keras2", _TF211_LACKS, schedule_extras=False),
     **{"tf2.%d" % minor: Release("keras2") for minor in range(13, 16)},
     "tf_keras": Release("keras2"),
     **{"tf2.%d" % minor: Release("keras3") for minor in range(16, 22)},

@@ -262,5 +262,7 @@ def _check_release_classes(canonical: Mapping[str, Any], name: str, release: T.R
     for cls in (inner["class_name"], lr.get("class_name") if isinstance(lr, Mapping) else None):
         if cls in release.lacks and cls not in custom:
             raise UnsupportedClassError(
-                "%s has no %s; %s" % (name, cls, first_release_note(cls, release.generation)), class_name=cls
+                "%s cannot load %s from a dict (its optimizers.deserialize does not know it); %s"
+                % (name, cls, first_release_note(cls, release.generation)),
+                class_name=cls,
             )

@@ -184,8 +184,17 @@ def test_console_script_is_installed():
     assert run.stdout.startswith("kerasopt_compat ")
 
 
+def _distinct_records(n):
+    """Records whose optimizers all differ (nothing to reuse: the run takes a while)."""
+    for i, record in enumerate(_records(n)):
+        opt = record["meta"]["optimizer"]
+        if isinstance(opt["config"].get("learning_rate"), float):
+            record["meta"]["optimizer"] = dict(opt, config=dict(opt["config"], learning_rate=0.5 + i * 1e-7))
+        yield record
+
+
 def test_interrupted_in_place_run_leaves_the_input_intact(tmp_path):
-    src = _jsonl(tmp_path / "big.jsonl", _records(200_000))
+    src = _jsonl(tmp_path / "big.jsonl", _distinct_records(400_000))
     before = os.path.getsize(src), open(src, "rb").read(1 << 16)
     cmd = [sys.executable, "-m", "kerasopt_compat", "normalize", "--field", "meta.optimizer", "--in-place", src]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -193,7 +202,7 @@ def test_interrupted_in_place_run_leaves_the_input_intact(tmp_path):
     while time.time() < deadline and len(os.listdir(tmp_path)) < 2 and proc.poll() is None:
         time.sleep(0.02)  # until the temporary output file exists
     assert proc.poll() is None, "finished before it could be interrupted"
-    time.sleep(0.2)
+    time.sleep(0.05)  # past the creation of the temporary file, into the conversion
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -225,7 +225,7 @@ def _native_loader_section(envs) -> list:
     found = _env_reports(envs, "koc_native_loader.json")
     if not found:
         return []
-    kinds = ["equal", "converted", "refused", "native loader returns a string, also for its own export"]
+    kinds = ["equal", "converted", "refused", "native loader cannot read the class, its own export neither"]
     lines = [
         "",
         "## `to_native` output read by each release's own loader",
@@ -234,13 +234,13 @@ def _native_loader_section(envs) -> list:
         "native `optimizers.deserialize` (kerasopt_compat not installed; tests/test_native_loader.py). Cells:",
         "equal (the optimizer holds exactly the canonical settings) / converted (holds exactly what the dict says;",
         "a documented conversion: lossy warning or decay -> InverseTimeDecay) / refused by `to_native` (class the",
-        "release lacks) / native `deserialize` returns a string (a native bug: it does so for its own export of",
-        "that class too). Any other outcome fails the test.",
+        "release lacks) / native `deserialize` cannot read the class: it raises or returns a string (a native bug: it",
+        "does so for its own export of that class too). Any other outcome fails the test.",
         "",
     ]
     lines += _table(
         "env (generation)",
-        ["equal", "converted", "refused", "native returns a string"],
+        ["equal", "converted", "refused", "native cannot read the class"],
         {"%s (%s)" % (env, rep["generation"]): [str(rep["outcomes"].get(k, 0)) for k in kinds] for env, rep in found.items()},
     )
     return lines

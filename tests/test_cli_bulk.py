@@ -197,7 +197,10 @@ def test_interrupted_in_place_run_leaves_the_input_intact(tmp_path):
     src = _jsonl(tmp_path / "big.jsonl", _distinct_records(400_000))
     before = os.path.getsize(src), open(src, "rb").read(1 << 16)
     cmd = [sys.executable, "-m", "kerasopt_compat", "normalize", "--field", "meta.optimizer", "--in-place", src]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Ctrl-C as a terminal delivers it; a background CI job may have SIGINT ignored, which the child would inherit
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+    )
     deadline = time.time() + 60
     while time.time() < deadline and len(os.listdir(tmp_path)) < 2 and proc.poll() is None:
         time.sleep(0.02)  # until the temporary output file exists

@@ -206,7 +206,7 @@ def _keras_suite_section(envs) -> list:
         "",
         "`keras.src.optimizers` and `keras.src.saving` tests from the installed Keras wheel, run once plainly and",
         "once with `kerasopt_compat.install()` active for the whole session (tools/koc_install_plugin.py). The",
-        "counts of each run are in the CI log; this page keeps only what must not change:",
+        "counts of each run are in each env's `tmp/koc_keras_suite.json`; this page keeps only what must not change:",
         "",
     ]
     lines += _table(

@@ -91,13 +91,6 @@ def convert_value(value: Any, options: Options) -> Any:
     return out
 
 
-def convert_record(record: Any, options: Options) -> Tuple[Any, bool]:
-    """(new record, whether it changed)."""
-    old = _lookup(record, options.field)
-    new = convert_value(old, options)
-    return _replace(record, options.field, new), new != old
-
-
 #: Distinct optimizer values remembered per process. Stored configs repeat
 #: (the same optimizer for many runs), and a value's result depends only on
 #: its JSON text and the options, so it is converted once.

@@ -456,7 +456,7 @@ def _kind(first: str) -> str:
 
 def _convert_lines(run: _Run, fh: TextIO, first: str, label: str, out: _Output, size: Optional[int]) -> None:
     batches = S.batches(fh, first)
-    bar = _progress(run.args, size, fh)
+    bar = _progress(run.args, size)
     try:
         for start, lines, results in _map_batches(run, batches):
             for offset, result in enumerate(results):
@@ -494,7 +494,7 @@ def _map_batches(run: _Run, batches: Iterator[Tuple[int, List[str]]]) -> Iterato
             yield first_start, first_lines, future.result()
 
 
-def _progress(args: argparse.Namespace, size: Optional[int], fh: TextIO) -> Any:
+def _progress(args: argparse.Namespace, size: Optional[int]) -> Any:
     """A tqdm bar (records) on a terminal for large inputs; None otherwise or without tqdm."""
     if args.quiet or not sys.stderr.isatty() or (size is not None and size < _PROGRESS_BYTES):
         return None

@@ -161,8 +161,8 @@ def process_values(values: Iterable[Any], options: Options, indent: Optional[int
 def batches(fh: TextIO, first: str, size: int = BATCH) -> Iterator[Tuple[int, List[str]]]:
     """(number of the batch's first line, its non-blank lines) of a JSON Lines stream.
 
-    Blank lines are skipped; the line numbers of the others are kept by
-    :func:`numbered`.
+    Blank lines are skipped and end a batch, so the lines of a batch are
+    consecutive and the first line's number numbers them all.
     """
     number = 1
     batch: List[str] = []

@@ -23,6 +23,7 @@ from ._errors import (
     SerializationError,
     UnknownClassError,
     UnknownKeyError,
+    UnknownKeyWarning,
     UnsupportedClassError,
 )
 from ._flavour import flavour
@@ -57,5 +58,6 @@ __all__ = [
     "ConversionWarning",
     "LossyConversionWarning",
     "DecayConversionWarning",
+    "UnknownKeyWarning",
     "__version__",
 ]

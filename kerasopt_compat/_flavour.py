@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from types import ModuleType
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Collection, Dict, List, NamedTuple, Optional
 
 from . import _tables as T
 from . import fixes
@@ -82,10 +82,31 @@ class Flavour(NamedTuple):
     def loss_scale_class(self, family: str) -> Any:
         return fixes.loss_scale_optimizer_class(self.keras, family)
 
+    def public_optimizer_class(self, name: str) -> Optional[Target]:
+        """The optimizer class the installed Keras exposes as ``optimizers.<name>``
+        (or ``optimizers.experimental``/``optimizers.legacy``), or None.
+
+        Only an exact class name among the public namespaces' subclasses of
+        their ``Optimizer`` base (the bases themselves excluded) is found; a
+        name from a config is a dict lookup here, never an attribute access
+        or import. Finds table classes too; callers check the tables first.
+        """
+        return _public_classes(self).get(name)
+
+    def passthrough_names(self, exclude: Collection[str] = ()) -> PassthroughNames:
+        """The public optimizer classes the tables lack (minus ``exclude``), as a container."""
+        return PassthroughNames(self, frozenset(exclude))
+
     def accepts(self, cls_name: str, key: str, target: Optional[Target] = None) -> bool:
         """Whether the installed class ``cls_name`` (or ``target``) takes constructor kwarg ``key``."""
         if cls_name in T.SCHEDULES:
             return key in fixes.named_parameters(self.schedule_class(cls_name))
+        if cls_name == T.LOSS_SCALE_CLASS and target is None:
+            return key in fixes.named_parameters(self.loss_scale_class(self.default_family))
+        if target is None and cls_name not in T.OPTIMIZERS:
+            target = self.public_optimizer_class(cls_name)
+            if target is None:
+                return False
         cls, family = target if target is not None else self.optimizer_class(cls_name)
         if key in fixes.named_parameters(cls):
             return True
@@ -126,6 +147,59 @@ def _class_cache(fl: Flavour) -> Dict[str, List[Target]]:
                 found.append(Target(cls, family))
         _CLASS_CACHE[id(fl.keras)] = cache
     return cache
+
+
+class PassthroughNames:
+    """``name in names``: a public optimizer class of the installed Keras that
+    the tables (as they are now) lack, and not one of ``exclude``."""
+
+    def __init__(self, fl: Flavour, exclude: Collection[str]) -> None:
+        self.fl = fl
+        self.exclude = exclude
+
+    def __contains__(self, name: object) -> bool:
+        return (
+            isinstance(name, str)
+            and name not in self.exclude
+            and name not in T.OPTIMIZERS
+            and name != T.LOSS_SCALE_CLASS
+            and self.fl.public_optimizer_class(name) is not None
+        )
+
+
+_PUBLIC_CACHE: Dict[int, Dict[str, Target]] = {}
+
+
+def _public_classes(fl: Flavour) -> Dict[str, Target]:
+    """Every optimizer class the public namespaces expose under its own name,
+    found once per installed Keras (first namespace of ``_SEARCH`` wins)."""
+    found = _PUBLIC_CACHE.get(id(fl.keras))
+    if found is not None:
+        return found
+    spaces = []
+    for path in _SEARCH:
+        ns = fixes.optimizer_namespace(fl.keras, path)
+        if ns is not None:
+            spaces.append((path, ns))
+    bases = []
+    for path, ns in spaces:
+        base = fixes.namespace_attr(ns, "Optimizer")
+        if isinstance(base, type) and not (path.endswith("legacy") and _family_of_class(base, fl.kind) != "legacy"):
+            bases.append(base)
+    found = {}
+    for path, ns in spaces:
+        for name in fixes.public_names(ns):
+            cls = fixes.namespace_attr(ns, name)
+            if not isinstance(cls, type) or cls.__name__ != name or cls in bases or name in found:
+                continue
+            if not issubclass(cls, tuple(bases)):
+                continue
+            family = _family_of_class(cls, fl.kind)
+            if path.endswith("legacy") and family != "legacy":
+                continue  # Keras 3's optimizers.legacy placeholders
+            found[name] = Target(cls, family)
+    _PUBLIC_CACHE[id(fl.keras)] = found
+    return found
 
 
 _LOCK = threading.Lock()
@@ -182,3 +256,4 @@ def reset() -> None:
     with _LOCK:
         _FLAVOUR = None
         _CLASS_CACHE.clear()
+        _PUBLIC_CACHE.clear()

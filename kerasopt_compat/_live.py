@@ -21,10 +21,11 @@ from ._errors import (
     InvalidConfigError,
     LossyConversionError,
     SerializationError,
+    UnknownClassError,
     UnsupportedClassError,
 )
 from ._flavour import Flavour, Target, flavour
-from ._normalize import CustomObjects, custom_names, normalize
+from ._normalize import CustomObjects, custom_names, read, reading
 from ._v1train import serialize_v1, v1_class_name
 from ._write import write
 
@@ -45,6 +46,12 @@ def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[s
     >>> import tensorflow as tf                                     # doctest: +SKIP
     >>> serialize(tf.keras.optimizers.SGD())                        # doctest: +SKIP
     {'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.01, 'decay': 0.0, 'momentum': 0.0, 'nesterov': False}}
+
+    A Keras newer than kerasopt_compat: a ``get_config()`` key the tables
+    lack is left out at its constructor default, else kept after the known
+    keys; a public ``optimizers`` class the tables lack is written as a
+    pass-through dict (bare class name, options by the usual rule, its other
+    keys in ``get_config()`` order). Both with :class:`UnknownKeyWarning`.
 
     Raises :class:`SerializationError` for a class that is neither a Keras
     optimizer nor named in ``custom_objects``.
@@ -72,18 +79,45 @@ def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[s
     get_config = getattr(optimizer, "get_config", None)
     if not callable(get_config):
         raise SerializationError("optimizer has no get_config()", class_name=name)
-    config = _python_scalars(fixes.complete_config(optimizer, get_config()))
-    return normalize({"class_name": name, "config": config}, custom_objects=custom_objects)
+    extras = [spec.name for spec in T.OPTIMIZER_EXTRAS.get(name, ())]
+    config = _python_scalars(fixes.complete_config(optimizer, get_config(), extras))
+    custom = custom_names(custom_objects)
+    how = reading(custom, "keep", classes=_passthrough(custom), defaults=_defaults(optimizer))
+    return read({"class_name": name, "config": config}, how)
+
+
+def _passthrough(custom: Any) -> Any:
+    """Public classes the tables lack (the installed Keras is loaded: cheap)."""
+    return flavour().passthrough_names(custom)
+
+
+def _defaults(optimizer: Any) -> Dict[str, Dict[str, Any]]:
+    """Constructor defaults of the object's class (and a wrapped optimizer's), by canonical name."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for obj in (optimizer, getattr(optimizer, "inner_optimizer", None)):
+        name = known_name(obj) if obj is not None else None
+        if name is not None:
+            cls: Any = type(obj)
+            out[name] = fixes.constructor_defaults(cls)
+    return out
 
 
 def known_name(optimizer: Any) -> Optional[str]:
-    """Canonical class name of a Keras optimizer kerasopt_compat knows, or None
-    (a user's own class, a ``tf.compat.v1.train`` optimizer, any other object)."""
+    """Canonical class name of a Keras optimizer kerasopt_compat can serialize, or None
+    (a user's own class, a ``tf.compat.v1.train`` optimizer, any other object).
+
+    Besides the tables' classes, a class the installed Keras exposes in its
+    public ``optimizers`` namespace under its own name (a Keras release newer
+    than the tables) counts: it is written as a pass-through dict.
+    """
     cls = type(optimizer)
+    if not cls.__module__.startswith(_KERAS_MODULES):
+        return None
     name = T.CLASS_ALIASES.get(cls.__name__, cls.__name__)
-    if (name in T.OPTIMIZERS or name == T.LOSS_SCALE_CLASS) and cls.__module__.startswith(_KERAS_MODULES):
+    if name in T.OPTIMIZERS or name == T.LOSS_SCALE_CLASS:
         return name
-    return None
+    target = flavour().public_optimizer_class(cls.__name__)
+    return cls.__name__ if target is not None and target.cls is cls else None
 
 
 def _python_scalars(value: Any) -> Any:
@@ -114,20 +148,29 @@ def deserialize(
     :class:`UnsupportedClassError`. ``custom_objects`` maps class names to the
     caller's own optimizer/schedule classes; nothing else is ever looked up.
 
+    A dict written by a Keras newer than kerasopt_compat: keys the tables lack
+    are kept and passed to the installed constructor where it takes them
+    (else lossy, as above); a class the tables lack is found only by its exact
+    name among the public ``optimizers`` classes of the installed Keras
+    (:class:`UnknownClassError` elsewhere). Both with :class:`UnknownKeyWarning`.
+
     >>> opt = deserialize({'class_name': 'SGD', 'config': {'learning_rate': 0.1}})  # doctest: +SKIP
     """
     if isinstance(config, (str, bytes)):
         raise ConfigTypeError("deserialize() takes a dict; use loads() to read JSON text first", value=config, has_value=True)
-    canonical = normalize(config, custom_objects=custom_objects)
     fl = flavour()
+    custom = custom_names(custom_objects)
+    passthrough = fl.passthrough_names(custom)
+    canonical = read(config, reading(custom, "keep", classes=passthrough))
     target = _choose_target(fl, canonical)
     accepts = functools.partial(_accepts, fl, target)
-    native = write(canonical, target.family, strict=strict, accepts=accepts)
+    native = write(canonical, target.family, strict=strict, accepts=accepts, passthrough=passthrough)
     return _Builder(fl, custom_objects or {}, target).optimizer(native)
 
 
 def _accepts(fl: Flavour, target: Target, cls_name: str, key: str) -> bool:
-    return fl.accepts(cls_name, key, target if cls_name in T.OPTIMIZERS else None)
+    own = cls_name in T.OPTIMIZERS or cls_name == getattr(target.cls, "__name__", None)
+    return fl.accepts(cls_name, key, target if own else None)
 
 
 def _choose_target(fl: Flavour, canonical: Mapping[str, Any]) -> Target:
@@ -138,7 +181,8 @@ def _choose_target(fl: Flavour, canonical: Mapping[str, Any]) -> Target:
     inner = canonical["config"]["inner_optimizer"] if canonical["class_name"] == T.LOSS_SCALE_CLASS else canonical
     name = inner["class_name"]
     if name not in T.OPTIMIZERS:
-        return Target(None, fl.default_family)
+        public = fl.public_optimizer_class(name)
+        return public if public is not None else Target(None, fl.default_family)
     candidates = fl.optimizer_candidates(name)
     if len(candidates) == 1:
         return candidates[0]
@@ -179,7 +223,9 @@ class _Builder:
             inner = self.optimizer(cfg.pop("inner_optimizer"))
             return self._call(self.fl.loss_scale_class(family), T.LOSS_SCALE_CLASS, cfg, inner)
         if name not in T.OPTIMIZERS:
-            return self._from_config(self._custom_class(name), name, cfg)
+            if name in self.custom or self.fl.public_optimizer_class(name) is None:
+                return self._from_config(self._custom_class(name), name, cfg)
+            return self._passthrough(name, cfg)
         target = self.target.cls
         for key in fam.config_extras:
             cfg.pop(key, None)
@@ -190,6 +236,16 @@ class _Builder:
             if cls_name == name and key in cfg:
                 cfg[kwarg] = cfg.pop(key)
         return self._call(target, name, cfg)
+
+    def _passthrough(self, name: str, cfg: Dict[str, Any]) -> Any:
+        """A public optimizer class the tables lack, found by exact name only."""
+        public = self.fl.public_optimizer_class(name)
+        if public is None:  # pragma: no cover - normalize lets only these through
+            raise UnknownClassError("the installed %s has no optimizer %s" % (self.fl.describe(), name), class_name=name)
+        lr = cfg.get("learning_rate")
+        if isinstance(lr, Mapping):
+            cfg["learning_rate"] = self.schedule(lr)
+        return self._call(public.cls, name, cfg)
 
     def schedule(self, native: Mapping[str, Any]) -> Any:
         name = native["class_name"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Collection, Dict, Iterable, Mapping, Optional, Tuple, Union
+import warnings
+from typing import Any, Collection, Container, Dict, Iterable, Mapping, NamedTuple, Optional, Tuple, Union
 
 from . import _tables as T
 from ._errors import (
@@ -20,17 +21,66 @@ from ._errors import (
     KerasOptCompatError,
     UnknownClassError,
     UnknownKeyError,
+    UnknownKeyWarning,
+    installed_versions,
 )
 from ._values import MAX_INT, canonical_float, fits_float32, unwrap_numpy
 
 CustomObjects = Optional[Union[Mapping[str, Any], Iterable[str]]]
 
+#: ``unknown_keys`` values: ``"error"`` (the default: a config is untrusted
+#: input) or ``"keep"`` (a dict written by a Keras newer than the tables).
+UNKNOWN_KEYS_MODES = ("error", "keep")
+
 #: Deepest nesting accepted in a pass-through (custom class) config.
 MAX_DEPTH = 64
 _CUSTOM_PREFIX = "Custom>"
 _AUTO_SUFFIX = re.compile(r"_\d+$")
+#: What an optimizer class passed through under ``unknown_keys="keep"`` may be called.
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LR = T.Key("learning_rate", None, "lr")
+_MISSING = object()
+
+
+class Reading(NamedTuple):
+    """How one read treats what the tables lack (built by :func:`reading`)."""
+
+    #: class names the caller lets through unchanged (``custom_objects``)
+    custom: Collection[str]
+    #: keep keys the tables lack (after the known keys) instead of raising
+    keep: bool = False
+    #: optimizer classes the tables lack that may pass through when ``keep``:
+    #: these exact names, or (None) any plain identifier
+    classes: Optional[Container[str]] = None
+    #: class name -> constructor defaults of the installed class; a kept key
+    #: equal to its default is left out (the live ``serialize``)
+    defaults: Optional[Mapping[str, Mapping[str, Any]]] = None
+
+
+def reading(
+    custom_objects: CustomObjects = None,
+    unknown_keys: str = "error",
+    *,
+    classes: Optional[Container[str]] = None,
+    defaults: Optional[Mapping[str, Mapping[str, Any]]] = None,
+) -> Reading:
+    """Check ``unknown_keys`` and build the :class:`Reading` for one read."""
+    if unknown_keys not in UNKNOWN_KEYS_MODES:
+        raise InvalidConfigError(
+            "unknown_keys must be one of %s" % ", ".join(repr(m) for m in UNKNOWN_KEYS_MODES),
+            value=unknown_keys,
+            has_value=True,
+        )
+    return Reading(custom_names(custom_objects), unknown_keys == "keep", classes, defaults)
+
+
+def read(config: Mapping[str, Any], how: Reading) -> Dict[str, Any]:
+    """:func:`normalize` with a prepared :class:`Reading` (the live path's entry)."""
+    return _read_optimizer(config, how, nested=False)
+
 
 _OPTIMIZER_KEYS: Dict[str, Dict[str, T.Key]] = {cls: {k.name: k for k in keys} for cls, keys in T.OPTIMIZERS.items()}
+_EXTRA_KEYS: Dict[str, Dict[str, T.Key]] = {cls: {k.name: k for k in keys} for cls, keys in T.OPTIMIZER_EXTRAS.items()}
 _OPTION_KEYS: Dict[str, T.Key] = {k.name: k for k in T.OPTIONS}
 _LOSS_SCALE_KEYS: Dict[str, T.Key] = {k.name: k for k in T.LOSS_SCALE_KEYS + T.LOSS_SCALE_EXTRAS + T.OPTIONS}
 _OPTIMIZER_BY_LOWER: Dict[str, str] = {
@@ -51,7 +101,7 @@ def custom_names(custom_objects: CustomObjects) -> Collection[str]:
     return frozenset(names)
 
 
-def normalize(config: Mapping[str, Any], *, custom_objects: CustomObjects = None) -> Dict[str, Any]:
+def normalize(config: Mapping[str, Any], *, custom_objects: CustomObjects = None, unknown_keys: str = "error") -> Dict[str, Any]:
     """Return the canonical (TF 2.9 documented) form of a serialized optimizer.
 
     Reads the dicts of every TF/Keras version (TF 1.15-2.10 legacy, the
@@ -65,6 +115,14 @@ def normalize(config: Mapping[str, Any], *, custom_objects: CustomObjects = None
     ``custom_objects``, or just a collection of names) are let through with
     their config made JSON-native but otherwise unchanged.
 
+    ``unknown_keys="keep"`` reads a dict written by a Keras newer than
+    kerasopt_compat: a key the tables lack (a JSON scalar or a list of them)
+    is kept after the known keys, in input order, and an optimizer class they
+    lack passes through (bare name, options by the usual rule, the other keys
+    in input order), each with an :class:`~kerasopt_compat.UnknownKeyWarning`.
+    The default ``"error"`` raises :class:`~kerasopt_compat.UnknownKeyError` /
+    :class:`~kerasopt_compat.UnknownClassError`.
+
     >>> normalize({'class_name': 'Custom>SGD',
     ...            'config': {'name': 'sgd_3', 'learning_rate': 0.009999999776482582,
     ...                       'is_legacy_optimizer': False}})
@@ -74,11 +132,11 @@ def normalize(config: Mapping[str, Any], *, custom_objects: CustomObjects = None
     :class:`~kerasopt_compat.ConfigTypeError` (a ``TypeError``) naming the
     class, key and value at fault.
     """
-    return _read_optimizer(config, custom_names(custom_objects), nested=False)
+    return read(config, reading(custom_objects, unknown_keys))
 
 
-def loads(text: Union[str, bytes], *, custom_objects: CustomObjects = None) -> Dict[str, Any]:
-    """Parse stored JSON text and return the canonical dict.
+def loads(text: Union[str, bytes], *, custom_objects: CustomObjects = None, unknown_keys: str = "error") -> Dict[str, Any]:
+    """Parse stored JSON text and return the canonical dict (``unknown_keys`` as in :func:`normalize`).
 
     >>> loads('{"class_name": "SGD", "config": {"name": "SGD", "lr": 0.1}}')["config"]["learning_rate"]
     0.1
@@ -98,17 +156,20 @@ def loads(text: Union[str, bytes], *, custom_objects: CustomObjects = None) -> D
         raise InvalidConfigError("JSON text is nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, int-digit limits
         raise InvalidConfigError("invalid JSON text: %s" % exc) from None
-    return normalize(obj, custom_objects=custom_objects)
+    return normalize(obj, custom_objects=custom_objects, unknown_keys=unknown_keys)
 
 
-def dumps(config: Mapping[str, Any], *, custom_objects: CustomObjects = None, **json_kwargs: Any) -> str:
-    """Normalize ``config`` and return it as JSON text (``json.dumps`` kwargs allowed).
+def dumps(
+    config: Mapping[str, Any], *, custom_objects: CustomObjects = None, unknown_keys: str = "error", **json_kwargs: Any
+) -> str:
+    """Normalize ``config`` and return it as JSON text (``json.dumps`` kwargs allowed;
+    ``unknown_keys`` as in :func:`normalize`).
 
     >>> dumps({'class_name': 'sgd', 'config': {'learning_rate': 0.1}})
     '{"class_name": "SGD", "config": {"name": "SGD", "learning_rate": 0.1, "decay": 0.0, "momentum": 0.0, "nesterov": false}}'
     """
     json_kwargs.setdefault("allow_nan", False)
-    return json.dumps(normalize(config, custom_objects=custom_objects), **json_kwargs)
+    return json.dumps(normalize(config, custom_objects=custom_objects, unknown_keys=unknown_keys), **json_kwargs)
 
 
 def _reject_constant(name: str) -> Any:
@@ -153,19 +214,21 @@ def _strip_prefix(raw: str) -> str:
     return raw[len(_CUSTOM_PREFIX) :] if raw.startswith(_CUSTOM_PREFIX) else raw
 
 
-def _resolve_optimizer_class(raw: str, custom: Collection[str]) -> Tuple[str, bool]:
-    """Return (canonical class name, is_custom)."""
+def _resolve_optimizer_class(raw: str, how: Reading) -> Tuple[str, str]:
+    """Return (canonical class name, "table" | "custom" | "passthrough")."""
     bare = _strip_prefix(raw)
-    if raw in custom or bare in custom:
-        return bare, True
+    if raw in how.custom or bare in how.custom:
+        return bare, "custom"
     name = _OPTIMIZER_BY_LOWER.get(bare.lower())
     if name is None:
+        if how.keep and (bare in how.classes if how.classes is not None else _IDENTIFIER.match(bare)):
+            return bare, "passthrough"
         raise UnknownClassError(
             "unknown optimizer class; known classes are %s, or pass it in custom_objects"
             % ", ".join(sorted(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS]),
             class_name=raw,
         )
-    return T.CLASS_ALIASES.get(name, name), False
+    return T.CLASS_ALIASES.get(name, name), "table"
 
 
 def _squash(text: str) -> str:
@@ -189,17 +252,21 @@ def _read_name(value: Any, cls: str) -> str:
 # --------------------------------------------------------------------------- optimizers
 
 
-def _read_optimizer(obj: Any, custom: Collection[str], *, nested: bool) -> Dict[str, Any]:
+def _read_optimizer(obj: Any, how: Reading, *, nested: bool) -> Dict[str, Any]:
     raw, config = _envelope(obj, "optimizer")
-    cls, is_custom = _resolve_optimizer_class(raw, custom)
-    if is_custom:
+    cls, kind = _resolve_optimizer_class(raw, how)
+    if kind == "custom":
         return {"class_name": cls, "config": plain(config, cls)}
+    if kind == "passthrough":
+        return _read_passthrough(cls, config, how)
     if cls == T.LOSS_SCALE_CLASS:
         if nested:
             raise InvalidConfigError("a LossScaleOptimizer cannot wrap another LossScaleOptimizer", class_name=raw)
-        return _read_loss_scale(config, custom)
+        return _read_loss_scale(config, how)
     keys = _OPTIMIZER_KEYS[cls]
+    extras = _EXTRA_KEYS.get(cls, {})
     values: Dict[str, Any] = {}
+    kept: Dict[str, Any] = {}
     name: Any = None
     for raw_key, raw_value in config.items():
         if raw_key in T.DROPPED_KEYS:
@@ -208,35 +275,123 @@ def _read_optimizer(obj: Any, custom: Collection[str], *, nested: bool) -> Dict[
             name = raw_value
             continue
         key = T.KEY_ALIASES.get(raw_key, raw_key)
-        spec = keys.get(key) or _OPTION_KEYS.get(key)
+        spec = keys.get(key) or extras.get(key) or _OPTION_KEYS.get(key)
         if spec is None:
-            raise UnknownKeyError("unknown key for this optimizer", class_name=cls, key=raw_key, value=raw_value, has_value=True)
+            _keep(kept, cls, raw_key, raw_value, how, "unknown key for this optimizer")
+            continue
         if key in values:
             raise InvalidConfigError("config gives %r twice (as 'lr' and 'learning_rate')" % key, class_name=cls, key=raw_key)
-        values[key] = coerce(spec, raw_value, cls, custom)
+        values[key] = coerce(spec, raw_value, cls, how)
     out: Dict[str, Any] = {"name": _read_name(name, cls)}
     out.update(_set_options(values, skip=keys))  # skip: AdamW's weight_decay is a class key
     for spec in T.OPTIMIZERS[cls]:
         out[spec.name] = values[spec.name] if spec.name in values else emit_default(spec)
+    for spec in T.OPTIMIZER_EXTRAS.get(cls, ()):
+        if values.get(spec.name, spec.default) != spec.default:
+            out[spec.name] = values[spec.name]
+    out.update(kept)
     return {"class_name": cls, "config": out}
 
 
-def _read_loss_scale(config: Mapping[str, Any], custom: Collection[str]) -> Dict[str, Any]:
+def _read_passthrough(cls: str, config: Mapping[str, Any], how: Reading) -> Dict[str, Any]:
+    """An optimizer class the tables lack: bare name, the OPTIONS by the usual
+    rule, the learning rate read as usual, every other key kept in input order."""
+    _warn_unknown(cls, None)
+    values: Dict[str, Any] = {}
+    rest: Dict[str, Any] = {}
+    name: Any = None
+    for raw_key, raw_value in config.items():
+        if raw_key in T.DROPPED_KEYS:
+            continue
+        if raw_key == "name":
+            name = raw_value
+            continue
+        key = T.KEY_ALIASES.get(raw_key, raw_key)
+        if key in values or key in rest:
+            raise InvalidConfigError("config gives %r twice (as 'lr' and 'learning_rate')" % key, class_name=cls, key=raw_key)
+        spec = _OPTION_KEYS.get(key)
+        if spec is not None:
+            values[key] = coerce(spec, raw_value, cls, how)
+        elif key == _LR.name:
+            rest[key] = coerce(_LR, raw_value, cls, how)
+        else:
+            rest[key] = _kept_value(raw_value, cls, key)
+    out: Dict[str, Any] = {"name": _read_name(name, cls)}
+    out.update(_set_options(values))
+    out.update(rest)
+    return {"class_name": cls, "config": out}
+
+
+def _keep(kept: Dict[str, Any], cls: str, key: str, value: Any, how: Reading, why: str) -> None:
+    """Add a key the tables lack to ``kept`` (or raise UnknownKeyError unless keeping).
+
+    With ``how.defaults`` (the live ``serialize``), a key equal to the
+    installed constructor's default is left out: the dict rebuilds the same
+    optimizer without it.
+    """
+    if not how.keep:
+        raise UnknownKeyError(why, class_name=cls, key=key, value=value, has_value=True)
+    out = _kept_value(value, cls, key)
+    default = (how.defaults or {}).get(cls, {}).get(key, _MISSING)
+    if default is not _MISSING and _same_value(out, default, cls, key):
+        return
+    _warn_unknown(cls, key)
+    kept[key] = out
+
+
+def _same_value(value: Any, default: Any, cls: str, key: str) -> bool:
+    try:
+        other = _kept_value(default, cls, key)
+    except KerasOptCompatError:
+        return False
+    return value == other and isinstance(value, bool) == isinstance(other, bool)
+
+
+def _kept_value(value: Any, cls: str, key: str) -> Any:
+    """A key the tables lack must hold a JSON scalar or a list of them."""
+    value = unwrap_numpy(value)
+    if isinstance(value, (list, tuple)):
+        return [_kept_scalar(unwrap_numpy(v), cls, key) for v in value]
+    return _kept_scalar(value, cls, key)
+
+
+def _kept_scalar(value: Any, cls: str, key: str) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return _int(value, cls, key)
+    if isinstance(value, float):
+        return _float(value, cls, key)
+    raise _type_error(cls, key, value, "a JSON scalar or a list of them (a key kerasopt_compat does not know)")
+
+
+def _warn_unknown(cls: str, key: Optional[str]) -> None:
+    version = installed_versions()
+    what = "optimizer class %r" % cls if key is None else "key %r of %s" % (key, cls)
+    warning = UnknownKeyWarning(
+        "kerasopt_compat does not know %s (installed: %s): passed through as is; "
+        "a newer kerasopt_compat may know it" % (what, version)
+    )
+    warning.class_name, warning.key, warning.version = cls, key, version
+    warnings.warn(warning, stacklevel=5)
+
+
+def _read_loss_scale(config: Mapping[str, Any], how: Reading) -> Dict[str, Any]:
     cls = T.LOSS_SCALE_CLASS
     values: Dict[str, Any] = {}
+    kept: Dict[str, Any] = {}
     for raw_key, raw_value in config.items():
         if raw_key in T.DROPPED_KEYS:
             continue
         spec = _LOSS_SCALE_KEYS.get(raw_key)
         if spec is None:
-            raise UnknownKeyError(
-                "unknown key for LossScaleOptimizer", class_name=cls, key=raw_key, value=raw_value, has_value=True
-            )
+            _keep(kept, cls, raw_key, raw_value, how, "unknown key for LossScaleOptimizer")
+            continue
         if raw_key == "name":
             name = _read_name(raw_value, cls)
             values["name"] = None if name == cls or _is_loss_scale_auto_name(raw_value) else name
             continue
-        values[raw_key] = coerce(spec, raw_value, cls, custom)
+        values[raw_key] = coerce(spec, raw_value, cls, how)
     if "inner_optimizer" not in values:
         raise InvalidConfigError("LossScaleOptimizer config has no 'inner_optimizer'", class_name=cls, key="inner_optimizer")
     out = {spec.name: values.get(spec.name, spec.default) for spec in T.LOSS_SCALE_KEYS}
@@ -244,6 +399,7 @@ def _read_loss_scale(config: Mapping[str, Any], custom: Collection[str]) -> Dict
         if values.get(spec.name, spec.default) != spec.default:
             out[spec.name] = values[spec.name]
     out.update(_set_options(values))
+    out.update(kept)
     return {"class_name": cls, "config": out}
 
 
@@ -270,10 +426,10 @@ def _is_loss_scale_auto_name(value: Any) -> bool:
 # --------------------------------------------------------------------------- schedules
 
 
-def _read_schedule(obj: Any, owner: str, custom: Collection[str]) -> Dict[str, Any]:
+def _read_schedule(obj: Any, owner: str, how: Reading) -> Dict[str, Any]:
     raw, config = _envelope(obj, "learning-rate schedule")
     cls = _strip_prefix(raw)
-    if raw in custom or cls in custom:
+    if raw in how.custom or cls in how.custom:
         return {"class_name": cls, "config": plain(config, cls)}
     spec = T.SCHEDULES.get(cls)
     if spec is None:
@@ -284,11 +440,13 @@ def _read_schedule(obj: Any, owner: str, custom: Collection[str]) -> Dict[str, A
         )
     keys = {k.name: k for k in spec.keys + spec.extras}
     values: Dict[str, Any] = {}
+    kept: Dict[str, Any] = {}
     for key, raw_value in config.items():
         k = keys.get(key)
         if k is None:
-            raise UnknownKeyError("unknown key for this schedule", class_name=cls, key=key, value=raw_value, has_value=True)
-        values[key] = coerce(k, raw_value, cls, custom)
+            _keep(kept, cls, key, raw_value, how, "unknown key for this schedule")
+            continue
+        values[key] = coerce(k, raw_value, cls, how)
     if values.get("name") in spec.auto_names:
         values["name"] = None
     out: Dict[str, Any] = {}
@@ -302,6 +460,7 @@ def _read_schedule(obj: Any, owner: str, custom: Collection[str]) -> Dict[str, A
     for k in spec.extras:
         if k.name in values and values[k.name] != k.default:
             out[k.name] = values[k.name]
+    out.update(kept)
     return {"class_name": cls, "config": out}
 
 
@@ -359,7 +518,7 @@ def _str(value: Any, cls: str, key: str) -> str:
     return value
 
 
-def coerce(spec: T.Key, value: Any, cls: str, custom: Collection[str]) -> Any:
+def coerce(spec: T.Key, value: Any, cls: str, how: Reading) -> Any:
     """Check one value against its table row and return its canonical form."""
     value = unwrap_numpy(value)
     kind, key = spec.kind, spec.name
@@ -368,7 +527,7 @@ def coerce(spec: T.Key, value: Any, cls: str, custom: Collection[str]) -> Any:
     if kind in ("opt_float", "float"):
         out: Any = _float(value, cls, key)
     elif kind == "lr":
-        out = _read_schedule(value, cls, custom) if isinstance(value, Mapping) else _float(value, cls, key)
+        out = _read_schedule(value, cls, how) if isinstance(value, Mapping) else _float(value, cls, key)
     elif kind == "bool":
         if not isinstance(value, bool):
             raise _type_error(cls, key, value, "true or false")
@@ -384,7 +543,7 @@ def coerce(spec: T.Key, value: Any, cls: str, custom: Collection[str]) -> Any:
     elif kind == "opt_name":
         out = _str(value, cls, key)
     elif kind == "optimizer":
-        out = _read_optimizer(value, custom, nested=True)
+        out = _read_optimizer(value, how, nested=True)
     else:  # pragma: no cover - a table row with a kind this module lacks
         raise AssertionError("unknown kind %r" % kind)
     if out in spec.neutral and not isinstance(out, bool):

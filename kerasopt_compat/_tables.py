@@ -114,6 +114,14 @@ OPTIMIZERS: Dict[str, Tuple[Key, ...]] = {
     "ScheduleFreeAdamW": _hypers(0.0025, _B1, _B2, Key("epsilon", 1e-08, "float"), Key("warmup_steps", 0, "int")),
 }
 
+#: Class keys TF 2.9 did not have, added to a class in a later release.
+#: Emitted after the class keys of :data:`OPTIMIZERS`, in this order, only
+#: when they differ from their default (like :attr:`ScheduleSpec.extras`).
+OPTIMIZER_EXTRAS: Dict[str, Tuple[Key, ...]] = {
+    # tf_keras 2.21 (new) Adam; its get_config() omits it (fixes.complete_config).
+    "Adam": (Key("adaptive_epsilon", False, "bool"),),
+}
+
 #: The eight classes of TF 2.9's ``tf.keras.optimizers`` (the documented contract).
 DOCUMENTED_CLASSES: FrozenSet[str] = frozenset(["Adadelta", "Adagrad", "Adam", "Adamax", "Ftrl", "Nadam", "RMSprop", "SGD"])
 

@@ -9,7 +9,7 @@ builds the installed flavour's optimizer from exactly this dict.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Container, Dict, Mapping, Optional
 
 from . import _tables as T
 from ._errors import (
@@ -38,13 +38,14 @@ def _accept_all(cls: str, key: str) -> bool:
 
 
 class _Writer:
-    def __init__(self, family: str, strict: bool, accepts: Optional[Accepts]) -> None:
+    def __init__(self, family: str, strict: bool, accepts: Optional[Accepts], passthrough: Container[str] = ()) -> None:
         if family not in T.FAMILIES:
             raise InvalidConfigError("unknown target generation %r; use one of %s" % (family, ", ".join(sorted(T.FAMILIES))))
         self.name = family
         self.family = T.FAMILIES[family]
         self.strict = strict
         self.accepts = accepts or _accept_all
+        self.passthrough = passthrough
 
     def lossy(self, why: str, cls: str, key: str, value: Any) -> None:
         exc = LossyConversionError(
@@ -67,6 +68,8 @@ class _Writer:
         cfg = canonical["config"]
         if cls == T.LOSS_SCALE_CLASS:
             return self.loss_scale(cfg)
+        if cls not in T.OPTIMIZERS and cls in self.passthrough:
+            return self.passthrough_optimizer(cls, cfg)
         if cls not in T.OPTIMIZERS:  # a custom class, let through unchanged
             return self._envelope(cls, dict(cfg), self.family.top_level)
         fam = self.family
@@ -88,8 +91,33 @@ class _Writer:
                 native[spec.name] = value
             elif value != emit_default(spec):
                 self.lossy("the installed %s has no %r" % (cls, spec.name), cls, spec.name, value)
+        # OPTIMIZER_EXTRAS (present only when not default), then keys the
+        # tables lack (unknown_keys="keep"): passed where the target takes them.
+        known = {"name"} | {spec.name for spec in T.OPTIMIZERS[cls] + T.OPTIONS}
+        for key, value in cfg.items():
+            if key not in known:
+                self._extra(cls, key, value, native)
         native.update(fam.config_extras)
         return self._envelope(cls, native, fam.top_level)
+
+    def _extra(self, cls: str, key: str, value: Any, native: Dict[str, Any]) -> None:
+        if self.accepts(cls, key):
+            native[key] = value
+        else:
+            self.lossy("the installed %s has no %r" % (cls, key), cls, key, value)
+
+    def passthrough_optimizer(self, cls: str, cfg: Mapping[str, Any]) -> Dict[str, Any]:
+        """An optimizer class the tables lack but the installed Keras has: each
+        key where its constructor takes it (a schedule written natively)."""
+        native: Dict[str, Any] = {}
+        for key, value in cfg.items():
+            if key == "learning_rate" and isinstance(value, Mapping):
+                value = self.schedule(value, cls)
+            if key == "name":
+                native[key] = value
+            else:
+                self._extra(cls, key, value, native)
+        return self._envelope(cls, native, self.family.top_level)
 
     def _options(self, cls: str, cfg: Mapping[str, Any]) -> Dict[str, Any]:
         """The optimizer-wide options the target takes (all of them where its
@@ -150,6 +178,8 @@ class _Writer:
                 native[key] = self.optimizer(value)
             elif key in fam.loss_scale_keys:
                 native[key] = value
+            elif key not in defaults:  # a key the tables lack (unknown_keys="keep")
+                self._extra(cls, key, value, native)
             elif value != defaults[key]:
                 self.lossy("this generation's LossScaleOptimizer has no %r" % key, cls, key, value)
         return self._envelope(fam.loss_scale_class, native, fam.top_level)
@@ -178,14 +208,28 @@ class _Writer:
             for key in spec.extras:
                 if key.name in cfg and not self.accepts(cls, key.name):
                     self.lossy("the installed %s has no %r" % (cls, key.name), owner, key.name, cfg.pop(key.name))
+            known = {key.name for key in spec.keys + spec.extras}
+            for name in [k for k in cfg if k not in known]:  # kept by unknown_keys="keep"
+                if not self.accepts(cls, name):
+                    self.lossy("the installed %s has no %r" % (cls, name), owner, name, cfg.pop(name))
         return self._envelope(cls, cfg, self.family.schedule_top_level)
 
 
 def write(
-    canonical: Mapping[str, Any], family: str, *, strict: bool = False, accepts: Optional[Accepts] = None
+    canonical: Mapping[str, Any],
+    family: str,
+    *,
+    strict: bool = False,
+    accepts: Optional[Accepts] = None,
+    passthrough: Container[str] = (),
 ) -> Dict[str, Any]:
-    """Write an already canonical dict for ``family`` (used by the live path)."""
-    return _Writer(family, strict, accepts).optimizer(canonical)
+    """Write an already canonical dict for ``family`` (used by the live path).
+
+    ``passthrough``: optimizer classes the tables lack that the installed Keras
+    has; their keys are checked with ``accepts`` like a table class's (other
+    classes the tables lack are custom classes, written unchanged).
+    """
+    return _Writer(family, strict, accepts, passthrough).optimizer(canonical)
 
 
 def to_native(
@@ -194,6 +238,7 @@ def to_native(
     *,
     strict: bool = False,
     custom_objects: CustomObjects = None,
+    unknown_keys: str = "error",
 ) -> Dict[str, Any]:
     """Return the dict Keras generation ``family`` would serialize for ``config``.
 
@@ -204,8 +249,11 @@ def to_native(
     :class:`LossyConversionWarning` (or raise :class:`LossyConversionError`
     with ``strict=True``); legacy learning-rate ``decay`` becomes an exactly
     equivalent ``InverseTimeDecay`` schedule with a :class:`DecayConversionWarning`.
+    ``unknown_keys="keep"`` reads as :func:`normalize` does and writes the kept
+    keys and classes through unchanged (nothing here knows whether ``family``
+    has them).
 
     >>> to_native({'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.1}}, 'legacy')
     {'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.1, 'decay': 0.0, 'momentum': 0.0, 'nesterov': False}}
     """
-    return write(normalize(config, custom_objects=custom_objects), family, strict=strict)
+    return write(normalize(config, custom_objects=custom_objects, unknown_keys=unknown_keys), family, strict=strict)

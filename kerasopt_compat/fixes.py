@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 from types import ModuleType
-from typing import Any, Callable, FrozenSet, Optional
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional
 
 
 def optimizer_namespace(keras: ModuleType, path: str) -> Optional[Any]:
@@ -74,6 +74,41 @@ def named_parameters(cls: Any) -> FrozenSet[str]:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def constructor_defaults(cls: Any) -> Dict[str, Any]:
+    """Defaults of the keyword parameters that ``cls.__init__`` names explicitly.
+
+    How ``serialize`` decides that a ``get_config()`` key kerasopt_compat's
+    tables lack (a Keras release newer than the package) is at its default
+    and can be left out. Legacy OptimizerV2 options arrive through
+    ``**kwargs`` and have no default here (see :func:`named_parameters`).
+    Treat the result as read-only (it is cached).
+    """
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        return {}
+    return {
+        name: p.default
+        for name, p in params.items()
+        if name in named_parameters(cls) and p.default is not inspect.Parameter.empty
+    }
+
+
+def public_names(namespace: Any) -> List[str]:
+    """Public attribute names of an optimizer namespace.
+
+    TF 2.x's lazy ``tf.keras`` wrappers (``TFModuleWrapper``,
+    ``KerasLazyLoader``) may raise while listing; an unlistable namespace has
+    no names. Can go with Keras 2 (Keras 3's namespaces are plain modules).
+    """
+    try:
+        names = dir(namespace)
+    except Exception:  # noqa: BLE001 - a lazy loader failing to import
+        return []
+    return [name for name in names if isinstance(name, str) and not name.startswith("_")]
+
+
 def python_scalar(value: Any) -> Any:
     """Turn a TF/numpy scalar or variable into a Python number.
 
@@ -91,13 +126,25 @@ def python_scalar(value: Any) -> Any:
     return value
 
 
-def complete_config(optimizer: Any, config: Any) -> Any:
+def complete_config(optimizer: Any, config: Any, attributes: Iterable[str] = ()) -> Any:
     """``get_config()`` plus what some versions leave out.
 
     TF 2.9/2.10 ``optimizers.experimental`` classes omit ``name`` from their
     config although the constructor takes it; read it from the object. Can go
     when the oldest supported TF is 2.11.
+
+    ``attributes``: table keys (``_tables.OPTIMIZER_EXTRAS``) to read from the
+    object's same-named attribute when its constructor takes them but
+    ``get_config()`` omits them: tf_keras 2.21's new ``Adam`` takes
+    ``adaptive_epsilon`` and leaves it out of its config. Can go when
+    tf_keras' ``get_config()`` includes it or Keras 2 support ends.
     """
     if isinstance(config, dict) and "name" not in config and isinstance(getattr(optimizer, "name", None), str):
         config = dict(config, name=optimizer.name)
+    cls: Any = type(optimizer)
+    for key in attributes:
+        if isinstance(config, dict) and key not in config and key in named_parameters(cls):
+            value = getattr(optimizer, key, None)
+            if isinstance(value, (bool, int, float, str)):
+                config = dict(config, **{key: value})
     return config

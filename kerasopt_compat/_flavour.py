@@ -91,7 +91,21 @@ class Flavour(NamedTuple):
         name from a config is a dict lookup here, never an attribute access
         or import. Finds table classes too; callers check the tables first.
         """
-        return _public_classes(self).get(name)
+        found = _public_classes(self).get(name)
+        return found[0] if found else None
+
+    def public_optimizer_candidates(self, name: str) -> List[Target]:
+        """The public classes named ``name``, default namespace first, one per
+        family (see :meth:`optimizer_candidates`); empty when there is none."""
+        out: List[Target] = []
+        for target in _public_classes(self).get(name, ()):
+            if not any(t.family == target.family for t in out):  # a re-export (TF 2.9/2.10 optimizers.legacy)
+                out.append(target)
+        return out
+
+    def is_public_optimizer(self, cls: type) -> bool:
+        """Whether ``cls`` itself is exposed under its own name by a public optimizer namespace."""
+        return any(t.cls is cls for t in _public_classes(self).get(cls.__name__, ()))
 
     def passthrough_names(self, exclude: Collection[str] = ()) -> PassthroughNames:
         """The public optimizer classes the tables lack (minus ``exclude``), as a container."""
@@ -167,15 +181,15 @@ class PassthroughNames:
         )
 
 
-_PUBLIC_CACHE: Dict[int, Dict[str, Target]] = {}
+_PUBLIC_CACHE: Dict[int, Dict[str, List[Target]]] = {}
 
 
-def _public_classes(fl: Flavour) -> Dict[str, Target]:
+def _public_classes(fl: Flavour) -> Dict[str, List[Target]]:
     """Every optimizer class the public namespaces expose under its own name,
-    found once per installed Keras (first namespace of ``_SEARCH`` wins)."""
-    found = _PUBLIC_CACHE.get(id(fl.keras))
-    if found is not None:
-        return found
+    found once per installed Keras, in ``_SEARCH`` order."""
+    cached = _PUBLIC_CACHE.get(id(fl.keras))
+    if cached is not None:
+        return cached
     spaces = []
     for path in _SEARCH:
         ns = fixes.optimizer_namespace(fl.keras, path)
@@ -186,18 +200,18 @@ def _public_classes(fl: Flavour) -> Dict[str, Target]:
         base = fixes.namespace_attr(ns, "Optimizer")
         if isinstance(base, type) and not (path.endswith("legacy") and _family_of_class(base, fl.kind) != "legacy"):
             bases.append(base)
-    found = {}
+    found: Dict[str, List[Target]] = {}
     for path, ns in spaces:
         for name in fixes.public_names(ns):
             cls = fixes.namespace_attr(ns, name)
-            if not isinstance(cls, type) or cls.__name__ != name or cls in bases or name in found:
-                continue
-            if not issubclass(cls, tuple(bases)):
+            if not isinstance(cls, type) or cls.__name__ != name or cls in bases or not issubclass(cls, tuple(bases)):
                 continue
             family = _family_of_class(cls, fl.kind)
             if path.endswith("legacy") and family != "legacy":
                 continue  # Keras 3's optimizers.legacy placeholders
-            found[name] = Target(cls, family)
+            targets = found.setdefault(name, [])
+            if not any(t.cls is cls for t in targets):
+                targets.append(Target(cls, family))
     _PUBLIC_CACHE[id(fl.keras)] = found
     return found
 

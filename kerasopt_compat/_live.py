@@ -116,8 +116,7 @@ def known_name(optimizer: Any) -> Optional[str]:
     name = T.CLASS_ALIASES.get(cls.__name__, cls.__name__)
     if name in T.OPTIMIZERS or name == T.LOSS_SCALE_CLASS:
         return name
-    target = flavour().public_optimizer_class(cls.__name__)
-    return cls.__name__ if target is not None and target.cls is cls else None
+    return cls.__name__ if flavour().is_public_optimizer(cls) else None
 
 
 def _python_scalars(value: Any) -> Any:
@@ -162,7 +161,7 @@ def deserialize(
     custom = custom_names(custom_objects)
     passthrough = fl.passthrough_names(custom)
     canonical = read(config, reading(custom, "keep", classes=passthrough))
-    target = _choose_target(fl, canonical)
+    target = _choose_target(fl, canonical, passthrough)
     accepts = functools.partial(_accepts, fl, target)
     native = write(canonical, target.family, strict=strict, accepts=accepts, passthrough=passthrough)
     return _Builder(fl, custom_objects or {}, target).optimizer(native)
@@ -173,24 +172,27 @@ def _accepts(fl: Flavour, target: Target, cls_name: str, key: str) -> bool:
     return fl.accepts(cls_name, key, target if own else None)
 
 
-def _choose_target(fl: Flavour, canonical: Mapping[str, Any]) -> Target:
+def _choose_target(fl: Flavour, canonical: Mapping[str, Any], passthrough: Any = ()) -> Target:
     """The installed class to build: the default namespace's, unless it would
     lose a setting that another namespace of the same flavour keeps (e.g.
     ``weight_decay`` on TF 2.9 -> ``optimizers.experimental``; Nadam's momentum
     ``decay`` on TF 2.11+ -> ``optimizers.legacy``)."""
     inner = canonical["config"]["inner_optimizer"] if canonical["class_name"] == T.LOSS_SCALE_CLASS else canonical
     name = inner["class_name"]
-    if name not in T.OPTIMIZERS:
-        public = fl.public_optimizer_class(name)
-        return public if public is not None else Target(None, fl.default_family)
-    candidates = fl.optimizer_candidates(name)
+    if name in T.OPTIMIZERS:
+        candidates = fl.optimizer_candidates(name)
+    elif name in passthrough:
+        candidates = fl.public_optimizer_candidates(name)
+    else:
+        return Target(None, fl.default_family)
     if len(candidates) == 1:
         return candidates[0]
     for target in candidates:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConversionWarning)
-                write(canonical, target.family, strict=True, accepts=functools.partial(_accepts, fl, target))
+                accepts = functools.partial(_accepts, fl, target)
+                write(canonical, target.family, strict=True, accepts=accepts, passthrough=passthrough)
         except (LossyConversionError, UnsupportedClassError):
             continue
         return target
@@ -238,14 +240,15 @@ class _Builder:
         return self._call(target, name, cfg)
 
     def _passthrough(self, name: str, cfg: Dict[str, Any]) -> Any:
-        """A public optimizer class the tables lack, found by exact name only."""
-        public = self.fl.public_optimizer_class(name)
-        if public is None:  # pragma: no cover - normalize lets only these through
+        """A public optimizer class the tables lack, found by exact name only
+        (``_choose_target`` picked the namespace)."""
+        cls = self.target.cls
+        if cls is None or cls.__name__ != name:  # pragma: no cover - normalize lets only these through
             raise UnknownClassError("the installed %s has no optimizer %s" % (self.fl.describe(), name), class_name=name)
         lr = cfg.get("learning_rate")
         if isinstance(lr, Mapping):
             cfg["learning_rate"] = self.schedule(lr)
-        return self._call(public.cls, name, cfg)
+        return self._call(cls, name, cfg)
 
     def schedule(self, native: Mapping[str, Any]) -> Any:
         name = native["class_name"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from types import ModuleType
-from typing import Any, Collection, Dict, List, NamedTuple, Optional
+from typing import Any, Collection, Dict, List, NamedTuple, Optional, Tuple
 
 from . import _tables as T
 from . import fixes
@@ -81,6 +81,19 @@ class Flavour(NamedTuple):
 
     def loss_scale_class(self, family: str) -> Any:
         return fixes.loss_scale_optimizer_class(self.keras, family)
+
+    def multi_optimizer_classes(self) -> Tuple[Any, Any]:
+        """``(MultiOptimizer, OptimizerMap)`` of the installed Keras, or
+        UnsupportedClassError naming the first release that has them."""
+        multi = fixes.namespace_attr(self.keras.optimizers, T.MULTI_CLASS)
+        omap = fixes.namespace_attr(self.keras.optimizers, T.OPTIMIZER_MAP_CLASS)
+        if not isinstance(multi, type) or not isinstance(omap, type):
+            raise UnsupportedClassError(
+                "the installed %s has no optimizer %s; %s"
+                % (self.describe(), T.MULTI_CLASS, first_release_note(T.MULTI_CLASS, self.default_family)),
+                class_name=T.MULTI_CLASS,
+            )
+        return multi, omap
 
     def public_optimizer_class(self, name: str) -> Optional[Target]:
         """The optimizer class the installed Keras exposes as ``optimizers.<name>``
@@ -176,7 +189,7 @@ class PassthroughNames:
             isinstance(name, str)
             and name not in self.exclude
             and name not in T.OPTIMIZERS
-            and name != T.LOSS_SCALE_CLASS
+            and name not in (T.LOSS_SCALE_CLASS, T.MULTI_CLASS)
             and self.fl.public_optimizer_class(name) is not None
         )
 

@@ -94,7 +94,10 @@ def _passthrough(custom: Any) -> Any:
 def _defaults(optimizer: Any) -> Dict[str, Dict[str, Any]]:
     """Constructor defaults of the object's class (and a wrapped optimizer's), by canonical name."""
     out: Dict[str, Dict[str, Any]] = {}
-    for obj in (optimizer, getattr(optimizer, "inner_optimizer", None)):
+    inner = [getattr(optimizer, "inner_optimizer", None)]
+    if type(optimizer).__name__ == T.MULTI_CLASS:
+        inner += list(getattr(optimizer, "optimizers", None) or ())
+    for obj in [optimizer] + inner:
         name = known_name(obj) if obj is not None else None
         if name is not None:
             cls: Any = type(obj)
@@ -114,7 +117,7 @@ def known_name(optimizer: Any) -> Optional[str]:
     if not cls.__module__.startswith(_KERAS_MODULES):
         return None
     name = T.CLASS_ALIASES.get(cls.__name__, cls.__name__)
-    if name in T.OPTIMIZERS or name == T.LOSS_SCALE_CLASS:
+    if name in T.OPTIMIZERS or name in (T.LOSS_SCALE_CLASS, T.MULTI_CLASS):
         return name
     return cls.__name__ if flavour().is_public_optimizer(cls) else None
 
@@ -168,7 +171,8 @@ def deserialize(
 
 
 def _accepts(fl: Flavour, target: Target, cls_name: str, key: str) -> bool:
-    own = cls_name in T.OPTIMIZERS or cls_name == getattr(target.cls, "__name__", None)
+    # the target is for the class being built, not for one inside it (MultiOptimizer)
+    own = cls_name == getattr(target.cls, "__name__", None)
     return fl.accepts(cls_name, key, target if own else None)
 
 
@@ -177,6 +181,8 @@ def _choose_target(fl: Flavour, canonical: Mapping[str, Any], passthrough: Any =
     lose a setting that another namespace of the same flavour keeps (e.g.
     ``weight_decay`` on TF 2.9 -> ``optimizers.experimental``; Nadam's momentum
     ``decay`` on TF 2.11+ -> ``optimizers.legacy``)."""
+    if canonical["class_name"] == T.MULTI_CLASS:
+        return Target(fl.multi_optimizer_classes()[0], fl.default_family)
     inner = canonical["config"]["inner_optimizer"] if canonical["class_name"] == T.LOSS_SCALE_CLASS else canonical
     name = inner["class_name"]
     if name in T.OPTIMIZERS:
@@ -224,6 +230,11 @@ class _Builder:
         if name == fam.loss_scale_class and name not in T.OPTIMIZERS:
             inner = self.optimizer(cfg.pop("inner_optimizer"))
             return self._call(self.fl.loss_scale_class(family), T.LOSS_SCALE_CLASS, cfg, inner)
+        if name == T.MULTI_CLASS and name not in T.OPTIMIZERS:
+            multi, optimizer_map = self.fl.multi_optimizer_classes()
+            parts = cfg.pop("optimizer_map")["config"]
+            mapping = {pattern: self._inner(opt) for pattern, opt in parts["optimizer_map"].items()}
+            return self._call(multi, name, cfg, optimizer_map(self._inner(parts["default_optimizer"]), mapping))
         if name not in T.OPTIMIZERS:
             if name in self.custom or self.fl.public_optimizer_class(name) is None:
                 return self._from_config(self._custom_class(name), name, cfg)
@@ -238,6 +249,15 @@ class _Builder:
             if cls_name == name and key in cfg:
                 cfg[kwarg] = cfg.pop(key)
         return self._call(target, name, cfg)
+
+    def _inner(self, native: Mapping[str, Any]) -> Any:
+        """An optimizer inside a MultiOptimizer, built with its own class's target."""
+        name = native["class_name"]
+        if name in T.OPTIMIZERS:
+            target = self.fl.optimizer_class(name)
+        else:
+            target = self.fl.public_optimizer_class(name) or Target(None, self.target.family)
+        return _Builder(self.fl, self.custom, target).optimizer(native)
 
     def _passthrough(self, name: str, cfg: Dict[str, Any]) -> Any:
         """A public optimizer class the tables lack, found by exact name only

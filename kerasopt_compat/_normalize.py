@@ -84,7 +84,7 @@ _EXTRA_KEYS: Dict[str, Dict[str, T.Key]] = {cls: {k.name: k for k in keys} for c
 _OPTION_KEYS: Dict[str, T.Key] = {k.name: k for k in T.OPTIONS}
 _LOSS_SCALE_KEYS: Dict[str, T.Key] = {k.name: k for k in T.LOSS_SCALE_KEYS + T.LOSS_SCALE_EXTRAS + T.OPTIONS}
 _OPTIMIZER_BY_LOWER: Dict[str, str] = {
-    name.lower(): name for name in list(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS] + list(T.CLASS_ALIASES)
+    name.lower(): name for name in list(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS, T.MULTI_CLASS] + list(T.CLASS_ALIASES)
 }
 
 
@@ -225,7 +225,7 @@ def _resolve_optimizer_class(raw: str, how: Reading) -> Tuple[str, str]:
             return bare, "passthrough"
         raise UnknownClassError(
             "unknown optimizer class; known classes are %s, or pass it in custom_objects"
-            % ", ".join(sorted(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS]),
+            % ", ".join(sorted(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS, T.MULTI_CLASS]),
             class_name=raw,
         )
     return T.CLASS_ALIASES.get(name, name), "table"
@@ -259,10 +259,10 @@ def _read_optimizer(obj: Any, how: Reading, *, nested: bool) -> Dict[str, Any]:
         return {"class_name": cls, "config": plain(config, cls)}
     if kind == "passthrough":
         return _read_passthrough(cls, config, how)
-    if cls == T.LOSS_SCALE_CLASS:
+    if cls in (T.LOSS_SCALE_CLASS, T.MULTI_CLASS):
         if nested:
-            raise InvalidConfigError("a LossScaleOptimizer cannot wrap another LossScaleOptimizer", class_name=raw)
-        return _read_loss_scale(config, how)
+            raise InvalidConfigError("a %s cannot be wrapped by LossScaleOptimizer or MultiOptimizer" % cls, class_name=raw)
+        return _read_loss_scale(config, how) if cls == T.LOSS_SCALE_CLASS else _read_multi(config, how)
     keys = _OPTIMIZER_KEYS[cls]
     extras = _EXTRA_KEYS.get(cls, {})
     values: Dict[str, Any] = {}
@@ -398,6 +398,60 @@ def _read_loss_scale(config: Mapping[str, Any], how: Reading) -> Dict[str, Any]:
     for spec in T.LOSS_SCALE_EXTRAS:
         if values.get(spec.name, spec.default) != spec.default:
             out[spec.name] = values[spec.name]
+    out.update(_set_options(values))
+    out.update(kept)
+    return {"class_name": cls, "config": out}
+
+
+def _read_multi(config: Mapping[str, Any], how: Reading) -> Dict[str, Any]:
+    """MultiOptimizer: canonical (``default_optimizer`` + ``optimizer_map``) or
+    Keras 3.15's native shape (both inside a serialized ``OptimizerMap``)."""
+    cls = T.MULTI_CLASS
+    values: Dict[str, Any] = {}
+    kept: Dict[str, Any] = {}
+    parts: Mapping[str, Any] = {}
+    name: Any = None
+    for raw_key, raw_value in config.items():
+        if raw_key in T.DROPPED_KEYS:
+            continue
+        if raw_key == "name":
+            name = raw_value
+        elif raw_key in ("default_optimizer", "optimizer_map"):
+            parts = dict(parts, **{raw_key: raw_value})
+        elif raw_key in _OPTION_KEYS:
+            values[raw_key] = coerce(_OPTION_KEYS[raw_key], raw_value, cls, how)
+        else:
+            _keep(kept, cls, raw_key, raw_value, how, "unknown key for MultiOptimizer")
+    if "default_optimizer" not in parts:  # Keras' own shape
+        if "optimizer_map" not in parts:
+            raise InvalidConfigError("MultiOptimizer config has no 'optimizer_map'", class_name=cls, key="optimizer_map")
+        raw_map, parts = _envelope(parts["optimizer_map"], "OptimizerMap")
+        if _strip_prefix(raw_map) != T.OPTIMIZER_MAP_CLASS:
+            raise InvalidConfigError(
+                "MultiOptimizer's optimizer_map must be a serialized OptimizerMap (a callable cannot be stored)",
+                class_name=cls,
+                key="optimizer_map",
+                value=raw_map,
+                has_value=True,
+            )
+        for key in parts:
+            if key not in ("default_optimizer", "optimizer_map"):
+                raise UnknownKeyError("unknown key for OptimizerMap", class_name=raw_map, key=key)
+        if "default_optimizer" not in parts:
+            raise InvalidConfigError("OptimizerMap has no 'default_optimizer'", class_name=raw_map, key="default_optimizer")
+    patterns = parts.get("optimizer_map")
+    patterns = {} if patterns is None else patterns
+    if not isinstance(patterns, Mapping):
+        raise ConfigTypeError("'optimizer_map' must map patterns to optimizers", class_name=cls, key="optimizer_map")
+    mapped: Dict[str, Any] = {}
+    for pattern, optimizer in patterns.items():
+        if not isinstance(pattern, str):
+            raise ConfigTypeError("optimizer_map patterns must be strings", class_name=cls, value=pattern, has_value=True)
+        mapped[pattern] = _read_optimizer(optimizer, how, nested=True)
+    out: Dict[str, Any] = {"default_optimizer": _read_optimizer(parts["default_optimizer"], how, nested=True)}
+    out["optimizer_map"] = mapped
+    if _read_name(name, cls) != cls:
+        out["name"] = _read_name(name, cls)
     out.update(_set_options(values))
     out.update(kept)
     return {"class_name": cls, "config": out}

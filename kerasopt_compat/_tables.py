@@ -182,6 +182,21 @@ LOSS_SCALE_EXTRAS: Tuple[Key, ...] = (Key("name", None, "opt_name"),)
 LOSS_SCALE_AUTO_NAMES: FrozenSet[str] = frozenset(["loss_scale_optimizer", "LossScaleOptimizer", "LossScaleOptimizerV3"])
 
 
+#: Keras 3.15+ ``optimizers.MultiOptimizer`` (per-variable optimizers). Canonical
+#: config: ``default_optimizer`` and ``optimizer_map`` ({variable-path pattern:
+#: optimizer}, input order), optimizers in canonical form (no wrappers inside),
+#: then a chosen ``name``, then the non-default OPTIONS (it takes
+#: ``loss_scale_factor``). Keras writes the two inside a serialized
+#: ``OptimizerMap`` (``config['optimizer_map']``); both shapes are read.
+MULTI_CLASS = "MultiOptimizer"
+OPTIMIZER_MAP_CLASS = "OptimizerMap"
+MULTI_KEYS: Tuple[Key, ...] = (
+    Key("default_optimizer", REQUIRED, "optimizer"),
+    Key("optimizer_map", REQUIRED, "optimizer_map"),
+)
+MULTI_EXTRAS: Tuple[Key, ...] = (Key("name", None, "opt_name"),)
+
+
 class ScheduleSpec(NamedTuple):
     keys: Tuple[Key, ...]  # TF 2.9 keys in TF 2.9 order (``name`` last)
     extras: Tuple[Key, ...]  # later keys, emitted only when not default
@@ -276,6 +291,9 @@ class Family(NamedTuple):
     #: keys whose 0 the constructor silently replaces by its default
     #: (legacy ``epsilon or backend.epsilon()``)
     zero_replaced: FrozenSet[str]
+    #: MultiOptimizer: canonical keys its constructor takes besides the map
+    #: (empty: this generation has no MultiOptimizer)
+    multi_optimizer_keys: Tuple[str, ...] = ()
 
 
 _CLIP = frozenset(["clipnorm", "clipvalue", "global_clipnorm"])
@@ -334,6 +352,7 @@ FAMILIES: Dict[str, Family] = {
         schedule_name_required=True,
         no_schedule=frozenset(),
         zero_replaced=frozenset(),
+        multi_optimizer_keys=("name", "loss_scale_factor"),
     ),
 }
 
@@ -347,6 +366,8 @@ FIRST_RELEASE: Dict[str, Dict[str, Optional[str]]] = {
     "Lamb": {"keras2": None, "keras3": "Keras 3.5"},
     "Muon": {"keras2": None, "keras3": "Keras 3.10"},
     "ScheduleFreeAdamW": {"keras2": None, "keras3": "Keras 3.14"},
+    # keras 3.14.0's wheel has no optimizers/multi_optimizer.py; 3.15.1's has.
+    MULTI_CLASS: {"keras2": None, "keras3": "Keras 3.15"},
 }
 
 

@@ -68,6 +68,8 @@ class _Writer:
         cfg = canonical["config"]
         if cls == T.LOSS_SCALE_CLASS:
             return self.loss_scale(cfg)
+        if cls == T.MULTI_CLASS:
+            return self.multi(cfg)
         if cls not in T.OPTIMIZERS and cls in self.passthrough:
             return self.passthrough_optimizer(cls, cfg)
         if cls not in T.OPTIMIZERS:  # a custom class, let through unchanged
@@ -183,6 +185,32 @@ class _Writer:
             elif value != defaults[key]:
                 self.lossy("this generation's LossScaleOptimizer has no %r" % key, cls, key, value)
         return self._envelope(fam.loss_scale_class, native, fam.top_level)
+
+    def multi(self, cfg: Mapping[str, Any]) -> Dict[str, Any]:
+        """MultiOptimizer: Keras 3.15's shape, the optimizers inside a serialized OptimizerMap."""
+        cls = T.MULTI_CLASS
+        fam = self.family
+        if not fam.multi_optimizer_keys:
+            raise UnsupportedClassError(
+                "Keras generation %r has no optimizer %s; %s" % (self.name, cls, first_release_note(cls, self.name)),
+                class_name=cls,
+            )
+        inner = {
+            "default_optimizer": self.optimizer(cfg["default_optimizer"]),
+            "optimizer_map": {pattern: self.optimizer(opt) for pattern, opt in cfg["optimizer_map"].items()},
+        }
+        native: Dict[str, Any] = {"optimizer_map": self._envelope(T.OPTIMIZER_MAP_CLASS, inner, fam.top_level)}
+        defaults = {spec.name: spec.default for spec in T.MULTI_EXTRAS + T.OPTIONS}
+        for key, value in cfg.items():
+            if key in ("default_optimizer", "optimizer_map"):
+                continue
+            if key in fam.multi_optimizer_keys:
+                native[key] = value
+            elif key not in defaults:  # a key the tables lack (unknown_keys="keep")
+                self._extra(cls, key, value, native)
+            elif value != defaults[key]:
+                self.lossy("this generation's MultiOptimizer has no %r" % key, cls, key, value)
+        return self._envelope(cls, native, fam.top_level)
 
     @staticmethod
     def _envelope(cls: str, config: Dict[str, Any], top: Mapping[str, Any]) -> Dict[str, Any]:

@@ -340,7 +340,8 @@ def _family_sgd(family: str) -> Any:
 
 
 def test_installed_public_optimizer_classes_are_all_in_the_tables():
-    extra = sorted(name for name in F._public_classes(FL) if name not in T.OPTIMIZERS and name != T.LOSS_SCALE_CLASS)
+    wrappers = (T.LOSS_SCALE_CLASS, T.MULTI_CLASS)
+    extra = sorted(name for name in F._public_classes(FL) if name not in T.OPTIMIZERS and name not in wrappers)
     assert not extra, "%s exposes optimizer classes kerasopt_compat._tables lack: %s" % (VERSION, ", ".join(extra))
 
 
@@ -350,3 +351,96 @@ def test_constructor_defaults_helper_reads_the_signature():
     assert "kwargs" not in defaults and "self" not in defaults
     assert fixes.constructor_defaults(K.optimizers.SGD) is defaults  # cached
     assert set(defaults) <= set(inspect.signature(K.optimizers.SGD.__init__).parameters)
+
+
+# --------------------------------------------------------------------------- 5. MultiOptimizer (Keras 3.15+)
+
+HAS_MULTI = isinstance(getattr(K.optimizers, "MultiOptimizer", None), type)
+needs_multi = pytest.mark.skipif(not HAS_MULTI, reason="the installed Keras has no MultiOptimizer (Keras 3.15+)")
+MULTI = {
+    "class_name": "MultiOptimizer",
+    "config": {
+        "default_optimizer": {
+            "class_name": "SGD",
+            "config": {
+                "name": "SGD",
+                "loss_scale_factor": 2.0,
+                "learning_rate": 0.1,
+                "decay": 0.0,
+                "momentum": 0.0,
+                "nesterov": False,
+            },
+        },
+        "optimizer_map": {
+            "dense/.*": {
+                "class_name": "Adam",
+                "config": {
+                    "name": "Adam",
+                    "clipnorm": 1.0,
+                    "loss_scale_factor": 2.0,
+                    "learning_rate": 0.001,
+                    "decay": 0.0,
+                    "beta_1": 0.9,
+                    "beta_2": 0.999,
+                    "epsilon": 1e-07,
+                    "amsgrad": False,
+                },
+            }
+        },
+        "name": "mine",
+        "loss_scale_factor": 2.0,
+    },
+}
+
+
+def _multi() -> Any:
+    o = K.optimizers
+    return o.MultiOptimizer(o.OptimizerMap(o.SGD(0.1), {"dense/.*": o.Adam(clipnorm=1.0)}), loss_scale_factor=2.0, name="mine")
+
+
+@needs_multi
+def test_multi_optimizer_round_trips_in_canonical_form():
+    opt = _multi()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", koc.ConversionWarning)
+        out = koc.serialize(opt)
+        assert out == MULTI
+        assert koc.normalize(out) == out
+        assert koc.normalize(K.optimizers.serialize(opt)) == out  # Keras' own dict reads the same
+        again = koc.deserialize(copy.deepcopy(out), strict=True)
+    assert type(again) is type(opt)
+    assert [type(o).__name__ for o in again.optimizers] == [type(o).__name__ for o in opt.optimizers]
+    assert koc.serialize(again) == out
+    rebuilt = K.optimizers.deserialize(koc.to_native(out, "keras3"))  # Keras reads what we write
+    assert koc.serialize(rebuilt) == out
+
+
+@needs_multi
+def test_multi_optimizer_defaults_and_install():
+    o = K.optimizers
+    opt = o.MultiOptimizer(o.OptimizerMap(o.SGD()))
+    out = koc.serialize(opt)
+    assert list(out["config"]) == ["default_optimizer", "optimizer_map"]
+    assert out["config"]["optimizer_map"] == {}
+    with koc.installed():
+        assert K.optimizers.serialize(opt) == out
+        assert type(K.optimizers.deserialize(out)) is type(opt)
+
+
+@needs_multi
+def test_multi_optimizer_holding_a_class_the_tables_lack(older):
+    o = K.optimizers
+    opt = o.MultiOptimizer(o.OptimizerMap(o.SGD(), {"x": getattr(o, REMOVED_CLASS)(learning_rate=0.1)}))
+    with recorded() as caught:
+        out = koc.serialize(opt)
+        again = koc.deserialize(out)
+    assert [w.class_name for w in _unknown(caught)][:1] == [REMOVED_CLASS]
+    assert out["config"]["optimizer_map"]["x"]["class_name"] == REMOVED_CLASS
+    assert type(again.optimizers[0]).__name__ == REMOVED_CLASS or REMOVED_CLASS in [type(x).__name__ for x in again.optimizers]
+
+
+@pytest.mark.skipif(HAS_MULTI, reason="the installed Keras has MultiOptimizer")
+def test_multi_optimizer_is_unsupported_before_keras_3_15():
+    with pytest.raises(koc.UnsupportedClassError, match="MultiOptimizer") as info:
+        koc.deserialize(MULTI)
+    assert "Keras 3.15" in str(info.value) or "never had it" in str(info.value)

@@ -142,3 +142,74 @@ def test_adam_adaptive_epsilon_is_a_table_extra():
     out = koc.normalize({"class_name": "Adam", "config": {"adaptive_epsilon": True}})
     assert list(out["config"])[-1] == "adaptive_epsilon"
     assert "adaptive_epsilon" not in koc.normalize({"class_name": "Adam", "config": {"adaptive_epsilon": False}})["config"]
+
+
+# --------------------------------------------------------------------------- MultiOptimizer (pure)
+
+MULTI_NATIVE = {
+    "module": "keras.optimizers",
+    "class_name": "MultiOptimizer",
+    "config": {
+        "optimizer_map": {
+            "module": "keras.optimizers",
+            "class_name": "OptimizerMap",
+            "config": {
+                "default_optimizer": {"class_name": "SGD", "config": {"name": "sgd", "learning_rate": 0.10000000149011612}},
+                "optimizer_map": {"dense/.*": {"class_name": "Adam", "config": {"name": "adam_1"}}},
+            },
+            "registered_name": None,
+        },
+        "loss_scale_factor": None,
+        "name": "multi_optimizer_2",
+    },
+    "registered_name": None,
+}
+
+
+def test_multi_optimizer_native_and_canonical_shapes():
+    out = koc.normalize(MULTI_NATIVE)
+    assert out == {
+        "class_name": "MultiOptimizer",
+        "config": {
+            "default_optimizer": koc.normalize({"class_name": "SGD", "config": {"learning_rate": 0.1}}),
+            "optimizer_map": {"dense/.*": koc.normalize({"class_name": "Adam", "config": {}})},
+        },
+    }
+    assert koc.normalize(out) == out
+    native = koc.to_native(out, "keras3")
+    assert native["class_name"] == "MultiOptimizer" and native["config"]["optimizer_map"]["class_name"] == "OptimizerMap"
+    assert koc.normalize(native) == out
+
+
+@pytest.mark.parametrize("family", ["legacy", "keras2"])
+def test_multi_optimizer_names_its_first_release_elsewhere(family):
+    with pytest.raises(koc.UnsupportedClassError, match="MultiOptimizer"):
+        koc.to_native(MULTI_NATIVE, family)
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        {"class_name": "MultiOptimizer", "config": {"default_optimizer": {"class_name": "SGD", "config": {}}}},
+        {"class_name": "LossScaleOptimizer", "config": {"inner_optimizer": {"class_name": "SGD", "config": {}}}},
+    ],
+)
+def test_multi_optimizer_holds_no_wrappers(inner):
+    cfg = {"class_name": "MultiOptimizer", "config": {"default_optimizer": inner, "optimizer_map": {}}}
+    with pytest.raises(koc.InvalidConfigError, match="cannot be wrapped"):
+        koc.normalize(cfg)
+
+
+@pytest.mark.parametrize(
+    "bad,error",
+    [
+        ({"optimizer_map": {"class_name": "function", "config": "select"}}, koc.KerasOptCompatError),
+        ({"optimizer_map": {"class_name": "function", "config": {}}}, koc.InvalidConfigError),
+        ({"optimizer_map": {"class_name": "OptimizerMap", "config": {}}}, koc.InvalidConfigError),
+        ({"default_optimizer": {"class_name": "SGD", "config": {}}, "optimizer_map": [["a", {}]]}, koc.ConfigTypeError),
+        ({}, koc.InvalidConfigError),
+    ],
+)
+def test_malformed_multi_optimizers(bad, error):
+    with pytest.raises(error):
+        koc.normalize({"class_name": "MultiOptimizer", "config": bad})

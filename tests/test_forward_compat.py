@@ -444,3 +444,27 @@ def test_multi_optimizer_is_unsupported_before_keras_3_15():
     with pytest.raises(koc.UnsupportedClassError, match="MultiOptimizer") as info:
         koc.deserialize(MULTI)
     assert "Keras 3.15" in str(info.value) or "never had it" in str(info.value)
+
+
+# --------------------------------------------------------------------------- what the signature test found
+
+ADAPTIVE = {"class_name": "Adam", "config": {"learning_rate": 0.1, "adaptive_epsilon": True}}
+
+
+def test_adam_adaptive_epsilon_round_trips_where_adam_takes_it():
+    """tf_keras 2.21's new Adam takes adaptive_epsilon and its get_config() omits it."""
+    targets = [t for t in FL.optimizer_candidates("Adam") if "adaptive_epsilon" in fixes.named_parameters(t.cls)]
+    if not targets:
+        with pytest.warns(koc.LossyConversionWarning, match="adaptive_epsilon"):
+            koc.deserialize(ADAPTIVE)
+        with pytest.raises(koc.LossyConversionError, match="adaptive_epsilon"):
+            koc.deserialize(ADAPTIVE, strict=True)
+        return
+    opt = targets[0].cls(learning_rate=0.1, adaptive_epsilon=True)
+    out = koc.serialize(opt)
+    assert list(out["config"])[-1] == "adaptive_epsilon" and out["config"]["adaptive_epsilon"] is True
+    assert "adaptive_epsilon" not in koc.serialize(targets[0].cls())["config"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", koc.ConversionWarning)
+        again = koc.deserialize(out, strict=True)
+    assert again.adaptive_epsilon is True

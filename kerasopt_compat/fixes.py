@@ -54,6 +54,9 @@ def loss_scale_optimizer_class(keras: ModuleType, family: str) -> Any:
     return keras.mixed_precision.LossScaleOptimizer
 
 
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
 @functools.lru_cache(maxsize=256)
 def named_parameters(cls: Any) -> FrozenSet[str]:
     """Keyword parameters that ``cls.__init__`` names explicitly.
@@ -80,19 +83,27 @@ def constructor_defaults(cls: Any) -> Dict[str, Any]:
 
     How ``serialize`` decides that a ``get_config()`` key kerasopt_compat's
     tables lack (a Keras release newer than the package) is at its default
-    and can be left out. Legacy OptimizerV2 options arrive through
-    ``**kwargs`` and have no default here (see :func:`named_parameters`).
+    and can be left out. Where an ``__init__`` takes ``**kwargs`` the base
+    classes' ``__init__`` defaults follow (Keras 3.3-3.x LossScaleOptimizer
+    passes the optimizer options to ``Optimizer`` that way); legacy
+    OptimizerV2 options have no default anywhere (see :func:`named_parameters`).
     Treat the result as read-only (it is cached).
     """
-    try:
-        params = inspect.signature(cls.__init__).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
-        return {}
-    return {
-        name: p.default
-        for name, p in params.items()
-        if name in named_parameters(cls) and p.default is not inspect.Parameter.empty
-    }
+    out: Dict[str, Any] = {}
+    for klass in getattr(cls, "__mro__", (cls,)):
+        init = vars(klass).get("__init__")
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters
+        except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+            break
+        for name, p in params.items():
+            if name != "self" and p.kind in _NAMED and p.default is not inspect.Parameter.empty:
+                out.setdefault(name, p.default)
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            break
+    return out
 
 
 def public_names(namespace: Any) -> List[str]:

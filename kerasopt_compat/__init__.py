@@ -28,6 +28,7 @@ from ._errors import (
     SerializationError,
     UnknownClassError,
     UnknownKeyError,
+    UnknownKeyWarning,
     UnsupportedClassError,
 )
 from ._normalize import dumps, loads, normalize
@@ -104,5 +105,6 @@ __all__ = [
     "OptimizerStateWarning",
     "LossyConversionWarning",
     "DecayConversionWarning",
+    "UnknownKeyWarning",
     "__version__",
 ]

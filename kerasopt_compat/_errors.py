@@ -27,6 +27,7 @@ __all__ = [
     "ConversionWarning",
     "LossyConversionWarning",
     "DecayConversionWarning",
+    "UnknownKeyWarning",
 ]
 
 _DISTRIBUTIONS = (
@@ -195,3 +196,17 @@ class OptimizerStateWarning(ConversionWarning):
 class DecayConversionWarning(ConversionWarning):
     """Legacy learning-rate ``decay`` was rewritten as an exactly equivalent
     ``InverseTimeDecay(lr, decay_steps=1, decay_rate=decay)`` schedule."""
+
+
+class UnknownKeyWarning(ConversionWarning):
+    """A key or optimizer class that kerasopt_compat's tables do not know was
+    passed through unchanged (a Keras release newer than this package).
+
+    ``class_name`` and ``key`` name it (``key`` is None for a whole class);
+    ``version`` is the installed TF/Keras. See README, "A Keras newer than
+    kerasopt_compat".
+    """
+
+    class_name: Optional[str] = None
+    key: Optional[str] = None
+    version: Optional[str] = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from types import ModuleType
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Collection, Dict, List, NamedTuple, Optional, Tuple
 
 from . import _tables as T
 from . import fixes
@@ -94,10 +94,58 @@ class Flavour(NamedTuple):
     def loss_scale_class(self, family: str) -> Any:
         return fixes.loss_scale_optimizer_class(self.keras, family)
 
+    def multi_optimizer_classes(self) -> Tuple[Any, Any]:
+        """``(MultiOptimizer, OptimizerMap)`` of the installed Keras, or
+        UnsupportedClassError naming the first release that has them."""
+        multi = fixes.namespace_attr(self.keras.optimizers, T.MULTI_CLASS)
+        omap = fixes.namespace_attr(self.keras.optimizers, T.OPTIMIZER_MAP_CLASS)
+        if not isinstance(multi, type) or not isinstance(omap, type):
+            raise UnsupportedClassError(
+                "the installed %s has no optimizer %s; %s"
+                % (self.describe(), T.MULTI_CLASS, first_release_note(T.MULTI_CLASS, self.default_family)),
+                class_name=T.MULTI_CLASS,
+            )
+        return multi, omap
+
+    def public_optimizer_class(self, name: str) -> Optional[Target]:
+        """The optimizer class the installed Keras exposes as ``optimizers.<name>``
+        (or ``optimizers.experimental``/``optimizers.legacy``), or None.
+
+        Only an exact class name among the public namespaces' subclasses of
+        their ``Optimizer`` base (the bases themselves excluded) is found; a
+        name from a config is a dict lookup here, never an attribute access
+        or import. Finds table classes too; callers check the tables first.
+        """
+        found = _public_classes(self).get(name)
+        return found[0] if found else None
+
+    def public_optimizer_candidates(self, name: str) -> List[Target]:
+        """The public classes named ``name``, default namespace first, one per
+        family (see :meth:`optimizer_candidates`); empty when there is none."""
+        out: List[Target] = []
+        for target in _public_classes(self).get(name, ()):
+            if not any(t.family == target.family for t in out):  # a re-export (TF 2.9/2.10 optimizers.legacy)
+                out.append(target)
+        return out
+
+    def is_public_optimizer(self, cls: type) -> bool:
+        """Whether ``cls`` itself is exposed under its own name by a public optimizer namespace."""
+        return any(t.cls is cls for t in _public_classes(self).get(cls.__name__, ()))
+
+    def passthrough_names(self, exclude: Collection[str] = ()) -> PassthroughNames:
+        """The public optimizer classes the tables lack (minus ``exclude``), as a container."""
+        return PassthroughNames(self, frozenset(exclude))
+
     def accepts(self, cls_name: str, key: str, target: Optional[Target] = None) -> bool:
         """Whether the installed class ``cls_name`` (or ``target``) takes constructor kwarg ``key``."""
         if cls_name in T.SCHEDULES:
             return key in fixes.named_parameters(self.schedule_class(cls_name))
+        if cls_name == T.LOSS_SCALE_CLASS and target is None:
+            return key in fixes.named_parameters(self.loss_scale_class(self.default_family))
+        if target is None and cls_name not in T.OPTIMIZERS:
+            target = self.public_optimizer_class(cls_name)
+            if target is None:
+                return False
         cls, family = target if target is not None else self.optimizer_class(cls_name)
         if key in fixes.named_parameters(cls):
             return True
@@ -138,6 +186,59 @@ def _class_cache(fl: Flavour) -> Dict[str, List[Target]]:
                 found.append(Target(cls, family))
         _CLASS_CACHE[id(fl.keras)] = cache
     return cache
+
+
+class PassthroughNames:
+    """``name in names``: a public optimizer class of the installed Keras that
+    the tables (as they are now) lack, and not one of ``exclude``."""
+
+    def __init__(self, fl: Flavour, exclude: Collection[str]) -> None:
+        self.fl = fl
+        self.exclude = exclude
+
+    def __contains__(self, name: object) -> bool:
+        return (
+            isinstance(name, str)
+            and name not in self.exclude
+            and name not in T.OPTIMIZERS
+            and name not in (T.LOSS_SCALE_CLASS, T.MULTI_CLASS)
+            and self.fl.public_optimizer_class(name) is not None
+        )
+
+
+_PUBLIC_CACHE: Dict[int, Dict[str, List[Target]]] = {}
+
+
+def _public_classes(fl: Flavour) -> Dict[str, List[Target]]:
+    """Every optimizer class the public namespaces expose under its own name,
+    found once per installed Keras, in ``_SEARCH`` order."""
+    cached = _PUBLIC_CACHE.get(id(fl.keras))
+    if cached is not None:
+        return cached
+    spaces = []
+    for path in _SEARCH:
+        ns = fixes.optimizer_namespace(fl.keras, path)
+        if ns is not None:
+            spaces.append((path, ns))
+    bases = []
+    for path, ns in spaces:
+        base = fixes.namespace_attr(ns, "Optimizer")
+        if isinstance(base, type) and not (path.endswith("legacy") and _family_of_class(base, fl.kind) != "legacy"):
+            bases.append(base)
+    found: Dict[str, List[Target]] = {}
+    for path, ns in spaces:
+        for name in fixes.public_names(ns):
+            cls = fixes.namespace_attr(ns, name)
+            if not isinstance(cls, type) or cls.__name__ != name or cls in bases or not issubclass(cls, tuple(bases)):
+                continue
+            family = _family_of_class(cls, fl.kind)
+            if path.endswith("legacy") and family != "legacy":
+                continue  # Keras 3's optimizers.legacy placeholders
+            targets = found.setdefault(name, [])
+            if not any(t.cls is cls for t in targets):
+                targets.append(Target(cls, family))
+    _PUBLIC_CACHE[id(fl.keras)] = found
+    return found
 
 
 _LOCK = threading.Lock()
@@ -201,3 +302,4 @@ def reset() -> None:
     with _LOCK:
         _FLAVOUR = None
         _CLASS_CACHE.clear()
+        _PUBLIC_CACHE.clear()

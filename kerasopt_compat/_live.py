@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any, Callable, Collection, Dict, Mapping, Optional, TypeVar, cast
+from typing import Any, Callable, Collection, Container, Dict, Mapping, Optional, TypeVar, cast
 
 from . import _tables as T
 from . import fixes
@@ -22,10 +22,11 @@ from ._errors import (
     KerasOptCompatError,
     LossyConversionError,
     SerializationError,
+    UnknownClassError,
     UnsupportedClassError,
 )
 from ._flavour import Flavour, Target, detected_description, flavour
-from ._normalize import CustomObjects, custom_names, legacy_hint, normalize
+from ._normalize import CustomObjects, custom_names, legacy_hint, read, reading
 from ._v1train import serialize_v1, v1_class_name
 from ._write import write
 
@@ -65,6 +66,12 @@ def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[s
     >>> serialize(tf.keras.optimizers.SGD())                        # doctest: +SKIP
     {'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.01, 'decay': 0.0, 'momentum': 0.0, 'nesterov': False}}
 
+    A Keras newer than kerasopt_compat: a ``get_config()`` key the tables
+    lack is left out at its constructor default, else kept after the known
+    keys; a public ``optimizers`` class the tables lack is written as a
+    pass-through dict (bare class name, options by the usual rule, its other
+    keys in ``get_config()`` order). Both with :class:`UnknownKeyWarning`.
+
     Raises :class:`SerializationError` for a class that is neither a Keras
     optimizer nor named in ``custom_objects``.
     """
@@ -95,18 +102,47 @@ def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[s
                 hint="if it is your own class, pass custom_objects={%r: %s} to let its config through unchanged" % (name, name),
             )
         name = known
-    config = _python_scalars(fixes.complete_config(optimizer, get_config()))
-    return normalize({"class_name": name, "config": config}, custom_objects=custom_objects)
+    extras = [spec.name for spec in T.OPTIMIZER_EXTRAS.get(name, ())]
+    config = _python_scalars(fixes.complete_config(optimizer, get_config(), extras))
+    custom = custom_names(custom_objects)
+    how = reading(custom, "keep", classes=_passthrough_names(custom), defaults=_defaults(optimizer))
+    return read({"class_name": name, "config": config}, how)
+
+
+def _passthrough_names(custom: Any) -> Any:
+    """Public classes the tables lack (the installed Keras is loaded: cheap)."""
+    return flavour().passthrough_names(custom)
+
+
+def _defaults(optimizer: Any) -> Dict[str, Dict[str, Any]]:
+    """Constructor defaults of the object's class (and a wrapped optimizer's), by canonical name."""
+    out: Dict[str, Dict[str, Any]] = {}
+    inner = [getattr(optimizer, "inner_optimizer", None)]
+    if type(optimizer).__name__ == T.MULTI_CLASS:
+        inner += list(getattr(optimizer, "optimizers", None) or ())
+    for obj in [optimizer] + inner:
+        name = known_name(obj) if obj is not None else None
+        if name is not None:
+            cls: Any = type(obj)
+            out[name] = fixes.constructor_defaults(cls)
+    return out
 
 
 def known_name(optimizer: Any) -> Optional[str]:
-    """Canonical class name of a Keras optimizer kerasopt_compat knows, or None
-    (a user's own class, a ``tf.compat.v1.train`` optimizer, any other object)."""
+    """Canonical class name of a Keras optimizer kerasopt_compat can serialize, or None
+    (a user's own class, a ``tf.compat.v1.train`` optimizer, any other object).
+
+    Besides the tables' classes, a class the installed Keras exposes in its
+    public ``optimizers`` namespace under its own name (a Keras release newer
+    than the tables) counts: it is written as a pass-through dict.
+    """
     cls = type(optimizer)
+    if not cls.__module__.startswith(_KERAS_MODULES):
+        return None
     name = T.CLASS_ALIASES.get(cls.__name__, cls.__name__)
-    if (name in T.OPTIMIZERS or name == T.LOSS_SCALE_CLASS) and cls.__module__.startswith(_KERAS_MODULES):
+    if name in T.OPTIMIZERS or name in (T.LOSS_SCALE_CLASS, T.MULTI_CLASS):
         return name
-    return None
+    return cls.__name__ if flavour().is_public_optimizer(cls) else None
 
 
 def _python_scalars(value: Any) -> Any:
@@ -148,34 +184,57 @@ def deserialize(
     for the installed ``optimizers.legacy`` (OptimizerV2) class where the
     installed Keras has one for that class; elsewhere it is ignored.
 
+    A dict written by a Keras newer than kerasopt_compat: keys the tables lack
+    are kept and passed to the installed constructor where it takes them
+    (else lossy, as above); a class the tables lack is found only by its exact
+    name among the public ``optimizers`` classes of the installed Keras
+    (:class:`UnknownClassError` elsewhere). Both with :class:`UnknownKeyWarning`.
+
     >>> opt = deserialize({'class_name': 'SGD', 'config': {'learning_rate': 0.1}})  # doctest: +SKIP
     """
     if isinstance(config, (str, bytes)):
         raise ConfigTypeError("deserialize() takes a dict; use loads() to read JSON text first", value=config, has_value=True)
-    custom = custom_names(custom_objects)
-    canonical = normalize(config, custom_objects=custom)
     fl = flavour()
-    target = _choose_target(fl, canonical, custom, prefer_legacy or legacy_hint(config) is True)
+    custom = custom_names(custom_objects)
+    passthrough = fl.passthrough_names(custom)
+    canonical = read(config, reading(custom, "keep", classes=passthrough))
+    target = _choose_target(fl, canonical, custom, passthrough, prefer_legacy or legacy_hint(config) is True)
     accepts = functools.partial(_accepts, fl, target)
-    native = write(canonical, target.family, strict=strict, accepts=accepts, custom=custom)
+    native = write(canonical, target.family, strict=strict, accepts=accepts, custom=custom, passthrough=passthrough)
     return _Builder(fl, custom_objects or {}, target).optimizer(native)
 
 
 def _accepts(fl: Flavour, target: Target, cls_name: str, key: str) -> bool:
-    return fl.accepts(cls_name, key, target if cls_name in T.OPTIMIZERS else None)
+    # the target is for the class being built, not for one inside it (MultiOptimizer)
+    own = cls_name == getattr(target.cls, "__name__", None)
+    return fl.accepts(cls_name, key, target if own else None)
 
 
-def _choose_target(fl: Flavour, canonical: Mapping[str, Any], custom: Collection[str], prefer_legacy: bool) -> Target:
+def _choose_target(
+    fl: Flavour, canonical: Mapping[str, Any], custom: Collection[str], passthrough: Container[str], prefer_legacy: bool
+) -> Target:
     """The installed class to build: the ``optimizers.legacy`` (OptimizerV2) one
     when ``prefer_legacy`` and the flavour has it; else the default namespace's,
     unless it would lose a setting that another namespace of the same flavour
     keeps (e.g. ``weight_decay`` on TF 2.9 -> ``optimizers.experimental``;
-    Nadam's momentum ``decay`` on TF 2.11+ -> ``optimizers.legacy``)."""
-    inner = canonical["config"]["inner_optimizer"] if canonical["class_name"] == T.LOSS_SCALE_CLASS else canonical
-    name = inner["class_name"]
-    if name not in T.OPTIMIZERS or name in custom:
+    Nadam's momentum ``decay`` on TF 2.11+ -> ``optimizers.legacy``). A class
+    the tables lack is looked up by exact name among the installed public
+    ``optimizers`` classes (``passthrough``)."""
+    name = canonical["class_name"]
+    if name in custom:
         return Target(None, fl.default_family)
-    candidates = fl.optimizer_candidates(name)
+    if name == T.MULTI_CLASS:
+        return Target(fl.multi_optimizer_classes()[0], fl.default_family)
+    if name == T.LOSS_SCALE_CLASS:
+        name = canonical["config"]["inner_optimizer"]["class_name"]
+        if name in custom:
+            return Target(None, fl.default_family)
+    if name in T.OPTIMIZERS:
+        candidates = fl.optimizer_candidates(name)
+    elif name in passthrough:
+        candidates = fl.public_optimizer_candidates(name)
+    else:
+        return Target(None, fl.default_family)
     legacy = [t for t in candidates if t.family == "legacy"]
     if prefer_legacy and legacy:
         return legacy[0]
@@ -185,7 +244,8 @@ def _choose_target(fl: Flavour, canonical: Mapping[str, Any], custom: Collection
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConversionWarning)
-                write(canonical, target.family, strict=True, accepts=functools.partial(_accepts, fl, target))
+                accepts = functools.partial(_accepts, fl, target)
+                write(canonical, target.family, strict=True, accepts=accepts, custom=custom, passthrough=passthrough)
         except (LossyConversionError, UnsupportedClassError):
             continue
         return target
@@ -217,8 +277,17 @@ class _Builder:
         if name == fam.loss_scale_class and name not in T.OPTIMIZERS:
             inner = self.optimizer(cfg.pop("inner_optimizer"))
             return self._call(self.fl.loss_scale_class(family), T.LOSS_SCALE_CLASS, cfg, inner)
-        if name not in T.OPTIMIZERS or name in self.custom:
+        if name in self.custom:
             return self._from_config(self._custom_class(name), name, cfg)
+        if name == T.MULTI_CLASS and name not in T.OPTIMIZERS:
+            multi, optimizer_map = self.fl.multi_optimizer_classes()
+            parts = cfg.pop("optimizer_map")["config"]
+            mapping = {pattern: self._inner(opt) for pattern, opt in parts["optimizer_map"].items()}
+            return self._call(multi, name, cfg, optimizer_map(self._inner(parts["default_optimizer"]), mapping))
+        if name not in T.OPTIMIZERS:
+            if self.fl.public_optimizer_class(name) is None:
+                return self._from_config(self._custom_class(name), name, cfg)
+            return self._passthrough(name, cfg)
         target = self.target.cls
         for key in fam.config_extras:
             cfg.pop(key, None)
@@ -226,6 +295,26 @@ class _Builder:
         if isinstance(lr, Mapping):
             cfg["learning_rate"] = self.schedule(lr)
         return self._call(target, name, cfg)
+
+    def _inner(self, native: Mapping[str, Any]) -> Any:
+        """An optimizer inside a MultiOptimizer, built with its own class's target."""
+        name = native["class_name"]
+        if name in T.OPTIMIZERS:
+            target = self.fl.optimizer_class(name)
+        else:
+            target = self.fl.public_optimizer_class(name) or Target(None, self.target.family)
+        return _Builder(self.fl, self.custom, target).optimizer(native)
+
+    def _passthrough(self, name: str, cfg: Dict[str, Any]) -> Any:
+        """A public optimizer class the tables lack, found by exact name only
+        (``_choose_target`` picked the namespace)."""
+        cls = self.target.cls
+        if cls is None or cls.__name__ != name:  # pragma: no cover - normalize lets only these through
+            raise UnknownClassError("the installed %s has no optimizer %s" % (self.fl.describe(), name), class_name=name)
+        lr = cfg.get("learning_rate")
+        if isinstance(lr, Mapping):
+            cfg["learning_rate"] = self.schedule(lr)
+        return self._call(cls, name, cfg)
 
     def schedule(self, native: Mapping[str, Any]) -> Any:
         name = native["class_name"]

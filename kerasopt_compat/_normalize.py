@@ -12,8 +12,9 @@ import functools
 import json
 import math
 import re
+import warnings
 from collections import abc
-from typing import Any, Collection, Dict, Iterable, Mapping, Optional, Tuple, Union
+from typing import Any, Collection, Container, Dict, Iterable, Mapping, NamedTuple, Optional, Tuple, Union
 
 from . import _tables as T
 from ._errors import (
@@ -22,10 +23,16 @@ from ._errors import (
     KerasOptCompatError,
     UnknownClassError,
     UnknownKeyError,
+    UnknownKeyWarning,
+    installed_versions,
 )
 from ._values import MAX_INT, canonical_float, fits_float32, unwrap_numpy
 
 CustomObjects = Optional[Union[Mapping[str, Any], Iterable[str]]]
+
+#: ``unknown_keys`` values: ``"error"`` (the default: a config is untrusted
+#: input) or ``"keep"`` (a dict written by a Keras newer than the tables).
+UNKNOWN_KEYS_MODES = ("error", "keep")
 
 #: Deepest nesting accepted in a pass-through (custom class) config.
 MAX_DEPTH = 64
@@ -33,12 +40,55 @@ _CUSTOM_PREFIX = "Custom>"
 #: What to do about an unknown class, from Python (the command line says ``--custom``).
 CUSTOM_HINT = "if it is your own class, pass it in custom_objects"
 _AUTO_SUFFIX = re.compile(r"_\d+$")
+#: What an optimizer class passed through under ``unknown_keys="keep"`` may be called.
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LR = T.Key("learning_rate", None, "lr")
+_MISSING = object()
+
+
+class Reading(NamedTuple):
+    """How one read treats what the tables lack (built by :func:`reading`)."""
+
+    #: class names the caller lets through unchanged (``custom_objects``)
+    custom: Collection[str]
+    #: keep keys the tables lack (after the known keys) instead of raising
+    keep: bool = False
+    #: optimizer classes the tables lack that may pass through when ``keep``:
+    #: these exact names, or (None) any plain identifier
+    classes: Optional[Container[str]] = None
+    #: class name -> constructor defaults of the installed class; a kept key
+    #: equal to its default is left out (the live ``serialize``)
+    defaults: Optional[Mapping[str, Mapping[str, Any]]] = None
+
+
+def reading(
+    custom_objects: CustomObjects = None,
+    unknown_keys: str = "error",
+    *,
+    classes: Optional[Container[str]] = None,
+    defaults: Optional[Mapping[str, Mapping[str, Any]]] = None,
+) -> Reading:
+    """Check ``unknown_keys`` and build the :class:`Reading` for one read."""
+    if unknown_keys not in UNKNOWN_KEYS_MODES:
+        raise InvalidConfigError(
+            "unknown_keys must be one of %s" % ", ".join(repr(m) for m in UNKNOWN_KEYS_MODES),
+            value=unknown_keys,
+            has_value=True,
+        )
+    return Reading(custom_names(custom_objects), unknown_keys == "keep", classes, defaults)
+
+
+def read(config: Mapping[str, Any], how: Reading) -> Dict[str, Any]:
+    """:func:`normalize` with a prepared :class:`Reading` (the live path's entry)."""
+    return _read_optimizer(config, how, nested=False)
+
 
 _OPTIMIZER_KEYS: Dict[str, Dict[str, T.Key]] = {cls: {k.name: k for k in keys} for cls, keys in T.OPTIMIZERS.items()}
+_EXTRA_KEYS: Dict[str, Dict[str, T.Key]] = {cls: {k.name: k for k in keys} for cls, keys in T.OPTIMIZER_EXTRAS.items()}
 _OPTION_KEYS: Dict[str, T.Key] = {k.name: k for k in T.OPTIONS}
 _LOSS_SCALE_KEYS: Dict[str, T.Key] = {k.name: k for k in T.LOSS_SCALE_KEYS + T.LOSS_SCALE_EXTRAS + T.OPTIONS}
 _OPTIMIZER_BY_LOWER: Dict[str, str] = {
-    name.lower(): name for name in list(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS] + list(T.CLASS_ALIASES)
+    name.lower(): name for name in list(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS, T.MULTI_CLASS] + list(T.CLASS_ALIASES)
 }
 
 
@@ -55,7 +105,7 @@ def custom_names(custom_objects: CustomObjects) -> Collection[str]:
     return frozenset(names)
 
 
-def normalize(config: Mapping[str, Any], *, custom_objects: CustomObjects = None) -> Dict[str, Any]:
+def normalize(config: Mapping[str, Any], *, custom_objects: CustomObjects = None, unknown_keys: str = "error") -> Dict[str, Any]:
     """Return the canonical (TF 2.9 documented) form of a serialized optimizer.
 
     Reads the dicts of every TF/Keras version (TF 1.15-2.10 legacy, the
@@ -69,6 +119,14 @@ def normalize(config: Mapping[str, Any], *, custom_objects: CustomObjects = None
     ``custom_objects``, or just a collection of names) are let through with
     their config made JSON-native but otherwise unchanged.
 
+    ``unknown_keys="keep"`` reads a dict written by a Keras newer than
+    kerasopt_compat: a key the tables lack (a JSON scalar or a list of them)
+    is kept after the known keys, in input order, and an optimizer class they
+    lack passes through (bare name, options by the usual rule, the other keys
+    in input order), each with an :class:`~kerasopt_compat.UnknownKeyWarning`.
+    The default ``"error"`` raises :class:`~kerasopt_compat.UnknownKeyError` /
+    :class:`~kerasopt_compat.UnknownClassError`.
+
     >>> normalize({'class_name': 'Custom>SGD',
     ...            'config': {'name': 'sgd_3', 'learning_rate': 0.009999999776482582,
     ...                       'is_legacy_optimizer': False}})
@@ -78,11 +136,11 @@ def normalize(config: Mapping[str, Any], *, custom_objects: CustomObjects = None
     :class:`~kerasopt_compat.ConfigTypeError` (a ``TypeError``) naming the
     class, key and value at fault.
     """
-    return _read_optimizer(config, custom_names(custom_objects), nested=False)
+    return read(config, reading(custom_objects, unknown_keys))
 
 
-def loads(text: Union[str, bytes], *, custom_objects: CustomObjects = None) -> Dict[str, Any]:
-    """Parse stored JSON text and return the canonical dict.
+def loads(text: Union[str, bytes], *, custom_objects: CustomObjects = None, unknown_keys: str = "error") -> Dict[str, Any]:
+    """Parse stored JSON text and return the canonical dict (``unknown_keys`` as in :func:`normalize`).
 
     >>> loads('{"class_name": "SGD", "config": {"name": "SGD", "lr": 0.1}}')["config"]["learning_rate"]
     0.1
@@ -102,17 +160,20 @@ def loads(text: Union[str, bytes], *, custom_objects: CustomObjects = None) -> D
         raise InvalidConfigError("JSON text is nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, int-digit limits
         raise InvalidConfigError("invalid JSON text: %s" % exc) from None
-    return normalize(obj, custom_objects=custom_objects)
+    return normalize(obj, custom_objects=custom_objects, unknown_keys=unknown_keys)
 
 
-def dumps(config: Mapping[str, Any], *, custom_objects: CustomObjects = None, **json_kwargs: Any) -> str:
-    """Normalize ``config`` and return it as JSON text (``json.dumps`` kwargs allowed).
+def dumps(
+    config: Mapping[str, Any], *, custom_objects: CustomObjects = None, unknown_keys: str = "error", **json_kwargs: Any
+) -> str:
+    """Normalize ``config`` and return it as JSON text (``json.dumps`` kwargs allowed;
+    ``unknown_keys`` as in :func:`normalize`).
 
     >>> dumps({'class_name': 'sgd', 'config': {'learning_rate': 0.1}})
     '{"class_name": "SGD", "config": {"name": "SGD", "learning_rate": 0.1, "decay": 0.0, "momentum": 0.0, "nesterov": false}}'
     """
     json_kwargs.setdefault("allow_nan", False)
-    return json.dumps(normalize(config, custom_objects=custom_objects), **json_kwargs)
+    return json.dumps(normalize(config, custom_objects=custom_objects, unknown_keys=unknown_keys), **json_kwargs)
 
 
 def _reject_constant(name: str) -> Any:
@@ -251,20 +312,23 @@ def legacy_hint(config: Any) -> Optional[bool]:
     return None
 
 
-def _resolve_optimizer_class(obj: Mapping[str, Any], raw: str, custom: Collection[str]) -> Tuple[str, bool]:
-    """Return (canonical class name, is_custom)."""
-    custom_name = _custom_class_name(obj, raw, custom, "optimizer")
+def _resolve_optimizer_class(obj: Mapping[str, Any], raw: str, how: Reading) -> Tuple[str, str]:
+    """Return (canonical class name, "table" | "custom" | "passthrough")."""
+    custom_name = _custom_class_name(obj, raw, how.custom, "optimizer")
     if custom_name is not None:
-        return custom_name, True
+        return custom_name, "custom"
     bare = _strip_prefix(raw)
     name = _OPTIMIZER_BY_LOWER.get(bare.lower())
     if name is None:
+        if how.keep and (bare in how.classes if how.classes is not None else _IDENTIFIER.match(bare)):
+            return bare, "passthrough"
         raise UnknownClassError(
-            "unknown optimizer class; known classes are %s" % ", ".join(sorted(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS]),
+            "unknown optimizer class; known classes are %s"
+            % ", ".join(sorted(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS, T.MULTI_CLASS]),
             class_name=raw,
             hint=CUSTOM_HINT,
         )
-    return T.CLASS_ALIASES.get(name, name), False
+    return T.CLASS_ALIASES.get(name, name), "table"
 
 
 def _squash(text: str) -> str:
@@ -289,18 +353,22 @@ def _read_name(value: Any, cls: str) -> str:
 # --------------------------------------------------------------------------- optimizers
 
 
-def _read_optimizer(obj: Any, custom: Collection[str], *, nested: bool) -> Dict[str, Any]:
+def _read_optimizer(obj: Any, how: Reading, *, nested: bool) -> Dict[str, Any]:
     raw, config = _envelope(obj, "optimizer")
-    cls, is_custom = _resolve_optimizer_class(obj, raw, custom)
-    if is_custom:
+    cls, kind = _resolve_optimizer_class(obj, raw, how)
+    if kind == "custom":
         return {"class_name": cls, "config": plain(config, cls)}
-    if cls == T.LOSS_SCALE_CLASS:
+    if kind == "passthrough":
+        return _read_passthrough(cls, config, how)
+    if cls in (T.LOSS_SCALE_CLASS, T.MULTI_CLASS):
         if nested:
-            raise InvalidConfigError("a LossScaleOptimizer cannot wrap another LossScaleOptimizer", class_name=raw)
-        return _read_loss_scale(config, custom)
+            raise InvalidConfigError("a %s cannot be wrapped by LossScaleOptimizer or MultiOptimizer" % cls, class_name=raw)
+        return _read_loss_scale(config, how) if cls == T.LOSS_SCALE_CLASS else _read_multi(config, how)
     keys = _OPTIMIZER_KEYS[cls]
+    extras = _EXTRA_KEYS.get(cls, {})
     values: Dict[str, Any] = {}
     given_as: Dict[str, str] = {}  # canonical key -> the native key that gave it
+    kept: Dict[str, Any] = {}
     name: Any = None
     for raw_key, raw_value in config.items():
         if raw_key in T.DROPPED_KEYS:
@@ -309,38 +377,126 @@ def _read_optimizer(obj: Any, custom: Collection[str], *, nested: bool) -> Dict[
             name = raw_value
             continue
         key = T.CLASS_KEY_ALIASES.get((cls, raw_key)) or T.KEY_ALIASES.get(raw_key, raw_key)
-        spec = keys.get(key) or _OPTION_KEYS.get(key)
+        spec = keys.get(key) or extras.get(key) or _OPTION_KEYS.get(key)
         if spec is None:
-            raise UnknownKeyError("unknown key for this optimizer", class_name=cls, key=raw_key, value=raw_value, has_value=True)
+            _keep(kept, cls, raw_key, raw_value, how, "unknown key for this optimizer")
+            continue
         if key in given_as:
             raise InvalidConfigError(
                 "config gives %r twice (as %r and %r)" % (key, given_as[key], raw_key), class_name=cls, key=raw_key
             )
         given_as[key] = raw_key
-        values[key] = coerce(spec, raw_value, cls, custom)
+        values[key] = coerce(spec, raw_value, cls, how)
     out: Dict[str, Any] = {"name": _read_name(name, cls)}
     out.update(_set_options(values, skip=keys))  # skip: AdamW's weight_decay is a class key
     for spec in T.OPTIMIZERS[cls]:
         out[spec.name] = values[spec.name] if spec.name in values else emit_default(spec)
+    for spec in T.OPTIMIZER_EXTRAS.get(cls, ()):
+        if values.get(spec.name, spec.default) != spec.default:
+            out[spec.name] = values[spec.name]
+    out.update(kept)
     return {"class_name": cls, "config": out}
 
 
-def _read_loss_scale(config: Mapping[str, Any], custom: Collection[str]) -> Dict[str, Any]:
+def _read_passthrough(cls: str, config: Mapping[str, Any], how: Reading) -> Dict[str, Any]:
+    """An optimizer class the tables lack: bare name, the OPTIONS by the usual
+    rule, the learning rate read as usual, every other key kept in input order."""
+    _warn_unknown(cls, None)
+    values: Dict[str, Any] = {}
+    rest: Dict[str, Any] = {}
+    name: Any = None
+    for raw_key, raw_value in config.items():
+        if raw_key in T.DROPPED_KEYS:
+            continue
+        if raw_key == "name":
+            name = raw_value
+            continue
+        key = T.KEY_ALIASES.get(raw_key, raw_key)
+        if key in values or key in rest:
+            raise InvalidConfigError("config gives %r twice (as 'lr' and 'learning_rate')" % key, class_name=cls, key=raw_key)
+        spec = _OPTION_KEYS.get(key)
+        if spec is not None:
+            values[key] = coerce(spec, raw_value, cls, how)
+        elif key == _LR.name:
+            rest[key] = coerce(_LR, raw_value, cls, how)
+        else:
+            rest[key] = _kept_value(raw_value, cls, key)
+    out: Dict[str, Any] = {"name": _read_name(name, cls)}
+    out.update(_set_options(values))
+    out.update(rest)
+    return {"class_name": cls, "config": out}
+
+
+def _keep(kept: Dict[str, Any], cls: str, key: str, value: Any, how: Reading, why: str) -> None:
+    """Add a key the tables lack to ``kept`` (or raise UnknownKeyError unless keeping).
+
+    With ``how.defaults`` (the live ``serialize``), a key equal to the
+    installed constructor's default is left out: the dict rebuilds the same
+    optimizer without it.
+    """
+    if not how.keep:
+        raise UnknownKeyError(why, class_name=cls, key=key, value=value, has_value=True)
+    out = _kept_value(value, cls, key)
+    default = (how.defaults or {}).get(cls, {}).get(key, _MISSING)
+    if default is not _MISSING and _same_value(out, default, cls, key):
+        return
+    _warn_unknown(cls, key)
+    kept[key] = out
+
+
+def _same_value(value: Any, default: Any, cls: str, key: str) -> bool:
+    try:
+        other = _kept_value(default, cls, key)
+    except KerasOptCompatError:
+        return False
+    return value == other and isinstance(value, bool) == isinstance(other, bool)
+
+
+def _kept_value(value: Any, cls: str, key: str) -> Any:
+    """A key the tables lack must hold a JSON scalar or a list of them."""
+    value = unwrap_numpy(value)
+    if isinstance(value, (list, tuple)):
+        return [_kept_scalar(unwrap_numpy(v), cls, key) for v in value]
+    return _kept_scalar(value, cls, key)
+
+
+def _kept_scalar(value: Any, cls: str, key: str) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return _int(value, cls, key)
+    if isinstance(value, float):
+        return _float(value, cls, key)
+    raise _type_error(cls, key, value, "a JSON scalar or a list of them (a key kerasopt_compat does not know)")
+
+
+def _warn_unknown(cls: str, key: Optional[str]) -> None:
+    version = installed_versions()
+    what = "optimizer class %r" % cls if key is None else "key %r of %s" % (key, cls)
+    warning = UnknownKeyWarning(
+        "kerasopt_compat does not know %s (installed: %s): passed through as is; "
+        "a newer kerasopt_compat may know it" % (what, version)
+    )
+    warning.class_name, warning.key, warning.version = cls, key, version
+    warnings.warn(warning, stacklevel=5)
+
+
+def _read_loss_scale(config: Mapping[str, Any], how: Reading) -> Dict[str, Any]:
     cls = T.LOSS_SCALE_CLASS
     values: Dict[str, Any] = {}
+    kept: Dict[str, Any] = {}
     for raw_key, raw_value in config.items():
         if raw_key in T.DROPPED_KEYS:
             continue
         spec = _LOSS_SCALE_KEYS.get(raw_key)
         if spec is None:
-            raise UnknownKeyError(
-                "unknown key for LossScaleOptimizer", class_name=cls, key=raw_key, value=raw_value, has_value=True
-            )
+            _keep(kept, cls, raw_key, raw_value, how, "unknown key for LossScaleOptimizer")
+            continue
         if raw_key == "name":
             name = _read_name(raw_value, cls)
             values["name"] = None if name == cls or _is_loss_scale_auto_name(raw_value) else name
             continue
-        values[raw_key] = coerce(spec, raw_value, cls, custom)
+        values[raw_key] = coerce(spec, raw_value, cls, how)
     if "inner_optimizer" not in values:
         raise InvalidConfigError("LossScaleOptimizer config has no 'inner_optimizer'", class_name=cls, key="inner_optimizer")
     out = {spec.name: values.get(spec.name, spec.default) for spec in T.LOSS_SCALE_KEYS}
@@ -348,6 +504,61 @@ def _read_loss_scale(config: Mapping[str, Any], custom: Collection[str]) -> Dict
         if values.get(spec.name, spec.default) != spec.default:
             out[spec.name] = values[spec.name]
     out.update(_set_options(values))
+    out.update(kept)
+    return {"class_name": cls, "config": out}
+
+
+def _read_multi(config: Mapping[str, Any], how: Reading) -> Dict[str, Any]:
+    """MultiOptimizer: canonical (``default_optimizer`` + ``optimizer_map``) or
+    Keras 3.15's native shape (both inside a serialized ``OptimizerMap``)."""
+    cls = T.MULTI_CLASS
+    values: Dict[str, Any] = {}
+    kept: Dict[str, Any] = {}
+    parts: Mapping[str, Any] = {}
+    name: Any = None
+    for raw_key, raw_value in config.items():
+        if raw_key in T.DROPPED_KEYS:
+            continue
+        if raw_key == "name":
+            name = raw_value
+        elif raw_key in ("default_optimizer", "optimizer_map"):
+            parts = dict(parts, **{raw_key: raw_value})
+        elif raw_key in _OPTION_KEYS:
+            values[raw_key] = coerce(_OPTION_KEYS[raw_key], raw_value, cls, how)
+        else:
+            _keep(kept, cls, raw_key, raw_value, how, "unknown key for MultiOptimizer")
+    if "default_optimizer" not in parts:  # Keras' own shape
+        if "optimizer_map" not in parts:
+            raise InvalidConfigError("MultiOptimizer config has no 'optimizer_map'", class_name=cls, key="optimizer_map")
+        raw_map, parts = _envelope(parts["optimizer_map"], "OptimizerMap")
+        if _strip_prefix(raw_map) != T.OPTIMIZER_MAP_CLASS:
+            raise InvalidConfigError(
+                "MultiOptimizer's optimizer_map must be a serialized OptimizerMap (a callable cannot be stored)",
+                class_name=cls,
+                key="optimizer_map",
+                value=raw_map,
+                has_value=True,
+            )
+        for key in parts:
+            if key not in ("default_optimizer", "optimizer_map"):
+                raise UnknownKeyError("unknown key for OptimizerMap", class_name=raw_map, key=key)
+        if "default_optimizer" not in parts:
+            raise InvalidConfigError("OptimizerMap has no 'default_optimizer'", class_name=raw_map, key="default_optimizer")
+    patterns = parts.get("optimizer_map")
+    patterns = {} if patterns is None else patterns
+    if not isinstance(patterns, abc.Mapping):
+        raise ConfigTypeError("'optimizer_map' must map patterns to optimizers", class_name=cls, key="optimizer_map")
+    mapped: Dict[str, Any] = {}
+    for pattern, optimizer in patterns.items():
+        if not isinstance(pattern, str):
+            raise ConfigTypeError("optimizer_map patterns must be strings", class_name=cls, value=pattern, has_value=True)
+        mapped[pattern] = _read_optimizer(optimizer, how, nested=True)
+    out: Dict[str, Any] = {"default_optimizer": _read_optimizer(parts["default_optimizer"], how, nested=True)}
+    out["optimizer_map"] = mapped
+    if _read_name(name, cls) != cls:
+        out["name"] = _read_name(name, cls)
+    out.update(_set_options(values))
+    out.update(kept)
     return {"class_name": cls, "config": out}
 
 
@@ -374,9 +585,9 @@ def _is_loss_scale_auto_name(value: Any) -> bool:
 # --------------------------------------------------------------------------- schedules
 
 
-def _read_schedule(obj: Any, owner: str, custom: Collection[str]) -> Dict[str, Any]:
+def _read_schedule(obj: Any, owner: str, how: Reading) -> Dict[str, Any]:
     raw, config = _envelope(obj, "learning-rate schedule")
-    custom_name = _custom_class_name(obj, raw, custom, "learning-rate schedule")
+    custom_name = _custom_class_name(obj, raw, how.custom, "learning-rate schedule")
     if custom_name is not None:
         return {"class_name": custom_name, "config": plain(config, custom_name)}
     cls = _strip_prefix(raw)
@@ -389,11 +600,13 @@ def _read_schedule(obj: Any, owner: str, custom: Collection[str]) -> Dict[str, A
         )
     keys = {k.name: k for k in spec.keys + spec.extras}
     values: Dict[str, Any] = {}
+    kept: Dict[str, Any] = {}
     for key, raw_value in config.items():
         k = keys.get(key)
         if k is None:
-            raise UnknownKeyError("unknown key for this schedule", class_name=cls, key=key, value=raw_value, has_value=True)
-        values[key] = coerce(k, raw_value, cls, custom)
+            _keep(kept, cls, key, raw_value, how, "unknown key for this schedule")
+            continue
+        values[key] = coerce(k, raw_value, cls, how)
     if values.get("name") in spec.auto_names:
         values["name"] = None
     out: Dict[str, Any] = {}
@@ -407,6 +620,7 @@ def _read_schedule(obj: Any, owner: str, custom: Collection[str]) -> Dict[str, A
     for k in spec.extras:
         if k.name in values and values[k.name] != k.default:
             out[k.name] = values[k.name]
+    out.update(kept)
     return {"class_name": cls, "config": out}
 
 
@@ -473,7 +687,7 @@ def _str(value: Any, cls: str, key: str) -> str:
     return value
 
 
-def coerce(spec: T.Key, value: Any, cls: str, custom: Collection[str]) -> Any:
+def coerce(spec: T.Key, value: Any, cls: str, how: Reading) -> Any:
     """Check one value against its table row and return its canonical form."""
     value = unwrap_numpy(value)
     kind, key = spec.kind, spec.name
@@ -484,7 +698,7 @@ def coerce(spec: T.Key, value: Any, cls: str, custom: Collection[str]) -> Any:
     if kind in ("opt_float", "float"):
         out: Any = _float(value, cls, key)
     elif kind == "lr":
-        out = _read_schedule(value, cls, custom) if isinstance(value, abc.Mapping) else _float(value, cls, key)
+        out = _read_schedule(value, cls, how) if isinstance(value, abc.Mapping) else _float(value, cls, key)
     elif kind == "bool":
         if not isinstance(value, bool):
             raise _type_error(cls, key, value, "true or false")
@@ -500,7 +714,7 @@ def coerce(spec: T.Key, value: Any, cls: str, custom: Collection[str]) -> Any:
     elif kind == "opt_name":
         out = _str(value, cls, key)
     elif kind == "optimizer":
-        out = _read_optimizer(value, custom, nested=True)
+        out = _read_optimizer(value, how, nested=True)
     else:  # pragma: no cover - a table row with a kind this module lacks
         raise AssertionError("unknown kind %r" % kind)
     if out in spec.neutral and not isinstance(out, bool):

@@ -116,6 +116,14 @@ OPTIMIZERS: Dict[str, Tuple[Key, ...]] = {
     "ScheduleFreeAdamW": _hypers(0.0025, _B1, _B2, Key("epsilon", 1e-08, "float"), Key("warmup_steps", 0, "int")),
 }
 
+#: Class keys TF 2.9 did not have, added to a class in a later release.
+#: Emitted after the class keys of :data:`OPTIMIZERS`, in this order, only
+#: when they differ from their default (like :attr:`ScheduleSpec.extras`).
+OPTIMIZER_EXTRAS: Dict[str, Tuple[Key, ...]] = {
+    # tf_keras 2.21 (new) Adam; its get_config() omits it (fixes.complete_config).
+    "Adam": (Key("adaptive_epsilon", False, "bool"),),
+}
+
 #: The eight classes of TF 2.9's ``tf.keras.optimizers`` (the documented contract).
 DOCUMENTED_CLASSES: FrozenSet[str] = frozenset(["Adadelta", "Adagrad", "Adam", "Adamax", "Ftrl", "Nadam", "RMSprop", "SGD"])
 
@@ -202,6 +210,21 @@ LOSS_SCALE_KEYS: Tuple[Key, ...] = (
 )
 LOSS_SCALE_EXTRAS: Tuple[Key, ...] = (Key("name", None, "opt_name"),)
 LOSS_SCALE_AUTO_NAMES: FrozenSet[str] = frozenset(["loss_scale_optimizer", "LossScaleOptimizer", "LossScaleOptimizerV3"])
+
+
+#: Keras 3.15+ ``optimizers.MultiOptimizer`` (per-variable optimizers). Canonical
+#: config: ``default_optimizer`` and ``optimizer_map`` ({variable-path pattern:
+#: optimizer}, input order), optimizers in canonical form (no wrappers inside),
+#: then a chosen ``name``, then the non-default OPTIONS (it takes
+#: ``loss_scale_factor``). Keras writes the two inside a serialized
+#: ``OptimizerMap`` (``config['optimizer_map']``); both shapes are read.
+MULTI_CLASS = "MultiOptimizer"
+OPTIMIZER_MAP_CLASS = "OptimizerMap"
+MULTI_KEYS: Tuple[Key, ...] = (
+    Key("default_optimizer", REQUIRED, "optimizer"),
+    Key("optimizer_map", REQUIRED, "optimizer_map"),
+)
+MULTI_EXTRAS: Tuple[Key, ...] = (Key("name", None, "opt_name"),)
 
 
 class ScheduleSpec(NamedTuple):
@@ -298,6 +321,9 @@ class Family(NamedTuple):
     #: keys whose 0 the constructor silently replaces by its default
     #: (legacy ``epsilon or backend.epsilon()``)
     zero_replaced: FrozenSet[str]
+    #: MultiOptimizer: canonical keys its constructor takes besides the map
+    #: (empty: this generation has no MultiOptimizer)
+    multi_optimizer_keys: Tuple[str, ...] = ()
 
 
 _CLIP = frozenset(["clipnorm", "clipvalue", "global_clipnorm"])
@@ -360,6 +386,7 @@ FAMILIES: Dict[str, Family] = {
         schedule_name_required=True,
         no_schedule=frozenset(),
         zero_replaced=frozenset(),
+        multi_optimizer_keys=("name", "loss_scale_factor"),
     ),
 }
 
@@ -373,6 +400,8 @@ FIRST_RELEASE: Dict[str, Dict[str, Optional[str]]] = {
     "Lamb": {"keras2": None, "keras3": "Keras 3.5"},
     "Muon": {"keras2": None, "keras3": "Keras 3.10"},
     "ScheduleFreeAdamW": {"keras2": None, "keras3": "Keras 3.14"},
+    # keras 3.14.0's wheel has no optimizers/multi_optimizer.py; 3.15.1's has.
+    MULTI_CLASS: {"keras2": None, "keras3": "Keras 3.15"},
 }
 
 

@@ -9,7 +9,7 @@ builds the installed flavour's optimizer from exactly this dict.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Collection, Dict, Mapping, Optional
+from typing import Any, Callable, Collection, Container, Dict, Mapping, Optional
 
 from . import _tables as T
 from ._errors import (
@@ -38,7 +38,14 @@ def _accept_all(cls: str, key: str) -> bool:
 
 
 class _Writer:
-    def __init__(self, family: str, strict: bool, accepts: Optional[Accepts], custom: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        family: str,
+        strict: bool,
+        accepts: Optional[Accepts],
+        custom: Collection[str] = (),
+        passthrough: Container[str] = (),
+    ) -> None:
         if family not in T.FAMILIES:
             raise InvalidConfigError("unknown target generation %r; use one of %s" % (family, ", ".join(sorted(T.FAMILIES))))
         self.name = family
@@ -47,6 +54,8 @@ class _Writer:
         self.accepts = accepts or _accept_all
         #: the caller's classes (custom_objects), let through even when named like Keras' own
         self.custom = custom
+        #: optimizer classes the tables lack that the installed Keras has
+        self.passthrough = passthrough
 
     def lossy(self, why: str, cls: str, key: str, value: Any) -> None:
         exc = LossyConversionError(
@@ -69,7 +78,13 @@ class _Writer:
         cfg = canonical["config"]
         if cls == T.LOSS_SCALE_CLASS:
             return self.loss_scale(cfg)
-        if cls not in T.OPTIMIZERS or cls in self.custom:  # a custom class, let through unchanged
+        if cls in self.custom:  # the caller's class, let through unchanged
+            return self._envelope(cls, dict(cfg), self.family.top_level)
+        if cls == T.MULTI_CLASS:
+            return self.multi(cfg)
+        if cls not in T.OPTIMIZERS and cls in self.passthrough:
+            return self.passthrough_optimizer(cls, cfg)
+        if cls not in T.OPTIMIZERS:  # a custom class, let through unchanged
             return self._envelope(cls, dict(cfg), self.family.top_level)
         fam = self.family
         if cls not in fam.classes:
@@ -90,10 +105,35 @@ class _Writer:
                 native[spec.name] = value
             elif value != emit_default(spec):
                 self.lossy("the target's %s has no %r" % (cls, spec.name), cls, spec.name, value)
+        # OPTIMIZER_EXTRAS (present only when not default), then keys the
+        # tables lack (unknown_keys="keep"): passed where the target takes them.
+        known = {"name"} | {spec.name for spec in T.OPTIMIZERS[cls] + T.OPTIONS}
+        for key, value in cfg.items():
+            if key not in known:
+                self._extra(cls, key, value, native)
         native.update(fam.config_extras)
         if any(c == cls for c, _ in fam.kwarg_renames):
             native = {fam.kwarg_renames.get((cls, key), key): value for key, value in native.items()}
         return self._envelope(cls, native, fam.top_level)
+
+    def _extra(self, cls: str, key: str, value: Any, native: Dict[str, Any]) -> None:
+        if self.accepts(cls, key):
+            native[key] = value
+        else:
+            self.lossy("the target's %s has no %r" % (cls, key), cls, key, value)
+
+    def passthrough_optimizer(self, cls: str, cfg: Mapping[str, Any]) -> Dict[str, Any]:
+        """An optimizer class the tables lack but the installed Keras has: each
+        key where its constructor takes it (a schedule written natively)."""
+        native: Dict[str, Any] = {}
+        for key, value in cfg.items():
+            if key == "learning_rate" and isinstance(value, Mapping):
+                value = self.schedule(value, cls)
+            if key == "name":
+                native[key] = value
+            else:
+                self._extra(cls, key, value, native)
+        return self._envelope(cls, native, self.family.top_level)
 
     def _options(self, cls: str, cfg: Mapping[str, Any]) -> Dict[str, Any]:
         """The optimizer-wide options the target takes (all of them where its
@@ -154,9 +194,37 @@ class _Writer:
                 native[key] = self.optimizer(value)
             elif key in fam.loss_scale_keys:
                 native[key] = value
+            elif key not in defaults:  # a key the tables lack (unknown_keys="keep")
+                self._extra(cls, key, value, native)
             elif value != defaults[key]:
                 self.lossy("this generation's LossScaleOptimizer has no %r" % key, cls, key, value)
         return self._envelope(fam.loss_scale_class, native, fam.top_level)
+
+    def multi(self, cfg: Mapping[str, Any]) -> Dict[str, Any]:
+        """MultiOptimizer: Keras 3.15's shape, the optimizers inside a serialized OptimizerMap."""
+        cls = T.MULTI_CLASS
+        fam = self.family
+        if not fam.multi_optimizer_keys:
+            raise UnsupportedClassError(
+                "Keras generation %r has no optimizer %s; %s" % (self.name, cls, first_release_note(cls, self.name)),
+                class_name=cls,
+            )
+        inner = {
+            "default_optimizer": self.optimizer(cfg["default_optimizer"]),
+            "optimizer_map": {pattern: self.optimizer(opt) for pattern, opt in cfg["optimizer_map"].items()},
+        }
+        native: Dict[str, Any] = {"optimizer_map": self._envelope(T.OPTIMIZER_MAP_CLASS, inner, fam.top_level)}
+        defaults = {spec.name: spec.default for spec in T.MULTI_EXTRAS + T.OPTIONS}
+        for key, value in cfg.items():
+            if key in ("default_optimizer", "optimizer_map"):
+                continue
+            if key in fam.multi_optimizer_keys:
+                native[key] = value
+            elif key not in defaults:  # a key the tables lack (unknown_keys="keep")
+                self._extra(cls, key, value, native)
+            elif value != defaults[key]:
+                self.lossy("this generation's MultiOptimizer has no %r" % key, cls, key, value)
+        return self._envelope(cls, native, fam.top_level)
 
     @staticmethod
     def _envelope(cls: str, config: Dict[str, Any], top: Mapping[str, Any]) -> Dict[str, Any]:
@@ -182,6 +250,10 @@ class _Writer:
             for key in spec.extras:
                 if key.name in cfg and not self.accepts(cls, key.name):
                     self.lossy("the target's %s has no %r" % (cls, key.name), owner, key.name, cfg.pop(key.name))
+            known = {key.name for key in spec.keys + spec.extras}
+            for name in [k for k in cfg if k not in known]:  # kept by unknown_keys="keep"
+                if not self.accepts(cls, name):
+                    self.lossy("the target's %s has no %r" % (cls, name), owner, name, cfg.pop(name))
         return self._envelope(cls, cfg, self.family.schedule_top_level)
 
 
@@ -218,10 +290,16 @@ def write(
     strict: bool = False,
     accepts: Optional[Accepts] = None,
     custom: Collection[str] = (),
+    passthrough: Container[str] = (),
 ) -> Dict[str, Any]:
-    """Write an already canonical dict for ``family`` (used by the live path);
-    ``custom``: the caller's class names, passed through unchanged."""
-    return _Writer(family, strict, accepts, custom).optimizer(canonical)
+    """Write an already canonical dict for ``family`` (used by the live path).
+
+    ``custom``: the caller's class names, passed through unchanged.
+    ``passthrough``: optimizer classes the tables lack that the installed Keras
+    has; their keys are checked with ``accepts`` like a table class's (other
+    classes the tables lack are custom classes, written unchanged).
+    """
+    return _Writer(family, strict, accepts, custom, passthrough).optimizer(canonical)
 
 
 def to_native(
@@ -230,6 +308,7 @@ def to_native(
     *,
     strict: bool = False,
     custom_objects: CustomObjects = None,
+    unknown_keys: str = "error",
 ) -> Dict[str, Any]:
     """Return the dict Keras generation (or release) ``family`` would serialize for ``config``.
 
@@ -242,12 +321,15 @@ def to_native(
     :class:`LossyConversionWarning` (or raise :class:`LossyConversionError`
     with ``strict=True``); legacy learning-rate ``decay`` becomes an exactly
     equivalent ``InverseTimeDecay`` schedule with a :class:`DecayConversionWarning`.
+    ``unknown_keys="keep"`` reads as :func:`normalize` does and writes the kept
+    keys and classes through unchanged (nothing here knows whether ``family``
+    has them).
 
     >>> to_native({'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.1}}, 'legacy')
     {'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.1, 'decay': 0.0, 'momentum': 0.0, 'nesterov': False}}
     """
     custom = custom_names(custom_objects)
-    canonical = normalize(config, custom_objects=custom)
+    canonical = normalize(config, custom_objects=custom, unknown_keys=unknown_keys)
     if family in T.FAMILIES:
         return write(canonical, family, strict=strict, custom=custom)
     release = resolve_target(family)

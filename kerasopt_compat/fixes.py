@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 from types import ModuleType
-from typing import Any, Callable, FrozenSet, Optional
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional
 
 
 def optimizer_namespace(keras: ModuleType, path: str) -> Optional[Any]:
@@ -54,6 +54,9 @@ def loss_scale_optimizer_class(keras: ModuleType, family: str) -> Any:
     return keras.mixed_precision.LossScaleOptimizer
 
 
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
 @functools.lru_cache(maxsize=256)
 def named_parameters(cls: Any) -> FrozenSet[str]:
     """Keyword parameters that ``cls.__init__`` names explicitly.
@@ -74,6 +77,49 @@ def named_parameters(cls: Any) -> FrozenSet[str]:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def constructor_defaults(cls: Any) -> Dict[str, Any]:
+    """Defaults of the keyword parameters that ``cls.__init__`` names explicitly.
+
+    How ``serialize`` decides that a ``get_config()`` key kerasopt_compat's
+    tables lack (a Keras release newer than the package) is at its default
+    and can be left out. Where an ``__init__`` takes ``**kwargs`` the base
+    classes' ``__init__`` defaults follow (Keras 3.3-3.x LossScaleOptimizer
+    passes the optimizer options to ``Optimizer`` that way); legacy
+    OptimizerV2 options have no default anywhere (see :func:`named_parameters`).
+    Treat the result as read-only (it is cached).
+    """
+    out: Dict[str, Any] = {}
+    for klass in getattr(cls, "__mro__", (cls,)):
+        init = vars(klass).get("__init__")
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters
+        except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+            break
+        for name, p in params.items():
+            if name != "self" and p.kind in _NAMED and p.default is not inspect.Parameter.empty:
+                out.setdefault(name, p.default)
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            break
+    return out
+
+
+def public_names(namespace: Any) -> List[str]:
+    """Public attribute names of an optimizer namespace.
+
+    TF 2.x's lazy ``tf.keras`` wrappers (``TFModuleWrapper``,
+    ``KerasLazyLoader``) may raise while listing; an unlistable namespace has
+    no names. Can go with Keras 2 (Keras 3's namespaces are plain modules).
+    """
+    try:
+        names = dir(namespace)
+    except Exception:  # noqa: BLE001 - a lazy loader failing to import
+        return []
+    return [name for name in names if isinstance(name, str) and not name.startswith("_")]
+
+
 def python_scalar(value: Any) -> Any:
     """Turn a TF/numpy scalar or variable into a Python number.
 
@@ -91,13 +137,25 @@ def python_scalar(value: Any) -> Any:
     return value
 
 
-def complete_config(optimizer: Any, config: Any) -> Any:
+def complete_config(optimizer: Any, config: Any, attributes: Iterable[str] = ()) -> Any:
     """``get_config()`` plus what some versions leave out.
 
     TF 2.9/2.10 ``optimizers.experimental`` classes omit ``name`` from their
     config although the constructor takes it; read it from the object. Can go
     when the oldest supported TF is 2.11.
+
+    ``attributes``: table keys (``_tables.OPTIMIZER_EXTRAS``) to read from the
+    object's same-named attribute when its constructor takes them but
+    ``get_config()`` omits them: tf_keras 2.21's new ``Adam`` takes
+    ``adaptive_epsilon`` and leaves it out of its config. Can go when
+    tf_keras' ``get_config()`` includes it or Keras 2 support ends.
     """
     if isinstance(config, dict) and "name" not in config and isinstance(getattr(optimizer, "name", None), str):
         config = dict(config, name=optimizer.name)
+    cls: Any = type(optimizer)
+    for key in attributes:
+        if isinstance(config, dict) and key not in config and key in named_parameters(cls):
+            value = getattr(optimizer, key, None)
+            if isinstance(value, (bool, int, float, str)):
+                config = dict(config, **{key: value})
     return config

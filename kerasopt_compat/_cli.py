@@ -28,6 +28,7 @@ from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, TextIO,
 
 from . import _stream as S
 from ._errors import KerasOptCompatError
+from ._normalize import UNKNOWN_KEYS_MODES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 GENERATIONS = ("legacy", "keras2", "keras3")
@@ -115,7 +116,7 @@ def _oneshot_parser() -> argparse.ArgumentParser:
 
 def _oneshot(argv: Sequence[str]) -> int:
     args = _oneshot_parser().parse_args(argv)
-    options = S.Options(args.to, (), tuple(args.custom), args.strict)
+    options = S.Options(args.to, (), tuple(args.custom), args.strict, args.unknown_keys)
     status = EXIT_OK
     for source in args.files or ["-"]:
         label = "<stdin>" if source == "-" else source
@@ -166,6 +167,17 @@ def _add_target(parser: argparse.ArgumentParser, required: bool) -> None:
     )
 
 
+def add_unknown_keys(parser: argparse.ArgumentParser) -> None:
+    """``--unknown-keys error|keep`` (``unknown_keys`` of :func:`normalize`); fix-model has it too."""
+    parser.add_argument(
+        "--unknown-keys",
+        choices=UNKNOWN_KEYS_MODES,
+        default="error",
+        help="a key or optimizer class kerasopt_compat does not know (written by a newer Keras): an error "
+        "(default), or keep it as it is, after the known keys, with a warning",
+    )
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--custom",
@@ -175,6 +187,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="let optimizer/schedule class NAME through unchanged (your own class; repeatable)",
     )
     parser.add_argument("--strict", action="store_true", help="with --to: a setting the target cannot hold is an error")
+    add_unknown_keys(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no warnings and no progress bar")
 
 
@@ -283,6 +296,7 @@ class _Run:
             tuple(args.field.split(".")) if args.field else (),
             tuple(args.custom),
             args.strict,
+            args.unknown_keys,
         )
         self.counts = {S.CONVERTED: 0, S.UNCHANGED: 0, S.FAILED: 0}
         self.stopped = False

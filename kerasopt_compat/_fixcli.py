@@ -9,6 +9,7 @@ import warnings
 from typing import Optional, Sequence
 
 from . import _tables as T
+from ._cli import add_unknown_keys
 from ._errors import KerasOptCompatError
 from ._modelfile import fix_model
 
@@ -38,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="write nothing; print what would change, exit 1 if anything would")
     p.add_argument("--strict", action="store_true", help="a setting the target cannot hold is an error")
     p.add_argument("--custom", action="append", default=[], metavar="NAME", help="let your own class NAME through unchanged")
+    add_unknown_keys(p)
     p.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
     return p
 
@@ -48,7 +50,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         warnings.simplefilter("always")
         try:
             result = fix_model(
-                args.src, args.dst, args.to, force=args.force, check=args.check, strict=args.strict, custom_objects=args.custom
+                args.src,
+                args.dst,
+                args.to,
+                force=args.force,
+                check=args.check,
+                strict=args.strict,
+                custom_objects=args.custom,
+                unknown_keys=args.unknown_keys,
             )
         except KerasOptCompatError as exc:
             print("error: %s" % exc, file=sys.stderr)

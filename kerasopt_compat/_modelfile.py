@@ -24,12 +24,13 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 import zipfile
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from . import _tables as T
 from . import _write
-from ._errors import InvalidConfigError, KerasOptCompatError, ModelFileError, NoOptimizerError
+from ._errors import InvalidConfigError, KerasOptCompatError, ModelFileError, NoOptimizerError, UnknownKeyWarning
 from ._normalize import CustomObjects, normalize
 from ._optional import import_optional_dependency
 from ._write import to_native
@@ -63,7 +64,7 @@ class StoredModel(NamedTuple):
 # --------------------------------------------------------------------------- reading
 
 
-def read_optimizer(path: PathLike, *, custom_objects: CustomObjects = None) -> Dict[str, Any]:
+def read_optimizer(path: PathLike, *, custom_objects: CustomObjects = None, unknown_keys: str = "error") -> Dict[str, Any]:
     """Return the canonical dict of the optimizer stored in a model file.
 
     ``path`` is an ``.h5``/``.hdf5`` file, a ``.keras`` archive, a SavedModel
@@ -77,20 +78,22 @@ def read_optimizer(path: PathLike, *, custom_objects: CustomObjects = None) -> D
     Raises :class:`NoOptimizerError` when the file was saved without an
     optimizer, :class:`ModelFileError` when it is not a model file Keras
     writes, and the errors of :func:`normalize` (with the file named) when
-    the stored optimizer is not readable.
+    the stored optimizer is not readable. ``unknown_keys="keep"`` keeps keys
+    and optimizer classes a Keras newer than kerasopt_compat wrote, as in
+    :func:`normalize`.
     """
     stored = read_model_file(path)
-    return _canonical(stored, custom_objects)
+    return _canonical(stored, custom_objects, unknown_keys)
 
 
-def _canonical(stored: StoredModel, custom_objects: CustomObjects) -> Dict[str, Any]:
+def _canonical(stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str = "error") -> Dict[str, Any]:
     if stored.optimizer is None:
         raise NoOptimizerError(
             "%s: the model file (%s) holds no optimizer; it was saved without compile(), with "
             "include_optimizer=False or from a model that was not compiled" % (stored.path, _FORMAT_LABEL[stored.format])
         )
     try:
-        return normalize(_drop_file_markers(stored.optimizer), custom_objects=custom_objects)
+        return normalize(_drop_file_markers(stored.optimizer), custom_objects=custom_objects, unknown_keys=unknown_keys)
     except KerasOptCompatError as exc:
         exc.note_file(stored.path)
         raise
@@ -433,18 +436,21 @@ def native_entry(
     loader: Optional[str] = None,
     strict: bool = False,
     target: Optional[str] = None,
+    custom_objects: CustomObjects = None,
+    unknown_keys: str = "error",
 ) -> Dict[str, Any]:
     """The optimizer entry a loader of ``family`` reads from a ``fmt`` model file.
 
     ``to_native`` (for the release ``target`` when given, so that classes and
     schedule keys it lacks are refused or lossy) plus the container's own
     conventions (``_tables.MODEL_FILE_TOP_LEVEL``; ``loader`` is ``"tf_keras"``
-    for tf_keras, else the generation).
+    for tf_keras, else the generation). ``custom_objects``/``unknown_keys`` as
+    in :func:`to_native`.
 
     >>> native_entry({'class_name': 'SGD', 'config': {}}, 'keras2', 'keras')['module']
     'keras.optimizers'
     """
-    native = to_native(canonical, target or family, strict=strict)
+    native = to_native(canonical, target or family, strict=strict, custom_objects=custom_objects, unknown_keys=unknown_keys)
     cls = native["class_name"]
     for key in ((fmt, loader or family, cls), (fmt, family, cls), (fmt, family, "*")):
         extra = T.MODEL_FILE_TOP_LEVEL.get(key)
@@ -483,6 +489,7 @@ def fix_model(
     check: bool = False,
     strict: bool = False,
     custom_objects: CustomObjects = None,
+    unknown_keys: str = "error",
 ) -> FixResult:
     """Copy a model file, rewriting only its stored optimizer for release ``target``.
 
@@ -496,7 +503,8 @@ def fix_model(
     temporary file (directory, for a SavedModel) in its own folder and then
     renamed into place; an existing ``dst`` is refused unless ``force=True``.
     With ``check=True`` nothing is written and the result says whether
-    anything would change. Imports no TensorFlow.
+    anything would change. ``unknown_keys="keep"``: as in :func:`read_optimizer`
+    (kept keys and classes are written through unchanged). Imports no TensorFlow.
 
     >>> fix_model("saved_by_tf215.h5", "for_tf29.h5", "tf2.9").changed   # doctest: +SKIP
     True
@@ -504,9 +512,20 @@ def fix_model(
     family = resolve_target(target)
     src_path, dst_path = os.fspath(src), os.fspath(dst)
     stored = read_model_file(src_path)
-    canonical = _canonical(stored, custom_objects)
+    canonical = _canonical(stored, custom_objects, unknown_keys)
     try:
-        after = native_entry(canonical, family, stored.format, loader=loader_of(target), strict=strict, target=target)
+        with warnings.catch_warnings():  # already said by _canonical
+            warnings.simplefilter("ignore", UnknownKeyWarning)
+            after = native_entry(
+                canonical,
+                family,
+                stored.format,
+                loader=loader_of(target),
+                strict=strict,
+                target=target,
+                custom_objects=custom_objects,
+                unknown_keys=unknown_keys,
+            )
     except KerasOptCompatError as exc:
         exc.note_file(src_path)
         raise

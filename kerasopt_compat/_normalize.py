@@ -39,6 +39,8 @@ MAX_DEPTH = 64
 _CUSTOM_PREFIX = "Custom>"
 #: What to do about an unknown class, from Python (the command line says ``--custom``).
 CUSTOM_HINT = "if it is your own class, pass it in custom_objects"
+#: What to do about an unknown key, from Python (the command line says ``--unknown-keys keep``).
+UNKNOWN_KEYS_HINT = "if a Keras newer than kerasopt_compat wrote it, pass unknown_keys='keep' to keep it"
 _AUTO_SUFFIX = re.compile(r"_\d+$")
 #: What an optimizer class passed through under ``unknown_keys="keep"`` may be called.
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -435,7 +437,7 @@ def _keep(kept: Dict[str, Any], cls: str, key: str, value: Any, how: Reading, wh
     optimizer without it.
     """
     if not how.keep:
-        raise UnknownKeyError(why, class_name=cls, key=key, value=value, has_value=True)
+        raise UnknownKeyError(why, class_name=cls, key=key, value=value, has_value=True, hint=UNKNOWN_KEYS_HINT)
     out = _kept_value(value, cls, key)
     default = (how.defaults or {}).get(cls, {}).get(key, _MISSING)
     if default is not _MISSING and _same_value(out, default, cls, key):

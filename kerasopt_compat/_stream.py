@@ -14,7 +14,7 @@ import json
 import warnings
 from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Sequence, TextIO, Tuple
 
-from ._errors import ConfigTypeError, InvalidConfigError, KerasOptCompatError, UnknownClassError
+from ._errors import ConfigTypeError, InvalidConfigError, KerasOptCompatError, UnknownClassError, UnknownKeyError
 from ._normalize import normalize
 from ._write import to_native
 
@@ -33,6 +33,8 @@ class Options(NamedTuple):
     field: Tuple[str, ...]
     custom: Tuple[str, ...]
     strict: bool
+    #: ``"error"`` or ``"keep"`` (keys and classes a newer Keras wrote), as in :func:`normalize`
+    unknown_keys: str = "error"
 
 
 class Result(NamedTuple):
@@ -52,6 +54,8 @@ def error_message(exc: KerasOptCompatError) -> str:
     """A package error's message, with the command line's own hint for unknown classes."""
     if isinstance(exc, UnknownClassError) and exc.class_name:
         return exc.with_hint("if it is your own class, pass --custom %s to copy it through unchanged" % exc.class_name)
+    if isinstance(exc, UnknownKeyError) and exc.hint:
+        return exc.with_hint("if a Keras newer than kerasopt_compat wrote it, pass --unknown-keys keep to keep it")
     return str(exc)
 
 
@@ -85,10 +89,9 @@ def convert_value(value: Any, options: Options) -> Any:
         except ValueError:
             raise ConfigTypeError("the field holds a string that is not JSON text", value=value, has_value=True) from None
         return json.dumps(convert_value(parsed, options), allow_nan=False)
-    out = normalize(value, custom_objects=options.custom)
-    if options.to is not None:
-        out = to_native(out, options.to, strict=options.strict, custom_objects=options.custom)
-    return out
+    if options.to is None:
+        return normalize(value, custom_objects=options.custom, unknown_keys=options.unknown_keys)
+    return to_native(value, options.to, strict=options.strict, custom_objects=options.custom, unknown_keys=options.unknown_keys)
 
 
 #: Distinct optimizer values remembered per process. Stored configs repeat

@@ -38,6 +38,10 @@ _DISTRIBUTIONS = (
 )
 
 
+#: What :func:`installed_versions` says without TensorFlow and Keras.
+NOTHING_INSTALLED = "no TensorFlow or Keras installed"
+
+
 @functools.lru_cache(maxsize=None)
 def installed_versions() -> str:
     """Describe the installed TensorFlow/Keras distributions without importing them.
@@ -60,7 +64,7 @@ def installed_versions() -> str:
             continue
         seen.add(label)
         found.append("%s %s" % (label, version))
-    return ", ".join(found) if found else "no TensorFlow or Keras installed"
+    return ", ".join(found) if found else NOTHING_INSTALLED
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -18,6 +18,7 @@ from typing import Any, Collection, Container, Dict, Iterable, Mapping, NamedTup
 
 from . import _tables as T
 from ._errors import (
+    NOTHING_INSTALLED,
     ConfigTypeError,
     InvalidConfigError,
     KerasOptCompatError,
@@ -476,8 +477,8 @@ def _warn_unknown(cls: str, key: Optional[str]) -> None:
     version = installed_versions()
     what = "optimizer class %r" % cls if key is None else "key %r of %s" % (key, cls)
     warning = UnknownKeyWarning(
-        "kerasopt_compat does not know %s (installed: %s): passed through as is; "
-        "a newer kerasopt_compat may know it" % (what, version)
+        "kerasopt_compat does not know %s (%s): passed through as is; a newer kerasopt_compat may know it"
+        % (what, version if version == NOTHING_INSTALLED else "installed: " + version)
     )
     warning.class_name, warning.key, warning.version = cls, key, version
     warnings.warn(warning, stacklevel=5)

@@ -182,7 +182,8 @@ def _ours_or_original(config: Any, custom_objects: Any, options: Mapping[str, An
     try:
         if custom_objects and _class_names(config) & set(custom_names(custom_objects)):
             return _ORIGINAL
-        return _live.deserialize(config, prefer_legacy=prefer_legacy)
+        # a key neither kerasopt_compat nor the installed class knows: Keras decides
+        return _live._deserialize(config, None, prefer_legacy=prefer_legacy, refuse_unknown=True)
     except _NOT_OURS:  # custom_objects of a shape kerasopt_compat refuses, too
         return _ORIGINAL
 

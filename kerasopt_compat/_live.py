@@ -192,6 +192,19 @@ def deserialize(
 
     >>> opt = deserialize({'class_name': 'SGD', 'config': {'learning_rate': 0.1}})  # doctest: +SKIP
     """
+    return _deserialize(config, custom_objects, strict=strict, prefer_legacy=prefer_legacy)
+
+
+def _deserialize(
+    config: Mapping[str, Any],
+    custom_objects: Optional[Mapping[str, Any]],
+    *,
+    strict: bool = False,
+    prefer_legacy: bool = False,
+    refuse_unknown: bool = False,
+) -> Any:
+    """:func:`deserialize`; ``refuse_unknown`` (``install()``): a key neither the
+    tables nor the installed class know raises UnknownKeyError, not lossy."""
     if isinstance(config, (str, bytes)):
         raise ConfigTypeError("deserialize() takes a dict; use loads() to read JSON text first", value=config, has_value=True)
     fl = flavour()
@@ -200,7 +213,15 @@ def deserialize(
     canonical = read(config, reading(custom, "keep", classes=passthrough))
     target = _choose_target(fl, canonical, custom, passthrough, prefer_legacy or legacy_hint(config) is True)
     accepts = functools.partial(_accepts, fl, target)
-    native = write(canonical, target.family, strict=strict, accepts=accepts, custom=custom, passthrough=passthrough)
+    native = write(
+        canonical,
+        target.family,
+        strict=strict,
+        accepts=accepts,
+        custom=custom,
+        passthrough=passthrough,
+        refuse_unknown=refuse_unknown,
+    )
     return _Builder(fl, custom_objects or {}, target).optimizer(native)
 
 

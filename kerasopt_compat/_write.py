@@ -17,9 +17,13 @@ from ._errors import (
     InvalidConfigError,
     LossyConversionError,
     LossyConversionWarning,
+    UnknownKeyError,
     UnsupportedClassError,
 )
 from ._normalize import CustomObjects, custom_names, emit_default, normalize
+
+#: Keys of a pass-through class (one the tables lack) that the tables do know.
+_OPTION_NAMES = frozenset(spec.name for spec in T.OPTIONS) | {"learning_rate"}
 
 #: ``accepts(class_name, key) -> bool``: whether the target constructor takes
 #: ``key``. The live path passes one built from the installed classes'
@@ -45,6 +49,7 @@ class _Writer:
         accepts: Optional[Accepts],
         custom: Collection[str] = (),
         passthrough: Container[str] = (),
+        refuse_unknown: bool = False,
     ) -> None:
         if family not in T.FAMILIES:
             raise InvalidConfigError("unknown target generation %r; use one of %s" % (family, ", ".join(sorted(T.FAMILIES))))
@@ -56,6 +61,9 @@ class _Writer:
         self.custom = custom
         #: optimizer classes the tables lack that the installed Keras has
         self.passthrough = passthrough
+        #: a key the tables lack that the target does not take either: UnknownKeyError
+        #: (install() then hands the call to Keras) instead of a lossy conversion
+        self.refuse_unknown = refuse_unknown
 
     def lossy(self, why: str, cls: str, key: str, value: Any) -> None:
         exc = LossyConversionError(
@@ -108,19 +116,32 @@ class _Writer:
         # OPTIMIZER_EXTRAS (present only when not default), then keys the
         # tables lack (unknown_keys="keep"): passed where the target takes them.
         known = {"name"} | {spec.name for spec in T.OPTIMIZERS[cls] + T.OPTIONS}
+        extras = {spec.name for spec in T.OPTIMIZER_EXTRAS.get(cls, ())}
         for key, value in cfg.items():
             if key not in known:
-                self._extra(cls, key, value, native)
+                self._extra(cls, key, value, native, unknown=key not in extras)
         native.update(fam.config_extras)
         if any(c == cls for c, _ in fam.kwarg_renames):
             native = {fam.kwarg_renames.get((cls, key), key): value for key, value in native.items()}
         return self._envelope(cls, native, fam.top_level)
 
-    def _extra(self, cls: str, key: str, value: Any, native: Dict[str, Any]) -> None:
+    def _extra(self, cls: str, key: str, value: Any, native: Dict[str, Any], *, unknown: bool = True) -> None:
+        """Pass a key TF 2.9 lacked (``unknown``: one the tables lack too) where the target takes it."""
         if self.accepts(cls, key):
             native[key] = value
         else:
-            self.lossy("the target's %s has no %r" % (cls, key), cls, key, value)
+            self._not_taken(cls, cls, key, value, unknown)
+
+    def _not_taken(self, cls: str, owner: str, key: str, value: Any, unknown: bool) -> None:
+        if unknown and self.refuse_unknown:
+            raise UnknownKeyError(
+                "neither kerasopt_compat nor the target's %s knows this key" % cls,
+                class_name=owner,
+                key=key,
+                value=value,
+                has_value=True,
+            )
+        self.lossy("the target's %s has no %r" % (cls, key), owner, key, value)
 
     def passthrough_optimizer(self, cls: str, cfg: Mapping[str, Any]) -> Dict[str, Any]:
         """An optimizer class the tables lack but the installed Keras has: each
@@ -132,7 +153,7 @@ class _Writer:
             if key == "name":
                 native[key] = value
             else:
-                self._extra(cls, key, value, native)
+                self._extra(cls, key, value, native, unknown=key not in _OPTION_NAMES)
         return self._envelope(cls, native, self.family.top_level)
 
     def _options(self, cls: str, cfg: Mapping[str, Any]) -> Dict[str, Any]:
@@ -253,7 +274,7 @@ class _Writer:
             known = {key.name for key in spec.keys + spec.extras}
             for name in [k for k in cfg if k not in known]:  # kept by unknown_keys="keep"
                 if not self.accepts(cls, name):
-                    self.lossy("the target's %s has no %r" % (cls, name), owner, name, cfg.pop(name))
+                    self._not_taken(cls, owner, name, cfg.pop(name), unknown=True)
         return self._envelope(cls, cfg, self.family.schedule_top_level)
 
 
@@ -291,6 +312,7 @@ def write(
     accepts: Optional[Accepts] = None,
     custom: Collection[str] = (),
     passthrough: Container[str] = (),
+    refuse_unknown: bool = False,
 ) -> Dict[str, Any]:
     """Write an already canonical dict for ``family`` (used by the live path).
 
@@ -298,8 +320,10 @@ def write(
     ``passthrough``: optimizer classes the tables lack that the installed Keras
     has; their keys are checked with ``accepts`` like a table class's (other
     classes the tables lack are custom classes, written unchanged).
+    ``refuse_unknown``: a key the tables lack that ``accepts`` refuses raises
+    :class:`UnknownKeyError` instead of being lossy (``install()``).
     """
-    return _Writer(family, strict, accepts, custom, passthrough).optimizer(canonical)
+    return _Writer(family, strict, accepts, custom, passthrough, refuse_unknown).optimizer(canonical)
 
 
 def to_native(

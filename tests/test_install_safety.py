@@ -527,6 +527,21 @@ def test_what_kerasopt_compat_refuses_goes_to_keras(live):
         assert str(ours[1]) == str(expected), label  # str: NaN != NaN
 
 
+def test_a_key_no_one_knows_goes_to_keras(live):
+    """A key neither the tables nor the installed class know: kerasopt_compat.deserialize
+    drops it with LossyConversionWarning, but under install() Keras decides (its own
+    TypeError in most releases)."""
+    stored = {"class_name": "SGD", "config": {"learning_rate": 0.1, "no_such_setting": 1}}
+    with pytest.warns(koc.LossyConversionWarning, match="no_such_setting"):
+        assert koc.serialize(koc.deserialize(copy.deepcopy(stored)))["config"]["learning_rate"] == 0.1
+    for fn_name in ("deserialize", "get"):
+        native, ours = _both(lambda fn_name=fn_name: getattr(live.K.optimizers, fn_name)(copy.deepcopy(stored)))
+        if native[0] == "error":
+            _same_error(native, ours)
+        else:
+            assert ours[0] == "ok" and type(ours[1]) is type(native[1]), (native, ours)
+
+
 def test_custom_objects_kerasopt_compat_refuses_go_to_keras(live):
     """custom_objects with a non-string key: kerasopt_compat refuses it, Keras decides."""
     stored = koc.serialize(live.K.optimizers.SGD(0.2))

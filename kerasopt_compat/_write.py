@@ -9,7 +9,7 @@ builds the installed flavour's optimizer from exactly this dict.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Collection, Container, Dict, Mapping, Optional
+from typing import Any, Callable, Collection, Container, Dict, Mapping, Optional, Tuple
 
 from . import _tables as T
 from ._errors import (
@@ -208,18 +208,28 @@ class _Writer:
     def loss_scale(self, cfg: Mapping[str, Any]) -> Dict[str, Any]:
         cls = T.LOSS_SCALE_CLASS
         fam = self.family
-        native: Dict[str, Any] = {}
-        defaults = {spec.name: spec.default for spec in T.LOSS_SCALE_KEYS + T.LOSS_SCALE_EXTRAS + T.OPTIONS}
+        native: Dict[str, Any] = {"inner_optimizer": self.optimizer(cfg["inner_optimizer"])}
+        self._wrapper_keys(cls, cfg, native, fam.loss_scale_keys, T.LOSS_SCALE_KEYS + T.LOSS_SCALE_EXTRAS)
+        return self._envelope(fam.loss_scale_class, native, fam.top_level)
+
+    def _wrapper_keys(
+        self, cls: str, cfg: Mapping[str, Any], native: Dict[str, Any], taken: Collection[str], specs: Tuple[T.Key, ...]
+    ) -> None:
+        """A wrapper's own keys (``specs``; the wrapped optimizers are written by
+        the caller): those the generation has (``taken``) as they are; a key the
+        tables lack (``unknown_keys="keep"``) where the target takes it; the
+        others lossy when set."""
+        defaults = {spec.name: spec.default for spec in specs + T.OPTIONS}
+        wrapped = {spec.name for spec in T.LOSS_SCALE_KEYS + T.MULTI_KEYS if spec.kind in ("optimizer", "optimizer_map")}
         for key, value in cfg.items():
-            if key == "inner_optimizer":
-                native[key] = self.optimizer(value)
-            elif key in fam.loss_scale_keys:
+            if key in wrapped:
+                continue
+            if key in taken:
                 native[key] = value
-            elif key not in defaults:  # a key the tables lack (unknown_keys="keep")
+            elif key not in defaults:
                 self._extra(cls, key, value, native)
             elif value != defaults[key]:
-                self.lossy("this generation's LossScaleOptimizer has no %r" % key, cls, key, value)
-        return self._envelope(fam.loss_scale_class, native, fam.top_level)
+                self.lossy("this generation's %s has no %r" % (cls, key), cls, key, value)
 
     def multi(self, cfg: Mapping[str, Any]) -> Dict[str, Any]:
         """MultiOptimizer: Keras 3.15's shape, the optimizers inside a serialized OptimizerMap."""
@@ -235,16 +245,7 @@ class _Writer:
             "optimizer_map": {pattern: self.optimizer(opt) for pattern, opt in cfg["optimizer_map"].items()},
         }
         native: Dict[str, Any] = {"optimizer_map": self._envelope(T.OPTIMIZER_MAP_CLASS, inner, fam.top_level)}
-        defaults = {spec.name: spec.default for spec in T.MULTI_EXTRAS + T.OPTIONS}
-        for key, value in cfg.items():
-            if key in ("default_optimizer", "optimizer_map"):
-                continue
-            if key in fam.multi_optimizer_keys:
-                native[key] = value
-            elif key not in defaults:  # a key the tables lack (unknown_keys="keep")
-                self._extra(cls, key, value, native)
-            elif value != defaults[key]:
-                self.lossy("this generation's MultiOptimizer has no %r" % key, cls, key, value)
+        self._wrapper_keys(cls, cfg, native, fam.multi_optimizer_keys, T.MULTI_KEYS + T.MULTI_EXTRAS)
         return self._envelope(cls, native, fam.top_level)
 
     @staticmethod

@@ -81,13 +81,19 @@ def reading(
     return Reading(custom_names(custom_objects), unknown_keys == "keep", classes, defaults)
 
 
+#: The default read: no custom classes, unknown keys rejected.
+_PLAIN = Reading(frozenset())
+
+
 def read(config: Mapping[str, Any], how: Reading) -> Dict[str, Any]:
     """:func:`normalize` with a prepared :class:`Reading` (the live path's entry)."""
     return _read_optimizer(config, how, nested=False)
 
 
-_OPTIMIZER_KEYS: Dict[str, Dict[str, T.Key]] = {cls: {k.name: k for k in keys} for cls, keys in T.OPTIMIZERS.items()}
-_EXTRA_KEYS: Dict[str, Dict[str, T.Key]] = {cls: {k.name: k for k in keys} for cls, keys in T.OPTIMIZER_EXTRAS.items()}
+#: class -> its keys: TF 2.9's (OPTIMIZERS) and later ones (OPTIMIZER_EXTRAS)
+_OPTIMIZER_KEYS: Dict[str, Dict[str, T.Key]] = {
+    cls: {k.name: k for k in keys + T.OPTIMIZER_EXTRAS.get(cls, ())} for cls, keys in T.OPTIMIZERS.items()
+}
 _OPTION_KEYS: Dict[str, T.Key] = {k.name: k for k in T.OPTIONS}
 _LOSS_SCALE_KEYS: Dict[str, T.Key] = {k.name: k for k in T.LOSS_SCALE_KEYS + T.LOSS_SCALE_EXTRAS + T.OPTIONS}
 _OPTIMIZER_BY_LOWER: Dict[str, str] = {
@@ -139,7 +145,8 @@ def normalize(config: Mapping[str, Any], *, custom_objects: CustomObjects = None
     :class:`~kerasopt_compat.ConfigTypeError` (a ``TypeError``) naming the
     class, key and value at fault.
     """
-    return read(config, reading(custom_objects, unknown_keys))
+    how = _PLAIN if custom_objects is None and unknown_keys == "error" else reading(custom_objects, unknown_keys)
+    return read(config, how)
 
 
 def loads(text: Union[str, bytes], *, custom_objects: CustomObjects = None, unknown_keys: str = "error") -> Dict[str, Any]:
@@ -368,7 +375,6 @@ def _read_optimizer(obj: Any, how: Reading, *, nested: bool) -> Dict[str, Any]:
             raise InvalidConfigError("a %s cannot be wrapped by LossScaleOptimizer or MultiOptimizer" % cls, class_name=raw)
         return _read_loss_scale(config, how) if cls == T.LOSS_SCALE_CLASS else _read_multi(config, how)
     keys = _OPTIMIZER_KEYS[cls]
-    extras = _EXTRA_KEYS.get(cls, {})
     values: Dict[str, Any] = {}
     given_as: Dict[str, str] = {}  # canonical key -> the native key that gave it
     kept: Dict[str, Any] = {}
@@ -380,7 +386,7 @@ def _read_optimizer(obj: Any, how: Reading, *, nested: bool) -> Dict[str, Any]:
             name = raw_value
             continue
         key = T.CLASS_KEY_ALIASES.get((cls, raw_key)) or T.KEY_ALIASES.get(raw_key, raw_key)
-        spec = keys.get(key) or extras.get(key) or _OPTION_KEYS.get(key)
+        spec = keys.get(key) or _OPTION_KEYS.get(key)
         if spec is None:
             _keep(kept, cls, raw_key, raw_value, how, "unknown key for this optimizer")
             continue

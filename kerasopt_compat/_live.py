@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections import abc
 from typing import Any, Callable, Collection, Container, Dict, Mapping, Optional, TypeVar, cast
 
 from . import _tables as T
@@ -75,7 +76,7 @@ def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[s
     Raises :class:`SerializationError` for a class that is neither a Keras
     optimizer nor named in ``custom_objects``.
     """
-    if isinstance(optimizer, (Mapping, str, bytes)):
+    if isinstance(optimizer, (abc.Mapping, str, bytes)):
         raise ConfigTypeError(
             "serialize() takes an optimizer object; use normalize() for dicts and loads() for JSON text",
             value=optimizer,
@@ -146,12 +147,12 @@ def known_name(optimizer: Any) -> Optional[str]:
 
 
 def _python_scalars(value: Any) -> Any:
-    if isinstance(value, Mapping):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, abc.Mapping):
         return {k: _python_scalars(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_python_scalars(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
     return fixes.python_scalar(value)
 
 
@@ -280,7 +281,7 @@ class _Builder:
         self.target = target
 
     def _custom_class(self, name: str) -> Any:
-        obj = self.custom.get(name) if isinstance(self.custom, Mapping) else None
+        obj = self.custom.get(name) if isinstance(self.custom, abc.Mapping) else None
         if not isinstance(obj, type) or not callable(getattr(obj, "from_config", None)):
             raise ConfigTypeError(
                 "custom_objects must map %r to a class with from_config() to deserialize it" % name,
@@ -313,7 +314,7 @@ class _Builder:
         for key in fam.config_extras:
             cfg.pop(key, None)
         lr = cfg.get("learning_rate")
-        if isinstance(lr, Mapping):
+        if isinstance(lr, abc.Mapping):
             cfg["learning_rate"] = self.schedule(lr)
         return self._call(target, name, cfg)
 
@@ -333,7 +334,7 @@ class _Builder:
         if cls is None or cls.__name__ != name:  # pragma: no cover - normalize lets only these through
             raise UnknownClassError("the installed %s has no optimizer %s" % (self.fl.describe(), name), class_name=name)
         lr = cfg.get("learning_rate")
-        if isinstance(lr, Mapping):
+        if isinstance(lr, abc.Mapping):
             cfg["learning_rate"] = self.schedule(lr)
         return self._call(cls, name, cfg)
 

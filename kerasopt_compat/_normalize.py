@@ -95,6 +95,21 @@ _OPTIMIZER_KEYS: Dict[str, Dict[str, T.Key]] = {
     cls: {k.name: k for k in keys + T.OPTIMIZER_EXTRAS.get(cls, ())} for cls, keys in T.OPTIMIZERS.items()
 }
 _OPTION_KEYS: Dict[str, T.Key] = {k.name: k for k in T.OPTIONS}
+
+
+def _raw_key_table() -> Dict[str, Dict[str, Tuple[str, T.Key]]]:
+    """class -> native key -> (canonical key, its row): the class's keys, the
+    options and their aliases in one lookup (built from the tables above)."""
+    out: Dict[str, Dict[str, Tuple[str, T.Key]]] = {}
+    for cls, keys in _OPTIMIZER_KEYS.items():
+        table = {name: (name, spec) for name, spec in {**_OPTION_KEYS, **keys}.items()}
+        aliases = dict(T.KEY_ALIASES, **{raw: key for (c, raw), key in T.CLASS_KEY_ALIASES.items() if c == cls})
+        table.update((raw, table[key]) for raw, key in aliases.items() if key in table)
+        out[cls] = table
+    return out
+
+
+_RAW_KEYS = _raw_key_table()
 _LOSS_SCALE_KEYS: Dict[str, T.Key] = {k.name: k for k in T.LOSS_SCALE_KEYS + T.LOSS_SCALE_EXTRAS + T.OPTIONS}
 _OPTIMIZER_BY_LOWER: Dict[str, str] = {
     name.lower(): name for name in list(T.OPTIMIZERS) + [T.LOSS_SCALE_CLASS, T.MULTI_CLASS] + list(T.CLASS_ALIASES)
@@ -305,10 +320,10 @@ def legacy_hint(config: Any) -> Optional[bool]:
     >>> legacy_hint({'class_name': 'Adam', 'config': {}}) is None
     True
     """
-    if not isinstance(config, Mapping):
+    if not isinstance(config, abc.Mapping):
         return None
     inner = config.get("config")
-    inner = inner if isinstance(inner, Mapping) else {}
+    inner = inner if isinstance(inner, abc.Mapping) else {}
     raw = config.get("class_name")
     name = _OPTIMIZER_BY_LOWER.get(_strip_prefix(raw).lower()) if isinstance(raw, str) else None
     if T.CLASS_ALIASES.get(name or "", name) == T.LOSS_SCALE_CLASS:
@@ -375,21 +390,20 @@ def _read_optimizer(obj: Any, how: Reading, *, nested: bool) -> Dict[str, Any]:
             raise InvalidConfigError("a %s cannot be wrapped by LossScaleOptimizer or MultiOptimizer" % cls, class_name=raw)
         return _read_loss_scale(config, how) if cls == T.LOSS_SCALE_CLASS else _read_multi(config, how)
     keys = _OPTIMIZER_KEYS[cls]
+    lookup = _RAW_KEYS[cls]
     values: Dict[str, Any] = {}
     given_as: Dict[str, str] = {}  # canonical key -> the native key that gave it
     kept: Dict[str, Any] = {}
     name: Any = None
     for raw_key, raw_value in config.items():
-        if raw_key in T.DROPPED_KEYS:
+        found = lookup.get(raw_key)
+        if found is None:
+            if raw_key == "name":
+                name = raw_value
+            elif raw_key not in T.DROPPED_KEYS:
+                _keep(kept, cls, raw_key, raw_value, how, "unknown key for this optimizer")
             continue
-        if raw_key == "name":
-            name = raw_value
-            continue
-        key = T.CLASS_KEY_ALIASES.get((cls, raw_key)) or T.KEY_ALIASES.get(raw_key, raw_key)
-        spec = keys.get(key) or _OPTION_KEYS.get(key)
-        if spec is None:
-            _keep(kept, cls, raw_key, raw_value, how, "unknown key for this optimizer")
-            continue
+        key, spec = found
         if key in given_as:
             raise InvalidConfigError(
                 "config gives %r twice (as %r and %r)" % (key, given_as[key], raw_key), class_name=cls, key=raw_key

@@ -9,6 +9,7 @@ builds the installed flavour's optimizer from exactly this dict.
 from __future__ import annotations
 
 import warnings
+from collections import abc
 from typing import Any, Callable, Collection, Container, Dict, Mapping, Optional, Tuple
 
 from . import _tables as T
@@ -148,7 +149,7 @@ class _Writer:
         key where its constructor takes it (a schedule written natively)."""
         native: Dict[str, Any] = {}
         for key, value in cfg.items():
-            if key == "learning_rate" and isinstance(value, Mapping):
+            if key == "learning_rate" and isinstance(value, abc.Mapping):
                 value = self.schedule(value, cls)
             if key == "name":
                 native[key] = value
@@ -183,7 +184,7 @@ class _Writer:
         elif cls in T.MOMENTUM_DECAY_CLASSES:
             why = "%s here has a fixed momentum schedule; legacy momentum 'decay' other than %r" % (cls, decay_default)
             self.lossy(why, cls, "decay", decay)
-        elif isinstance(lr, Mapping):
+        elif isinstance(lr, abc.Mapping):
             self.lossy("legacy learning-rate 'decay' on top of a schedule has no equivalent", cls, "decay", decay)
         else:
             lr = {
@@ -197,7 +198,7 @@ class _Writer:
                 DecayConversionWarning,
                 stacklevel=4,
             )
-        if not isinstance(lr, Mapping):
+        if not isinstance(lr, abc.Mapping):
             return lr
         if cls in fam.no_schedule:
             raise UnsupportedClassError(
@@ -366,7 +367,7 @@ def _check_release_classes(canonical: Mapping[str, Any], name: str, release: T.R
     """UnsupportedClassError for an optimizer or schedule the release lacks (not the caller's own classes)."""
     inner = canonical["config"].get("inner_optimizer", canonical) if canonical["class_name"] == T.LOSS_SCALE_CLASS else canonical
     lr = inner["config"].get("learning_rate")
-    for cls in (inner["class_name"], lr.get("class_name") if isinstance(lr, Mapping) else None):
+    for cls in (inner["class_name"], lr.get("class_name") if isinstance(lr, abc.Mapping) else None):
         if cls in release.lacks and cls not in custom:
             raise UnsupportedClassError(
                 "%s cannot load %s from a dict (its optimizers.deserialize does not know it); %s"

@@ -50,6 +50,7 @@ def older_tables(option: Optional[str] = REMOVED_OPTION, cls: str = REMOVED_CLAS
         mp.setattr(N, "_OPTIMIZER_BY_LOWER", {k: v for k, v in N._OPTIMIZER_BY_LOWER.items() if v != cls})
         mp.setattr(N, "_OPTION_KEYS", {k: v for k, v in N._OPTION_KEYS.items() if k != option})
         mp.setattr(N, "_LOSS_SCALE_KEYS", {k: v for k, v in N._LOSS_SCALE_KEYS.items() if k != option})
+        mp.setattr(N, "_RAW_KEYS", N._raw_key_table())  # derived from the patched tables
         mp.setattr(F, "_CLASS_CACHE", {})
         yield
 

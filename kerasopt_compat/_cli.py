@@ -543,6 +543,12 @@ def _format_check(report: Dict[str, Any]) -> str:
     for row in report["rows"]:
         cells = ["%-*s" % (len(col), row[col]) for col in columns]
         lines.append("%-*s  %s" % (width, row["class"], "  ".join(cells)))
+    if report["newer_than_tables"]:
+        lines.append(
+            "the installed Keras has what this kerasopt_compat does not know (kept or passed through, with "
+            "UnknownKeyWarning; a newer kerasopt_compat may know it):"
+        )
+        lines.extend("  %s" % item for item in report["newer_than_tables"])
     for problem in report["problems"]:
         lines.append("problem: %s" % problem)
     lines.append("ok" if report["ok"] else "FAILED: %d problem(s)" % len(report["problems"]))

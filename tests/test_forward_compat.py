@@ -25,6 +25,8 @@ from kerasopt_compat import _flavour as F  # noqa: E402
 from kerasopt_compat import _normalize as N  # noqa: E402
 from kerasopt_compat import _tables as T  # noqa: E402
 from kerasopt_compat import fixes  # noqa: E402
+from kerasopt_compat.__main__ import main  # noqa: E402
+from kerasopt_compat._check import newer_than_tables  # noqa: E402
 
 FL = koc.flavour()
 K = FL.keras
@@ -274,69 +276,25 @@ def test_install_serializes_and_deserializes_unknown_classes_and_keys(older):
 
 # --------------------------------------------------------------------------- 4. signatures vs tables
 
-#: Constructor parameters that are not config settings, and why.
-NOT_SETTINGS = {
-    # every class: the name is read as ``name`` by the tables' own rule
-    ("*", "name"): "the optimizer name (always the first canonical key)",
-    # TF 2.9/2.10 optimizers.experimental.SGD names amsgrad, ignores it and
-    # leaves it out of get_config() (a TF bug, fixed in 2.11)
-    ("SGD", "amsgrad"): "ignored by TF 2.9/2.10 experimental SGD",
-    # Keras 3 LossScaleOptimizer's wrapped optimizer is a canonical key
-    # (inner_optimizer); nothing else is allowed here
-}
-
-
-def _table_keys(cls_name: str, family: str) -> set:
-    keys = {k.name for k in T.OPTIMIZERS[cls_name] + T.OPTIMIZER_EXTRAS.get(cls_name, ()) + T.OPTIONS}
-    keys |= set(T.KEY_ALIASES) | set(T.DROPPED_KEYS)
-    keys |= {kwarg for (c, _), kwarg in T.FAMILIES[family].kwarg_renames.items() if c == cls_name}
-    return keys
-
-
-def _allowed(cls_name: str, key: str) -> bool:
-    return ("*", key) in NOT_SETTINGS or (cls_name, key) in NOT_SETTINGS
-
-
-def _missing(cls_name: str, keys: Any, known: set) -> List[str]:
-    return sorted(k for k in keys if k not in known and not _allowed(cls_name, k))
-
-
-def _where(target: F.Target) -> str:
-    return "%s.%s" % (target.cls.__module__, target.cls.__name__)
-
 
 def test_installed_constructors_and_configs_have_nothing_the_tables_lack():
-    problems = []
-    for name in T.OPTIMIZERS:
-        if name not in F._class_cache(FL) or not F._class_cache(FL)[name]:
-            continue
-        for target in FL.optimizer_candidates(name):
-            known = _table_keys(name, target.family)
-            for key in _missing(name, fixes.named_parameters(target.cls), known):
-                problems.append("%s: %s.__init__ takes %r" % (VERSION, _where(target), key))
-            for key in _missing(name, target.cls().get_config(), known):
-                problems.append("%s: %s.get_config() has %r" % (VERSION, _where(target), key))
-    for name, spec in T.SCHEDULES.items():
-        cls = getattr(K.optimizers.schedules, name, None)
-        if cls is None:
-            continue
-        known = {k.name for k in spec.keys + spec.extras}
-        for key in _missing(name, fixes.named_parameters(cls), known):
-            problems.append("%s: schedules.%s.__init__ takes %r" % (VERSION, name, key))
-    for family in sorted({t.family for ts in F._class_cache(FL).values() for t in ts}):
-        lso = FL.loss_scale_class(family)(FL.optimizer_candidates("SGD")[0].cls())
-        if FL.family_of(type(lso.inner_optimizer)) != family:
-            lso = FL.loss_scale_class(family)(_family_sgd(family))
-        known = {k.name for k in T.LOSS_SCALE_KEYS + T.LOSS_SCALE_EXTRAS + T.OPTIONS} | set(T.DROPPED_KEYS)
-        for key in _missing(T.LOSS_SCALE_CLASS, fixes.named_parameters(type(lso)), known):
-            problems.append("%s: %s.__init__ takes %r" % (VERSION, type(lso).__name__, key))
-        for key in _missing(T.LOSS_SCALE_CLASS, lso.get_config(), known):
-            problems.append("%s: %s.get_config() has %r" % (VERSION, type(lso).__name__, key))
-    assert not problems, "a release added what kerasopt_compat._tables lack; add rows:\n" + "\n".join(problems)
+    """Constructors and default get_config() of every optimizer class, schedule and
+    LossScaleOptimizer of this release against the tables (allow-list with reasons:
+    kerasopt_compat._check.NOT_SETTINGS)."""
+    found = newer_than_tables(FL)
+    assert not found, "%s added what kerasopt_compat._tables lack; add rows:\n%s" % (VERSION, "\n".join(found))
 
 
-def _family_sgd(family: str) -> Any:
-    return next(t.cls() for t in FL.optimizer_candidates("SGD") if t.family == family)
+def test_newer_than_tables_names_what_older_tables_lack(older, capsys):
+    """The same comparison, with a table row removed: it must name the row (and so
+    would CI on a release that adds one), and ``kerasopt-compat check`` lists it."""
+    found = newer_than_tables(FL)
+    assert "optimizer class %s" % REMOVED_CLASS in found
+    if REMOVED_OPTION is not None:
+        assert any(line.endswith("key %r" % REMOVED_OPTION) for line in found), found
+    assert main(["check"]) == 0  # not a failure: kept or passed through
+    out = capsys.readouterr().out
+    assert "does not know" in out and "optimizer class %s" % REMOVED_CLASS in out
 
 
 def test_installed_public_optimizer_classes_are_all_in_the_tables():

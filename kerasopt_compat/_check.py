@@ -14,6 +14,7 @@ import platform
 import warnings
 from typing import Any, Dict, Iterable, List, Set, Tuple
 
+from . import _normalize
 from . import _tables as T
 from ._errors import ConversionWarning, KerasOptCompatError, UnsupportedClassError, installed_versions
 from ._normalize import normalize
@@ -76,9 +77,9 @@ NOT_SETTINGS: Dict[Tuple[str, str], str] = {
 
 
 def _known_keys(cls: str, family: str) -> Set[str]:
-    keys = {k.name for k in T.OPTIMIZERS[cls] + T.OPTIMIZER_EXTRAS.get(cls, ()) + T.OPTIONS}
-    keys |= set(T.KEY_ALIASES) | set(T.DROPPED_KEYS)
-    keys |= {raw for (c, raw) in T.CLASS_KEY_ALIASES if c == cls}
+    """The native keys ``normalize`` reads for ``cls`` (its own table), the dropped
+    ones, and the kwargs ``family`` renames for it (read at call time: tests patch the table)."""
+    keys = set(_normalize._RAW_KEYS[cls]) | set(T.DROPPED_KEYS)
     return keys | {kwarg for (c, _), kwarg in T.FAMILIES[family].kwarg_renames.items() if c == cls}
 
 

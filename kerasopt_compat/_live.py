@@ -106,13 +106,8 @@ def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[s
     extras = [spec.name for spec in T.OPTIMIZER_EXTRAS.get(name, ())]
     config = _python_scalars(fixes.complete_config(optimizer, get_config(), extras))
     custom = custom_names(custom_objects)
-    how = reading(custom, "keep", classes=_passthrough_names(custom), defaults=_defaults(optimizer))
+    how = reading(custom, "keep", classes=flavour().passthrough_names(custom), defaults=_defaults(optimizer))
     return read({"class_name": name, "config": config}, how)
-
-
-def _passthrough_names(custom: Any) -> Any:
-    """Public classes the tables lack (the installed Keras is loaded: cheap)."""
-    return flavour().passthrough_names(custom)
 
 
 def _defaults(optimizer: Any) -> Dict[str, Dict[str, Any]]:

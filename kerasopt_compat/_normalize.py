@@ -14,7 +14,7 @@ import math
 import re
 import warnings
 from collections import abc
-from typing import Any, Collection, Container, Dict, Iterable, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Collection, Container, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from . import _tables as T
 from ._errors import (
@@ -427,13 +427,8 @@ def _read_passthrough(cls: str, config: Mapping[str, Any], how: Reading) -> Dict
     _warn_unknown(cls, None)
     values: Dict[str, Any] = {}
     rest: Dict[str, Any] = {}
-    name: Any = None
-    for raw_key, raw_value in config.items():
-        if raw_key in T.DROPPED_KEYS:
-            continue
-        if raw_key == "name":
-            name = raw_value
-            continue
+    name, entries = _name_and_entries(config)
+    for raw_key, raw_value in entries:
         key = T.KEY_ALIASES.get(raw_key, raw_key)
         if key in values or key in rest:
             raise InvalidConfigError("config gives %r twice (as 'lr' and 'learning_rate')" % key, class_name=cls, key=raw_key)
@@ -448,6 +443,12 @@ def _read_passthrough(cls: str, config: Mapping[str, Any], how: Reading) -> Dict
     out.update(_set_options(values))
     out.update(rest)
     return {"class_name": cls, "config": out}
+
+
+def _name_and_entries(config: Mapping[str, Any]) -> Tuple[Any, List[Tuple[str, Any]]]:
+    """(the config's ``name`` or None, its other entries in input order, DROPPED_KEYS left out)."""
+    entries = [(key, value) for key, value in config.items() if key != "name" and key not in T.DROPPED_KEYS]
+    return config.get("name"), entries
 
 
 def _keep(kept: Dict[str, Any], cls: str, key: str, value: Any, how: Reading, why: str) -> None:
@@ -484,13 +485,21 @@ def _kept_value(value: Any, cls: str, key: str) -> Any:
 
 
 def _kept_scalar(value: Any, cls: str, key: str) -> Any:
+    out = _json_scalar(value, cls, key)
+    if out is _MISSING:
+        raise _type_error(cls, key, value, "a JSON scalar or a list of them (a key kerasopt_compat does not know)")
+    return out
+
+
+def _json_scalar(value: Any, cls: str, key: str) -> Any:
+    """A JSON scalar (ints and floats checked as everywhere), or ``_MISSING`` for anything else."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
         return _int(value, cls, key)
     if isinstance(value, float):
         return _float(value, cls, key)
-    raise _type_error(cls, key, value, "a JSON scalar or a list of them (a key kerasopt_compat does not know)")
+    return _MISSING
 
 
 def _warn_unknown(cls: str, key: Optional[str]) -> None:
@@ -538,13 +547,9 @@ def _read_multi(config: Mapping[str, Any], how: Reading) -> Dict[str, Any]:
     values: Dict[str, Any] = {}
     kept: Dict[str, Any] = {}
     parts: Mapping[str, Any] = {}
-    name: Any = None
-    for raw_key, raw_value in config.items():
-        if raw_key in T.DROPPED_KEYS:
-            continue
-        if raw_key == "name":
-            name = raw_value
-        elif raw_key in ("default_optimizer", "optimizer_map"):
+    name, entries = _name_and_entries(config)
+    for raw_key, raw_value in entries:
+        if raw_key in ("default_optimizer", "optimizer_map"):
             parts = dict(parts, **{raw_key: raw_value})
         elif raw_key in _OPTION_KEYS:
             values[raw_key] = coerce(_OPTION_KEYS[raw_key], raw_value, cls, how)
@@ -750,12 +755,9 @@ def plain(value: Any, cls: str, key: str = "config", depth: int = 0) -> Any:
     if depth > MAX_DEPTH:
         raise InvalidConfigError("config nested deeper than %d levels" % MAX_DEPTH, class_name=cls, key=key)
     value = unwrap_numpy(value)
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return _int(value, cls, key)
-    if isinstance(value, float):
-        return _float(value, cls, key)
+    scalar = _json_scalar(value, cls, key)
+    if scalar is not _MISSING:
+        return scalar
     if isinstance(value, abc.Mapping):
         out = {}
         for k, v in value.items():

@@ -23,6 +23,8 @@ from ._errors import (
 )
 from ._normalize import CustomObjects, custom_names, emit_default, normalize
 
+#: Keys of LossScaleOptimizer/MultiOptimizer that hold the wrapped optimizers.
+_WRAPPED_KEYS = frozenset(spec.name for spec in T.LOSS_SCALE_KEYS + T.MULTI_KEYS if spec.kind in ("optimizer", "optimizer_map"))
 #: Keys of a pass-through class (one the tables lack) that the tables do know.
 _OPTION_NAMES = frozenset(spec.name for spec in T.OPTIONS) | {"learning_rate"}
 
@@ -221,9 +223,8 @@ class _Writer:
         tables lack (``unknown_keys="keep"``) where the target takes it; the
         others lossy when set."""
         defaults = {spec.name: spec.default for spec in specs + T.OPTIONS}
-        wrapped = {spec.name for spec in T.LOSS_SCALE_KEYS + T.MULTI_KEYS if spec.kind in ("optimizer", "optimizer_map")}
         for key, value in cfg.items():
-            if key in wrapped:
+            if key in _WRAPPED_KEYS:
                 continue
             if key in taken:
                 native[key] = value

@@ -41,6 +41,16 @@ NONDEFAULT: Dict[str, Dict[str, Any]] = {
 }
 
 
+def model_formats(fl) -> List[str]:
+    """The model-file formats the installed Keras saves and loads."""
+    if fl.kind == "keras3":
+        return [".keras", ".h5"]
+    formats = [".h5", "savedmodel"]
+    if fl.kind == "tf_keras" or tuple(int(p) for p in fl.keras_version.split(".")[:2]) >= (2, 12):
+        formats.insert(0, ".keras")
+    return formats
+
+
 def namespaces(fl) -> List[Tuple[str, Any]]:
     """The optimizer namespaces the installed flavour really has."""
     out = [("optimizers", fl.keras.optimizers)]

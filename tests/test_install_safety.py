@@ -13,7 +13,7 @@ import warnings
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
-from live_helpers import assert_close, namespaces, require_keras
+from live_helpers import assert_close, model_formats, namespaces, require_keras
 
 import kerasopt_compat as koc
 from kerasopt_compat._normalize import legacy_hint, user_registration
@@ -457,15 +457,6 @@ def test_get_strings_and_instances_native_vs_install(live):
     _same_error(native, ours)
 
 
-def _formats(fl: Any) -> List[str]:
-    if fl.kind == "keras3":
-        return [".keras", ".h5"]
-    formats = [".h5", "savedmodel"]
-    if fl.kind == "tf_keras" or tuple(int(p) for p in fl.keras_version.split(".")[:2]) >= (2, 12):
-        formats.insert(0, ".keras")
-    return formats
-
-
 def _model_round_trip(live: Any, path: str, optimizer: Any) -> Tuple[Any, Dict[str, Any], Any]:
     import numpy as np
 
@@ -486,7 +477,7 @@ def _model_round_trip(live: Any, path: str, optimizer: Any) -> Tuple[Any, Dict[s
 def test_compile_fit_save_load_native_vs_install(live, tmp_path, optimizer):
     import numpy as np
 
-    for fmt in _formats(live.fl):
+    for fmt in model_formats(live.fl):
         make = (lambda: "adam") if optimizer == "adam" else (lambda: live.K.optimizers.Adam(0.01))
         native = _model_round_trip(live, str(tmp_path / ("native" + ("" if fmt == "savedmodel" else fmt))), make())
         with koc.installed():

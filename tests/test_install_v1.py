@@ -9,7 +9,7 @@ import threading
 import warnings
 
 import pytest
-from live_helpers import require_keras
+from live_helpers import model_formats, require_keras
 
 require_keras()
 
@@ -134,16 +134,7 @@ def test_custom_registered_classes_fall_back_to_keras():
     assert "MyAdam" in str(out["class_name"])
 
 
-def _formats():
-    if FL.kind == "keras3":
-        return [".keras", ".h5"]
-    formats = [".h5", "savedmodel"]
-    if FL.kind == "tf_keras" or tuple(int(p) for p in FL.keras_version.split(".")[:2]) >= (2, 12):
-        formats.insert(0, ".keras")
-    return formats
-
-
-@pytest.mark.parametrize("fmt", _formats())
+@pytest.mark.parametrize("fmt", model_formats(FL))
 def test_model_compile_fit_save_load_with_install_active(tmp_path, fmt):
     x = np.random.RandomState(0).rand(16, 3).astype("float32")
     y = x.sum(axis=1, keepdims=True)

@@ -61,6 +61,15 @@ class Flavour(NamedTuple):
 
     # ------------------------------------------------------------ class lookup
 
+    def release(self) -> str:
+        """The installed Keras as a release name of ``to_native``/``--to``
+        (``"tf2.9"``, ``"tf2.21"``, ``"tf_keras"``, ``"keras3"`` without TF)."""
+        if self.kind == "tf_keras":
+            return "tf_keras"
+        if self.tensorflow_version:
+            return "tf%s.%s" % tuple(self.tensorflow_version.split(".")[:2])
+        return "keras3"
+
     def optimizer_candidates(self, name: str) -> List[Target]:
         """Classes that can build canonical optimizer ``name``, preferred first.
 

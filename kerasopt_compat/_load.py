@@ -26,7 +26,7 @@ from ._errors import (
 )
 from ._flavour import Flavour, flavour
 from ._live import _reports_installed, deserialize, serialize
-from ._modelfile import _WRITERS, PathLike, StoredModel, _canonical, native_entry, read_model_file
+from ._modelfile import _WRITERS, PathLike, StoredModel, _canonical, _detect, native_entry, read_model_file, unopenable
 from ._normalize import CustomObjects, normalize
 
 __all__ = ["load_model", "optimizer_matches"]
@@ -67,50 +67,83 @@ def load_model(
     0.123
     """
     fl = flavour()
-    native = fl.keras.models.load_model
     fspath = os.fspath(path)
+    native = _NativeLoader(fl, fspath, custom_objects, kwargs)
     if not compile:
-        return native(fspath, custom_objects=custom_objects, compile=False, **kwargs)
+        return native(fspath, compile=False)
     try:
         stored: Optional[StoredModel] = read_model_file(fspath)
     except ModelFileError:
         stored = None  # not a container kerasopt_compat reads: leave it all to the loader
     if stored is None or stored.optimizer is None:
-        return native(fspath, custom_objects=custom_objects, compile=True, **kwargs)
+        return native(fspath)
     try:
         wanted = _canonical(stored, _custom_names(custom_objects))
     except KerasOptCompatError:
         # An optimizer kerasopt_compat cannot read (a custom class not in
         # custom_objects...): the native loader alone decides, as without us.
-        return native(fspath, custom_objects=custom_objects, compile=True, **kwargs)
+        return native(fspath)
+    native_error: Optional[BaseException] = None
     try:
-        model = native(fspath, custom_objects=custom_objects, compile=True, **kwargs)
+        model = native(fspath)
     except Exception as exc:  # noqa: BLE001 - any loader error: find out whether the optimizer caused it
-        _raise_if_layers(native, fspath, custom_objects, kwargs, exc)
+        native.raise_unless_compile_is_the_cause(exc)
+        native_error = exc
     else:
         if model.optimizer is not None and optimizer_matches(fl, model.optimizer, wanted, custom_objects):
             return model
     try:
-        return _load_fixed(fl, native, stored, wanted, custom_objects, strict, kwargs)
+        return _load_fixed(fl, native, stored, wanted, strict)
     except _FixedCopyFailed as failed:
         # Still failing with the optimizer rewritten: something else in the
         # compile arguments (Keras 3.15 cannot read the loss "mse" from any
-        # .h5). Compile ourselves from the stored arguments.
-        return _compile_fresh(fl, native, stored, wanted, custom_objects, strict, kwargs, failed.__cause__)
+        # .h5). Compile ourselves from the stored arguments, but only when
+        # every stored loss and metric resolves in the installed Keras;
+        # otherwise the loader's own error stands (a custom metric the caller
+        # did not pass in custom_objects).
+        return _compile_fresh(fl, native, stored, wanted, custom_objects, strict, failed.__cause__, native_error)
+
+
+class _NativeLoader:
+    """The installed ``load_model`` with the caller's arguments; a file format
+    the installed Keras cannot open gets a note saying so (``unopenable``)."""
+
+    def __init__(self, fl: Flavour, path: str, custom_objects: Any, kwargs: Mapping[str, Any]) -> None:
+        self.fl, self.path, self.custom_objects, self.kwargs = fl, path, custom_objects, kwargs
+        self.load = fl.keras.models.load_model
+
+    def __call__(self, path: str, compile: bool = True) -> Any:  # noqa: A002 - the name Keras uses
+        try:
+            return self.load(path, custom_objects=self.custom_objects, compile=compile, **self.kwargs)
+        except Exception as exc:  # noqa: BLE001 - re-raised unchanged, with a note when the format is the cause
+            if path == self.path:
+                self._note_format(exc)
+            raise
+
+    def _note_format(self, exc: BaseException) -> None:
+        if getattr(exc, "_koc_noted", False):
+            return
+        try:
+            reason = unopenable(self.path, _detect(self.path), self.fl.release())
+        except ModelFileError:
+            return
+        if reason is not None:
+            _add_note(exc, "kerasopt_compat: this file is %s" % reason)
+            exc._koc_noted = True  # type: ignore[attr-defined]
+
+    def raise_unless_compile_is_the_cause(self, exc: BaseException) -> None:
+        """Return when the file loads with ``compile=False`` (the optimizer or the
+        compile arguments are in the way); otherwise re-raise ``exc`` with a note."""
+        try:
+            self(self.path, compile=False)
+        except Exception:  # noqa: BLE001
+            if not getattr(exc, "_koc_noted", False):  # not already said: the file format is the cause
+                _add_note(exc, _LAYERS_NOTE)
+            raise exc from None
 
 
 def _custom_names(custom_objects: Optional[Mapping[str, Any]]) -> CustomObjects:
     return list(custom_objects) if isinstance(custom_objects, Mapping) else None
-
-
-def _raise_if_layers(native: Any, path: str, custom_objects: Any, kwargs: Mapping[str, Any], exc: BaseException) -> None:
-    """Return when ``path`` loads with ``compile=False`` (so the optimizer was in the
-    way); otherwise re-raise the loader's own error ``exc`` with a note."""
-    try:
-        native(path, custom_objects=custom_objects, compile=False, **kwargs)
-    except Exception:  # noqa: BLE001
-        _add_note(exc, _LAYERS_NOTE)
-        raise exc from None
 
 
 def _add_note(exc: BaseException, note: str) -> None:
@@ -130,15 +163,7 @@ def _add_note(exc: BaseException, note: str) -> None:
         exc.args = exc.args + (note,)
 
 
-def _load_fixed(
-    fl: Flavour,
-    native: Any,
-    stored: StoredModel,
-    wanted: Mapping[str, Any],
-    custom_objects: Any,
-    strict: bool,
-    kwargs: Mapping[str, Any],
-) -> Any:
+def _load_fixed(fl: Flavour, native: _NativeLoader, stored: StoredModel, wanted: Mapping[str, Any], strict: bool) -> Any:
     loader = "tf_keras" if fl.kind == "tf_keras" else fl.default_family
     entry = native_entry(wanted, fl.default_family, stored.format, loader=loader, strict=strict)
     folder = tempfile.mkdtemp(prefix="kerasopt_compat-")
@@ -146,7 +171,7 @@ def _load_fixed(
         copy = os.path.join(folder, os.path.basename(os.path.normpath(stored.path)) or "model")
         _WRITERS[stored.format](stored.path, copy, entry)
         try:
-            model = native(copy, custom_objects=custom_objects, compile=True, **kwargs)
+            model = native(copy)
         except Exception as exc:  # noqa: BLE001
             raise _FixedCopyFailed() from exc
     finally:
@@ -171,20 +196,43 @@ def _warn_state_lost(path: str) -> None:
 
 def _compile_fresh(
     fl: Flavour,
-    native: Any,
+    native: _NativeLoader,
     stored: StoredModel,
     wanted: Mapping[str, Any],
     custom_objects: Any,
     strict: bool,
-    kwargs: Mapping[str, Any],
     cause: Optional[BaseException],
+    native_error: Optional[BaseException],
 ) -> Any:
     """``load_model(compile=False)``, then ``compile()`` with ``deserialize(wanted)``
-    and the stored loss, metrics and loss weights."""
-    model = native(stored.path, custom_objects=custom_objects, compile=False, **kwargs)
-    optimizer = deserialize(wanted, custom_objects, strict=strict)
+    and the stored loss, metrics and loss weights.
+
+    A stored loss or metric that the installed Keras cannot resolve (a custom
+    function not in ``custom_objects``) is not compiled in as a bare name that
+    would fail at the first training step: the native loader's own error
+    ``native_error`` is raised unchanged (or, when the native loader returned a
+    model, a :class:`ModelFileError` saying what failed)."""
     try:
         args = _compile_args(fl, stored.compile_args, custom_objects)
+    except Exception as exc:  # noqa: BLE001 - a loss/metric the installed Keras cannot resolve
+        if native_error is not None and (cause is None or _same_error(native_error, cause)):
+            raise native_error from None  # the optimizer was not the cause: the loader's own error
+        if cause is not None:
+            # The loader failed on the stored optimizer first; with it made right
+            # it fails on something else: that is the error that matters now.
+            _add_note(
+                cause,
+                "kerasopt_compat: the installed load_model failed on the stored optimizer (%s); with the "
+                "optimizer rewritten for it, it fails as above" % _one_line(native_error or "no error"),
+            )
+            raise cause from None
+        raise ModelFileError(
+            "%s: cannot compile the model with its stored loss/metrics %r: %s: %s (the installed load_model "
+            "failed with: %s)" % (stored.path, stored.compile_args, type(exc).__name__, exc, cause)
+        ) from exc
+    model = native(stored.path, compile=False)
+    optimizer = deserialize(wanted, custom_objects, strict=strict)
+    try:
         model.compile(optimizer=optimizer, **args)
     except Exception as exc:  # noqa: BLE001 - say what failed and what the loader said first
         raise ModelFileError(
@@ -197,9 +245,14 @@ def _compile_fresh(
 
 #: compile() arguments read from a stored training/compile config.
 _COMPILE_KEYS = ("loss", "metrics", "weighted_metrics", "loss_weights")
+#: Metric names compile() resolves itself from the loss and output shape
+#: (Keras 2 and Keras 3 ``compile_utils``): passed through as they are.
+_COMPILE_METRIC_NAMES = frozenset(["accuracy", "acc", "crossentropy", "ce"])
 
 
 def _compile_args(fl: Flavour, stored: Mapping[str, Any], custom_objects: Any) -> Dict[str, Any]:
+    """compile() arguments from the stored ones; raises when a loss or metric
+    does not resolve in the installed Keras (with ``custom_objects``)."""
     out: Dict[str, Any] = {}
     for key in _COMPILE_KEYS:
         value = stored.get(key)
@@ -237,16 +290,42 @@ def _metric(fl: Flavour, value: Any, custom_objects: Any) -> Any:
     if isinstance(value, Mapping) and value.get("class_name") == "MeanMetricWrapper":
         fn = (value.get("config") or {}).get("fn")
         if isinstance(fn, str):
-            return fn  # a built-in metric function, by the name every Keras resolves
+            value = fn  # a metric function, by its name
+    if isinstance(value, str) and value in _COMPILE_METRIC_NAMES:
+        return value
     return _object(fl.keras.metrics, value, custom_objects)
 
 
 def _object(namespace: Any, value: Any, custom_objects: Any) -> Any:
-    """A stored loss/metric: names pass through to compile(); serialized objects
-    are rebuilt by the installed Keras' own ``deserialize``."""
-    if value is None or isinstance(value, str):
+    """A stored loss/metric for compile(). A name in ``custom_objects`` becomes
+    that object; one the installed Keras resolves on its own passes through
+    (compile() names it as stored); serialized objects are
+    rebuilt by the installed Keras' own ``deserialize``. Anything else raises."""
+    if value is None:
         return value
-    return namespace.deserialize(value, custom_objects=custom_objects)
+    if isinstance(value, str):
+        if isinstance(custom_objects, Mapping) and value in custom_objects:
+            return _callable(custom_objects[value], value)  # compile() itself would not look there
+        _callable(namespace.get(value), value)
+        return value
+    return _callable(namespace.deserialize(value, custom_objects=custom_objects), value)
+
+
+def _callable(obj: Any, stored: Any) -> Any:
+    """A resolved loss or metric must be callable: Keras 2.13+ and Keras 3 return
+    an unknown name unchanged, as a string that fails at the first step."""
+    if isinstance(obj, str) or not callable(obj):
+        raise ValueError("Unknown loss or metric: %r" % (stored,))
+    return obj
+
+
+def _same_error(a: BaseException, b: BaseException) -> bool:
+    return type(a) is type(b) and str(a) == str(b)
+
+
+def _one_line(exc: Any) -> str:
+    text = str(exc).strip().splitlines()
+    return "%s: %s" % (type(exc).__name__, text[0] if text else "")
 
 
 def _iterations(optimizer: Any) -> Optional[int]:

@@ -397,6 +397,45 @@ _READERS: Dict[str, Callable[[str], _Meta]] = {
 }
 
 
+def file_kind(path: PathLike, fmt: str) -> str:
+    """The format key of ``_tables.UNOPENABLE``: ``fmt`` (the container read by
+    content), or ``"h5-named-keras"`` (an HDF5 file whose name ends in
+    ``.keras``) or ``"savedmodel-no-variables"``."""
+    fspath = os.fspath(path)
+    if fmt == "h5" and fspath.lower().endswith(".keras"):
+        return "h5-named-keras"
+    if fmt == "savedmodel":
+        folder = os.path.dirname(fspath) if os.path.basename(fspath) == _METADATA_PB else fspath
+        if not os.path.isdir(os.path.join(folder, "variables")):
+            return "savedmodel-no-variables"
+    return fmt
+
+
+_KIND_LABEL = {
+    **_FORMAT_LABEL,
+    "h5-named-keras": "HDF5 .h5 file named .keras",
+    "savedmodel-no-variables": "SavedModel without variables/",
+}
+
+
+def unopenable(path: PathLike, fmt: str, release: str) -> Optional[str]:
+    """Why ``release``'s own ``load_model`` (a RELEASES key or generation name)
+    cannot open the ``fmt`` file ``path``, and what works instead; None when it
+    can (``_tables.UNOPENABLE``; a generation: when none of its releases can).
+
+    >>> unopenable("model.json", "tfjs", "tf2.15")[:44]
+    'a TF.js model.json, which tf2.15 cannot open'
+    >>> unopenable("model.h5", "h5", "keras3") is None
+    True
+    """
+    kind = file_kind(path, fmt)
+    loaders = T.FILE_LOADERS.get(_target_key(release)) or T.FILE_LOADERS[resolve_target(release)]
+    reasons = [T.UNOPENABLE.get((kind, loader)) or T.UNOPENABLE.get((kind, "*")) for loader in loaders]
+    if not reasons or not all(reasons):
+        return None
+    return "a %s, which %s cannot open: %s" % (_KIND_LABEL[kind], release, reasons[0])
+
+
 # --------------------------------------------------------------------------- fixing
 
 

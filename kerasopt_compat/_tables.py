@@ -549,3 +549,38 @@ RELEASE_LOADERS: Dict[str, str] = {"tf_keras": "tf_keras"}
 #: SavedModel metadata with ``shared_object_id`` so shared objects are built
 #: once. An identity marker, not a setting: dropped when reading the stored optimizer.
 MODEL_FILE_DROPPED_TOP_LEVEL: FrozenSet[str] = frozenset(["shared_object_id"])
+
+
+#: The model-file loader of each release (RELEASES key) and generation name,
+#: for UNOPENABLE: TF 2.4-2.11 cannot open a .keras archive; TF 2.12-2.15 and
+#: tf_keras open every Keras 2 format; Keras 3 (TF 2.16+) opens .keras and .h5
+#: only. A generation name stands for all its releases.
+FILE_LOADERS: Dict[str, Tuple[str, ...]] = {
+    **{"tf2.%d" % minor: ("tf2.4-2.11",) for minor in (4, 8, 9, 10, 11)},
+    **{"tf2.%d" % minor: ("tf2.12-2.15",) for minor in range(12, 16)},
+    "tf_keras": ("tf_keras",),
+    **{name: ("keras3",) for name, release in RELEASES.items() if release.generation == "keras3"},
+    "legacy": ("tf2.4-2.11",),
+    "keras2": ("tf2.4-2.11", "tf2.12-2.15", "tf_keras"),
+}
+
+
+#: Model-file formats a loader cannot open: (format, loader kind) -> what works
+#: instead; "*" is every loader. Formats are those ``_modelfile.file_kind``
+#: names: the container read by content, plus an HDF5 file named ``.keras``
+#: and a SavedModel without ``variables/``. Checked against the native loader
+#: in every env (tests/test_file_formats.py); a row goes when no supported
+#: release needs it.
+UNOPENABLE: Dict[Tuple[str, str], str] = {
+    ("tfjs", "*"): "no Keras load_model opens it; convert it first with the tensorflowjs converter "
+    "(tensorflowjs_converter --input_format=tfjs_layers_model --output_format=keras model.json model.h5), "
+    "or load it with tensorflowjs' own loader",
+    ("savedmodel-no-variables", "*"): "it has no variables/ directory, so it holds no weights; "
+    "save the model again with its variables",
+    ("savedmodel", "keras3"): "Keras 3 cannot open TF 2.x SavedModels: load it with tf_keras "
+    "(pip install tf_keras; TF_USE_LEGACY_KERAS=1), or use keras.layers.TFSMLayer(path) for inference only",
+    ("keras", "tf2.4-2.11"): "TF 2.4-2.11 cannot open .keras archives (TF 2.12+, tf_keras and Keras 3 can): "
+    "load it with one of those, or convert it to .h5 there",
+    ("h5-named-keras", "keras3"): "it is an HDF5 (.h5) file with a .keras name, which Keras 3 opens only as a "
+    "zip archive: rename (or copy) it to a name ending in .h5",
+}

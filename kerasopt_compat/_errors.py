@@ -197,6 +197,13 @@ class OptimizerStateWarning(ConversionWarning):
     restarts from a fresh optimizer state."""
 
 
+class FileFormatWarning(ConversionWarning):
+    """:func:`kerasopt_compat.fix_model` wrote a file in a format that the target
+    release's own ``load_model`` cannot open (a ``.keras`` archive for TF 2.9, a
+    SavedModel for Keras 3); the message says what that release opens instead.
+    ``strict=True`` (``--strict``) makes it a :class:`ModelFileError`."""
+
+
 class DecayConversionWarning(ConversionWarning):
     """Legacy learning-rate ``decay`` was rewritten as an exactly equivalent
     ``InverseTimeDecay(lr, decay_steps=1, decay_rate=decay)`` schedule."""

@@ -37,7 +37,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--check", action="store_true", help="write nothing; print what would change, exit 1 if anything would")
-    p.add_argument("--strict", action="store_true", help="a setting the target cannot hold is an error")
+    p.add_argument(
+        "--strict", action="store_true", help="a setting the target cannot hold, or a file format it cannot open, is an error"
+    )
     p.add_argument("--custom", action="append", default=[], metavar="NAME", help="let your own class NAME through unchanged")
     add_unknown_keys(p)
     p.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")

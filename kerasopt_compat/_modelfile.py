@@ -30,7 +30,14 @@ from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tup
 
 from . import _tables as T
 from . import _write
-from ._errors import InvalidConfigError, KerasOptCompatError, ModelFileError, NoOptimizerError, UnknownKeyWarning
+from ._errors import (
+    FileFormatWarning,
+    InvalidConfigError,
+    KerasOptCompatError,
+    ModelFileError,
+    NoOptimizerError,
+    UnknownKeyWarning,
+)
 from ._normalize import CustomObjects, normalize
 from ._optional import import_optional_dependency
 from ._write import to_native
@@ -542,7 +549,10 @@ def fix_model(
     temporary file (directory, for a SavedModel) in its own folder and then
     renamed into place; an existing ``dst`` is refused unless ``force=True``.
     With ``check=True`` nothing is written and the result says whether
-    anything would change. ``unknown_keys="keep"``: as in :func:`read_optimizer`
+    anything would change. A format the target's ``load_model`` cannot open
+    (``.keras`` for TF <= 2.11, a SavedModel for Keras 3, TF.js for any) gives
+    :class:`FileFormatWarning` saying what it opens instead, or
+    :class:`ModelFileError` with ``strict=True``. ``unknown_keys="keep"``: as in :func:`read_optimizer`
     (kept keys and classes are written through unchanged). Imports no TensorFlow.
 
     >>> fix_model("saved_by_tf215.h5", "for_tf29.h5", "tf2.9").changed   # doctest: +SKIP
@@ -568,6 +578,12 @@ def fix_model(
     except KerasOptCompatError as exc:
         exc.note_file(src_path)
         raise
+    reason = unopenable(src_path, stored.format, target)
+    if reason is not None:
+        message = "%s: %s" % (src_path, reason)
+        if strict:
+            raise ModelFileError(message)
+        warnings.warn(message, FileFormatWarning, stacklevel=2)
     before = json.loads(json.dumps(stored.optimizer))
     changed = before != after
     if check:

@@ -97,8 +97,9 @@ def _table_entries(data: bytes, where: str) -> Iterator[Tuple[bytes, bytes]]:
     (magic,) = struct.unpack("<Q", footer[-8:])
     if magic != _TABLE_MAGIC:
         raise ModelFileError("%s: no table magic number at the end: truncated or not a checkpoint index" % where)
-    _, _, pos = _handle(footer, 0, where + " footer")  # metaindex: TF writes it empty
+    meta_offset, meta_size, pos = _handle(footer, 0, where + " footer")
     index_offset, index_size, _ = _handle(footer, pos, where + " footer")
+    _block(data, meta_offset, meta_size, where, "metaindex block")  # checked, not used (TF writes it empty)
     index = _block(data, index_offset, index_size, where, "index block")
     seen_blocks = set()
     for _key, value in _block_entries(index, where, "index block"):

@@ -620,6 +620,10 @@ _OPT_CHILDREN = {
     "legacy": {"iterations": "iter", "learning_rate": "learning_rate", "momentum_cache": "momentum_cache"},
     "keras2": {"iterations": "_iterations", "learning_rate": "_learning_rate", "momentum_cache": "_u_product"},
 }
+#: The wrapper class whose checkpoint node also holds its inner optimizer's state, and its own values:
+#: extra key -> path below the optimizer node.
+_LOSS_SCALE = "LossScaleOptimizer"
+_LOSS_SCALE_VALUES = {"loss_scale": ("loss_scale", "current_loss_scale"), "loss_scale_good_steps": ("loss_scale", "good_steps")}
 #: Keras 2 slot kinds outside the slot table: the EMA copies of the model variables.
 _KERAS2_EXTRA_SLOTS = ("average",)
 
@@ -634,6 +638,10 @@ class _StateReader:
         self.path = path
         self.notes: List[str] = []
         self.class_name = canonical.get("class_name") if canonical else None
+        if self.class_name == _LOSS_SCALE and canonical is not None:
+            # the wrapper's checkpoint node holds the inner optimizer's variables and slots itself
+            inner = canonical.get("config", {}).get("inner_optimizer")
+            self.class_name = inner.get("class_name") if isinstance(inner, Mapping) else None
         self.table = SLOTS.get(self.class_name) if isinstance(self.class_name, str) else None
         if canonical is not None and self.table is None:
             self.notes.append("class %r has no slot table: slots are kept under the saver's own names" % self.class_name)
@@ -681,6 +689,13 @@ class _StateReader:
             value = self._child_value(what)
             if value is not None and value.shape == ():
                 out[what] = float(value)
+        for what, (first, second) in _LOSS_SCALE_VALUES.items():
+            holder = self.node.child(first)
+            node = None if holder is None else self.graph.nodes[holder].child(second)
+            if node is not None and self.graph.nodes[node].variable() is not None:
+                value = self._value(node)
+                if value.shape == ():
+                    out[what] = value.item()
         return out
 
     def _canonical_slot(self, generation: str, own: str) -> str:
@@ -733,7 +748,8 @@ class _StateReader:
             if item in skip:
                 continue
             full = self.graph.variable(item).full_name
-            found = [(k, n) for k in kinds for n, v in var_names.items() if v and full.endswith("/%s/%s" % (k, v))]
+            # "{optimizer name scope}/{slot}/{variable}"; the scope is empty under a Keras 2.15 LossScaleOptimizer
+            found = [(k, n) for k in kinds for n, v in var_names.items() if v and ("/" + full).endswith("/%s/%s" % (k, v))]
             found_kinds = {k for k, _ in found}
             if len(found_kinds) != 1:
                 self.notes.append("optimizer variable %r: no single slot kind and variable match its name; left out" % full)

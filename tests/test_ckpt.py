@@ -110,6 +110,26 @@ def test_crc32c_known_values():
     assert crc32c(b"6789", crc32c(b"12345")) == 0xE3069283
 
 
+MODEL_DIRS = sorted(str(p) for p in (DATA / "models").glob("*/*.savedmodel"))
+MODEL_IDS = [os.sep.join(p.split(os.sep)[-2:]) for p in MODEL_DIRS]
+
+
+@pytest.mark.parametrize("path", MODEL_DIRS, ids=MODEL_IDS)
+def test_other_savedmodels(path):
+    """tests/data/models (tools/export_models.py, 2 steps): every one read, LossScaleOptimizer through its inner class."""
+    state = savedmodel_state(path)
+    if path.endswith("nooptimizer.savedmodel"):
+        assert state.iterations is None and state.variables == ()
+        return
+    assert state.iterations == 2 and state.notes == ()
+    inner = state.optimizer["config"].get("inner_optimizer", state.optimizer)
+    if inner["class_name"] == "Adam":
+        assert [sorted(v.slots) for v in state.variables] == [["m", "v"], ["m", "v"]]
+        assert [v.index for v in state.variables] == [0, 1]
+    if path.endswith("lso.savedmodel"):
+        assert state.extra["loss_scale"] == 32768.0 and state.extra["loss_scale_good_steps"] == 2
+
+
 # --------------------------------------------------------------------------- untrusted input
 
 
@@ -180,7 +200,7 @@ def test_every_flipped_index_byte_is_an_error_or_harmless(tmp_path, env, name):
 def test_flipped_data_bytes_fail_the_crc(tmp_path):
     sm = _copy(tmp_path)
     data = _data(sm).read_bytes()
-    for pos in range(0, len(data), 7):
+    for pos in range(0, len(data), 31):
         bad = bytearray(data)
         bad[pos] ^= 0x01
         _data(sm).write_bytes(bytes(bad))
@@ -398,11 +418,11 @@ def test_keras2_position_tie_when_names_are_ambiguous(tmp_path):
 
 
 @pytest.mark.skipif(not is_installed("tensorflow"), reason="needs TensorFlow")
-@pytest.mark.parametrize("env,model", CASES, ids=IDS)
-def test_bundle_equals_tf_load_checkpoint(env, model):
+@pytest.mark.parametrize("path", [m["path"] for _, m in CASES] + MODEL_DIRS, ids=IDS + MODEL_IDS)
+def test_bundle_equals_tf_load_checkpoint(path):
     import tensorflow as tf
 
-    prefix = os.path.join(model["path"], "variables", "variables")
+    prefix = os.path.join(path, "variables", "variables")
     reader = tf.train.load_checkpoint(prefix)
     ours = Bundle(prefix)
     shapes = reader.get_variable_to_shape_map()

@@ -40,6 +40,7 @@ from ._errors import (
 )
 from ._normalize import CustomObjects, normalize
 from ._optional import import_optional_dependency
+from ._protowire import LEN, VARINT, Field, fields, len_field
 from ._write import to_native
 
 __all__ = ["read_optimizer", "read_model_file", "fix_model", "FixResult", "StoredModel", "resolve_target"]
@@ -274,81 +275,22 @@ def _read_savedmodel(path: str) -> _Meta:
 #   message SavedObject { int32 node_id = 2; string node_path = 3;
 #                         string identifier = 4; string metadata = 5; VersionDef version = 6; }
 _NODES, _NODE_ID, _NODE_PATH, _METADATA = 1, 2, 3, 5
-_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
 
 
-class _Field(NamedTuple):
-    number: int
-    wire_type: int
-    #: the value: an int (varint) or the payload bytes
-    value: Union[int, bytes]
-    #: the field's raw bytes (tag, length and payload), copied through unchanged
-    raw: bytes
+def _fields(data: bytes, path: str) -> List[Field]:
+    return fields(data, "%s: %s" % (path, _METADATA_PB), "SavedMetadata")
 
 
-def _varint(data: bytes, pos: int, path: str) -> Tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ModelFileError("%s: %s is truncated or not a protobuf" % (path, _METADATA_PB))
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
-def _fields(data: bytes, path: str) -> List[_Field]:
-    out = []
-    pos = 0
-    while pos < len(data):
-        start = pos
-        tag, pos = _varint(data, pos, path)
-        number, wire_type = tag >> 3, tag & 7
-        value: Union[int, bytes]
-        if wire_type == _VARINT:
-            value, pos = _varint(data, pos, path)
-        elif wire_type in (_I64, _I32):
-            size = 8 if wire_type == _I64 else 4
-            value, pos = data[pos : pos + size], pos + size
-        elif wire_type == _LEN:
-            size, pos = _varint(data, pos, path)
-            value, pos = data[pos : pos + size], pos + size
-        else:
-            raise ModelFileError("%s: %s uses protobuf wire type %d (not a SavedMetadata)" % (path, _METADATA_PB, wire_type))
-        if pos > len(data) or number == 0:
-            raise ModelFileError("%s: %s is truncated or not a protobuf" % (path, _METADATA_PB))
-        out.append(_Field(number, wire_type, value, data[start:pos]))
-    return out
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _len_field(number: int, payload: bytes) -> bytes:
-    return _encode_varint(number << 3 | _LEN) + _encode_varint(len(payload)) + payload
-
-
-def _is_root(node: List[_Field]) -> bool:
-    node_id = next((f.value for f in node if f.number == _NODE_ID and f.wire_type == _VARINT), 0)
-    node_path = next((f.value for f in node if f.number == _NODE_PATH and f.wire_type == _LEN), b"")
+def _is_root(node: List[Field]) -> bool:
+    node_id = next((f.value for f in node if f.number == _NODE_ID and f.wire_type == VARINT), 0)
+    node_path = next((f.value for f in node if f.number == _NODE_PATH and f.wire_type == LEN), b"")
     return node_id == 0 and node_path == b"root"
 
 
-def _root_node(data: bytes, path: str) -> Tuple[int, List[_Field]]:
+def _root_node(data: bytes, path: str) -> Tuple[int, List[Field]]:
     """Index (among the top-level fields) and fields of the root SavedObject."""
     for index, field in enumerate(_fields(data, path)):
-        if field.number == _NODES and field.wire_type == _LEN:
+        if field.number == _NODES and field.wire_type == LEN:
             assert isinstance(field.value, bytes)
             node = _fields(field.value, path)
             if _is_root(node):
@@ -359,7 +301,7 @@ def _root_node(data: bytes, path: str) -> Tuple[int, List[_Field]]:
 def _root_metadata(data: bytes, path: str) -> bytes:
     _, node = _root_node(data, path)
     for field in node:
-        if field.number == _METADATA and field.wire_type == _LEN:
+        if field.number == _METADATA and field.wire_type == LEN:
             assert isinstance(field.value, bytes)
             return field.value
     raise ModelFileError("%s: the root node of %s has no metadata" % (path, _METADATA_PB))
@@ -368,9 +310,9 @@ def _root_metadata(data: bytes, path: str) -> bytes:
 def _replace_root_metadata(data: bytes, metadata: bytes, path: str) -> bytes:
     """``data`` with the root node's metadata string replaced; every other byte kept."""
     index, node = _root_node(data, path)
-    node_bytes = b"".join(_len_field(_METADATA, metadata) if f.number == _METADATA else f.raw for f in node)
+    node_bytes = b"".join(len_field(_METADATA, metadata) if f.number == _METADATA else f.raw for f in node)
     top = _fields(data, path)
-    return b"".join(_len_field(_NODES, node_bytes) if i == index else f.raw for i, f in enumerate(top))
+    return b"".join(len_field(_NODES, node_bytes) if i == index else f.raw for i, f in enumerate(top))
 
 
 # --- TF.js

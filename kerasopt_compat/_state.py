@@ -94,6 +94,11 @@ class VariableState(NamedTuple):
     the saver's trainable-variable order). ``slots`` maps canonical slot names
     (:data:`SLOTS`) to numpy arrays. ``tie`` says how the slots were tied to
     the variable: ``"name"``, ``"object-graph"`` or ``"position"``.
+    SavedModel (``_ckpt.savedmodel_state``): ``name`` is the variable's TF
+    name (the object graph's ``full_name`` plus ``:0``, as ``.h5`` stores
+    it), ``index`` its position in the model's ``trainable_variables`` (-1
+    if no longer trainable); ``OptimizerState.extra["object_paths"]`` maps
+    each name to its object path (``layer_with_weights-0/kernel``).
     """
 
     name: Optional[str]

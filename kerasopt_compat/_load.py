@@ -128,7 +128,7 @@ class _NativeLoader:
         except ModelFileError:
             return
         if reason is not None:
-            _add_note(exc, "kerasopt_compat: this file is %s" % reason)
+            _add_note(exc, "kerasopt_compat: the stored optimizer was not the cause: this file is %s" % reason)
             exc._koc_noted = True  # type: ignore[attr-defined]
 
     def raise_unless_compile_is_the_cause(self, exc: BaseException) -> None:
@@ -231,7 +231,10 @@ def _compile_fresh(
             "failed with: %s)" % (stored.path, stored.compile_args, type(exc).__name__, exc, cause)
         ) from exc
     model = native(stored.path, compile=False)
-    optimizer = deserialize(wanted, custom_objects, strict=strict)
+    with warnings.catch_warnings():
+        # _load_fixed already said it while writing the same optimizer: once per call
+        warnings.simplefilter("ignore", ConversionWarning)
+        optimizer = deserialize(wanted, custom_objects, strict=strict)
     try:
         model.compile(optimizer=optimizer, **args)
     except Exception as exc:  # noqa: BLE001 - say what failed and what the loader said first

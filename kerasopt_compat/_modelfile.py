@@ -219,15 +219,22 @@ def _read_h5(path: str) -> _Meta:
         raise ModelFileError("%s: h5py cannot read the file: %s" % (path, exc)) from None
     if raw is None:
         return _Meta({}, None, "optimizer_config")
-    return _Meta(_json(_attr_text(raw), path, "the 'training_config' attribute"), (), "optimizer_config")
+    return _Meta(_json(_attr_text(raw, path, "training_config"), path, "the 'training_config' attribute"), (), "optimizer_config")
 
 
-def _attr_text(raw: Any) -> Union[str, bytes]:
-    """An h5py string attribute: str, bytes or a numpy bytes scalar."""
+def _attr_text(raw: Any, path: str, name: str) -> Union[str, bytes]:
+    """An h5py string attribute: str, bytes or a numpy bytes/str scalar; anything
+    else (a number, an array) is a malformed file."""
     if isinstance(raw, (str, bytes)):
         return raw
-    item = getattr(raw, "item", None)
-    return item() if callable(item) else str(raw)
+    if getattr(raw, "shape", None) == () or getattr(raw, "size", None) == 1:
+        item = raw.item() if callable(getattr(raw, "item", None)) else raw
+        if isinstance(item, (str, bytes)):
+            return item
+    raise ModelFileError(
+        "%s: the %r attribute is not a string (%s%s); a Keras .h5 file stores it as JSON text"
+        % (path, name, type(raw).__name__, " of dtype %s, shape %s" % (raw.dtype, raw.shape) if hasattr(raw, "dtype") else "")
+    )
 
 
 # --- .keras
@@ -595,10 +602,12 @@ def _write_h5(src: str, dst: str, entry: Dict[str, Any]) -> None:
         shutil.copyfile(src, tmp)
         with h5py.File(tmp, "r+") as fh:
             raw = fh.attrs["training_config"]
-            doc = json.loads(_attr_text(raw))
+            doc = json.loads(_attr_text(raw, src, "training_config"))
             doc["optimizer_config"] = entry
             text = _dumps(doc)
-            fh.attrs["training_config"] = text if isinstance(_attr_text(raw), str) else text.encode("utf-8")
+            fh.attrs["training_config"] = (
+                text if isinstance(_attr_text(raw, src, "training_config"), str) else text.encode("utf-8")
+            )
 
     _atomic_file(dst, fill)
 

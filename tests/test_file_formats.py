@@ -118,7 +118,7 @@ def test_the_table_is_what_the_installed_loader_does(kind, tmp_path):
             with pytest.raises(type(native_exc)) as info:
                 koc.load_model(path)
         text = str(info.value) + "\n".join(getattr(info.value, "__notes__", []))
-        assert "kerasopt_compat: this file is " + reason in text
+        assert "kerasopt_compat: the stored optimizer was not the cause: this file is " + reason in text
         assert "its layers or model config" not in text
 
 

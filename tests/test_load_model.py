@@ -205,8 +205,10 @@ def fixed_native(path, tmp_path):
 def test_load_model_keras3_converts_legacy_decay_with_a_warning():
     if flavour().kind != "keras3":
         pytest.skip("Keras 3 only: it has no legacy decay")
-    with pytest.warns(koc.DecayConversionWarning):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         model = koc.load_model(path_of("tf29", {"file": "sgd_decay_plain.h5"}))
+    assert len([w for w in caught if issubclass(w.category, koc.DecayConversionWarning)]) == 1  # once per call
     lr = koc.serialize(model.optimizer)["config"]["learning_rate"]
     assert lr["class_name"] == "InverseTimeDecay"
     assert lr["config"]["decay_rate"] == pytest.approx(0.01) and lr["config"]["initial_learning_rate"] == pytest.approx(0.2)

@@ -439,3 +439,18 @@ def test_fix_model_refuses_to_replace_a_directory_by_a_file(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(koc.ModelFileError, match="is a file; the output is a SavedModel directory"):
         koc.fix_model(MODELS / "tf29" / "adam.savedmodel", tmp_path / "file", "keras3", force=True)
+
+
+@pytest.mark.parametrize("kind", ["int array", "int scalar", "float array of one"])
+def test_an_h5_attribute_that_is_not_text_is_a_model_file_error(tmp_path, kind):
+    import numpy as np
+
+    value = {"int array": np.arange(4, dtype="int64"), "int scalar": np.int32(7), "float array of one": np.array([1.5])}[kind]
+    path = tmp_path / "bad.h5"
+    shutil.copyfile(MODELS / "tf29" / "adam.h5", path)
+    with h5py.File(path, "r+") as fh:
+        fh.attrs["training_config"] = value
+    with pytest.raises(koc.ModelFileError, match=r"bad\.h5: the 'training_config' attribute is not a string"):
+        koc.read_optimizer(path)
+    with pytest.raises(koc.ModelFileError, match="not a string"):
+        koc.fix_model(path, tmp_path / "out.h5", "tf2.15")

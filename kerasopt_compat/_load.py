@@ -26,7 +26,17 @@ from ._errors import (
 )
 from ._flavour import Flavour, flavour
 from ._live import _reports_installed, deserialize, serialize
-from ._modelfile import _WRITERS, PathLike, StoredModel, _canonical, _detect, native_entry, read_model_file, unopenable
+from ._modelfile import (
+    _WRITERS,
+    PathLike,
+    StoredModel,
+    _canonical,
+    _detect,
+    compile_null_defaults,
+    native_entry,
+    read_model_file,
+    unopenable,
+)
 from ._normalize import CustomObjects, normalize
 
 __all__ = ["load_model", "optimizer_matches"]
@@ -84,14 +94,18 @@ def load_model(
         # custom_objects...): the native loader alone decides, as without us.
         return native(fspath)
     native_error: Optional[BaseException] = None
-    try:
-        model = native(fspath)
-    except Exception as exc:  # noqa: BLE001 - any loader error: find out whether the optimizer caused it
-        native.raise_unless_compile_is_the_cause(exc)
-        native_error = exc
+    if compile_null_defaults(stored, fl.default_family):
+        # a compile argument the installed Keras cannot take as stored (null): the rewritten copy
+        model = None
     else:
-        if model.optimizer is not None and optimizer_matches(fl, model.optimizer, wanted, custom_objects):
-            return model
+        try:
+            model = native(fspath)
+        except Exception as exc:  # noqa: BLE001 - any loader error: find out whether the optimizer caused it
+            native.raise_unless_compile_is_the_cause(exc)
+            native_error = exc
+        else:
+            if model.optimizer is not None and optimizer_matches(fl, model.optimizer, wanted, custom_objects):
+                return model
     try:
         return _load_fixed(fl, native, stored, wanted, strict)
     except _FixedCopyFailed as failed:
@@ -169,7 +183,7 @@ def _load_fixed(fl: Flavour, native: _NativeLoader, stored: StoredModel, wanted:
     folder = tempfile.mkdtemp(prefix="kerasopt_compat-")
     try:
         copy = os.path.join(folder, os.path.basename(os.path.normpath(stored.path)) or "model")
-        _WRITERS[stored.format](stored.path, copy, entry)
+        _WRITERS[stored.format](stored.path, copy, entry, compile_null_defaults(stored, fl.default_family))
         try:
             model = native(copy)
         except Exception as exc:  # noqa: BLE001
@@ -218,13 +232,14 @@ def _compile_fresh(
         if native_error is not None and (cause is None or _same_error(native_error, cause)):
             raise native_error from None  # the optimizer was not the cause: the loader's own error
         if cause is not None:
-            # The loader failed on the stored optimizer first; with it made right
-            # it fails on something else: that is the error that matters now.
-            _add_note(
-                cause,
-                "kerasopt_compat: the installed load_model failed on the stored optimizer (%s); with the "
-                "optimizer rewritten for it, it fails as above" % _one_line(native_error or "no error"),
-            )
+            # The loader's error on the file with the optimizer made right: when
+            # the untouched file failed on the optimizer first, say so.
+            if native_error is not None:
+                _add_note(
+                    cause,
+                    "kerasopt_compat: the installed load_model failed on the stored optimizer (%s); with the "
+                    "optimizer rewritten for it, it fails as above" % _one_line(native_error),
+                )
             raise cause from None
         raise ModelFileError(
             "%s: cannot compile the model with its stored loss/metrics %r: %s: %s (the installed load_model "

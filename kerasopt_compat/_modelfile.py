@@ -550,8 +550,15 @@ def fix_model(
                 "SavedModel directory" if stored.format == "savedmodel" else "file",
             )
         )
-    _WRITERS[stored.format](src_path, dst_path, after)
+    _WRITERS[stored.format](src_path, dst_path, after, compile_null_defaults(stored, family))
     return FixResult(changed, before, after, stored.format, family, True)
+
+
+def compile_null_defaults(stored: StoredModel, family: str) -> Dict[str, Any]:
+    """The stored compile arguments that are null where a ``family`` loader needs a
+    value, with that value (``_tables.COMPILE_NULL_DEFAULTS``)."""
+    defaults = T.COMPILE_NULL_DEFAULTS.get((stored.format, family), {})
+    return {key: value for key, value in defaults.items() if key in stored.compile_args and stored.compile_args[key] is None}
 
 
 def _temp_beside(dst: str, directory: bool) -> str:
@@ -595,7 +602,7 @@ def _dumps(doc: Any) -> str:
     return json.dumps(doc, allow_nan=False)
 
 
-def _write_h5(src: str, dst: str, entry: Dict[str, Any]) -> None:
+def _write_h5(src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any]) -> None:
     h5py = _h5py()
 
     def fill(tmp: str) -> None:
@@ -612,21 +619,25 @@ def _write_h5(src: str, dst: str, entry: Dict[str, Any]) -> None:
     _atomic_file(dst, fill)
 
 
-def _write_keras(src: str, dst: str, entry: Dict[str, Any]) -> None:
+def _write_keras(src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any]) -> None:
     def fill(tmp: str) -> None:
         with zipfile.ZipFile(src, "r") as zin, zipfile.ZipFile(tmp, "w") as zout:
             for info in zin.infolist():
                 data = zin.read(info)
                 if info.filename == _KERAS_CONFIG:
                     doc = json.loads(data.decode("utf-8-sig"))
-                    doc["compile_config"] = dict(doc["compile_config"], optimizer=entry)
+                    compile_config = dict(doc["compile_config"], optimizer=entry)
+                    for key, value in compile_defaults.items():
+                        if key in compile_config and compile_config[key] is None:
+                            compile_config[key] = value
+                    doc["compile_config"] = compile_config
                     data = _dumps(doc).encode("utf-8")
                 zout.writestr(info, data, compress_type=info.compress_type)
 
     _atomic_file(dst, fill)
 
 
-def _write_savedmodel(src: str, dst: str, entry: Dict[str, Any]) -> None:
+def _write_savedmodel(src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any]) -> None:
     src_dir = os.path.dirname(src) if os.path.basename(src) == _METADATA_PB else src
     tmp = _temp_beside(dst, directory=True)
     try:
@@ -645,7 +656,7 @@ def _write_savedmodel(src: str, dst: str, entry: Dict[str, Any]) -> None:
         raise
 
 
-def _write_tfjs(src: str, dst: str, entry: Dict[str, Any]) -> None:
+def _write_tfjs(src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any]) -> None:
     def fill(tmp: str) -> None:
         with open(src, "rb") as fh:
             doc = json.loads(fh.read().decode("utf-8-sig"))
@@ -656,7 +667,10 @@ def _write_tfjs(src: str, dst: str, entry: Dict[str, Any]) -> None:
     _atomic_file(dst, fill)
 
 
-_WRITERS: Dict[str, Callable[[str, str, Dict[str, Any]], None]] = {
+#: Writers of a model file with its optimizer entry replaced: (src, dst, entry,
+#: compile_defaults), where ``compile_defaults`` are compile-config values to
+#: put where the file stores null (``_tables.COMPILE_NULL_DEFAULTS``).
+_WRITERS: Dict[str, Callable[[str, str, Dict[str, Any], Mapping[str, Any]], None]] = {
     "h5": _write_h5,
     "keras": _write_keras,
     "savedmodel": _write_savedmodel,

@@ -544,6 +544,13 @@ MODEL_FILE_TOP_LEVEL: Dict[Tuple[str, str, str], Dict[str, Any]] = {
 #: MODEL_FILE_TOP_LEVEL.
 RELEASE_LOADERS: Dict[str, str] = {"tf_keras": "tf_keras"}
 
+#: Compile arguments a model file stores as null that a loader needs a value
+#: for: (format, generation) -> {key: value}. Keras 2.13-2.15 and tf_keras
+#: write ``steps_per_execution: null`` (meaning 1) into a ``.keras`` archive;
+#: Keras 3 compiles with it and its first fit() raises "'NoneType' object
+#: cannot be interpreted as an integer". Goes with Keras 2 ``.keras`` files.
+COMPILE_NULL_DEFAULTS: Dict[Tuple[str, str], Dict[str, Any]] = {("keras", "keras3"): {"steps_per_execution": 1}}
+
 #: Top-level keys of nested objects that only model files carry: Keras 2's
 #: ``SharedObjectSavingScope`` (TF 2.5-2.15, tf_keras) tags configs in
 #: SavedModel metadata with ``shared_object_id`` so shared objects are built

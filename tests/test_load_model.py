@@ -153,7 +153,7 @@ def probe_plain_sgd(path, fmt, probe):
     fl = flavour()
     loader = "tf_keras" if fl.kind == "tf_keras" else fl.default_family
     entry = native_entry({"class_name": "SGD", "config": {}}, fl.default_family, fmt, loader=loader)
-    _WRITERS[fmt](str(path), str(probe), entry)
+    _WRITERS[fmt](str(path), str(probe), entry, {})
     try:
         native_load(probe)
     except Exception as exc:  # noqa: BLE001

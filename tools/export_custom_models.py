@@ -34,7 +34,7 @@ warnings.filterwarnings("ignore")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_models import KERAS3, KV, save  # noqa: E402
+from export_models import KERAS3, formats, save  # noqa: E402
 
 from kerasopt_compat._flavour import flavour  # noqa: E402
 
@@ -56,15 +56,6 @@ COMPILE = {
 }
 
 
-def formats():
-    out = ["h5"]
-    if KERAS3 or KV >= (2, 13):
-        out.append("keras")
-    if not KERAS3:
-        out.append("savedmodel")
-    return out
-
-
 def build(variant):
     model = K.Sequential([K.Input(shape=(2,)), K.layers.Dense(1)])
     model.compile(optimizer=K.optimizers.Adam(learning_rate=0.01), **COMPILE[variant])
@@ -83,7 +74,7 @@ def main(argv):
     os.makedirs(out_dir)
     files = []
     for variant in COMPILE:
-        for fmt in formats():
+        for fmt in formats(variant):  # the formats export_models writes for a compiled variant
             name = "%s.%s" % (variant, fmt)
             save(build(variant), os.path.join(out_dir, name), fmt)
             files.append({"file": name, "format": fmt, "variant": variant})

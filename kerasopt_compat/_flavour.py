@@ -59,16 +59,18 @@ class Flavour(NamedTuple):
             parts.append("%s %s" % ("tf_keras" if self.kind == "tf_keras" else "Keras", self.keras_version))
         return ", ".join(parts) + " (%s)" % self.default_family
 
-    # ------------------------------------------------------------ class lookup
-
-    def release(self) -> str:
-        """The installed Keras as a release name of ``to_native``/``--to``
-        (``"tf2.9"``, ``"tf2.21"``, ``"tf_keras"``, ``"keras3"`` without TF)."""
+    def release(self) -> Optional[str]:
+        """The installed release's name among ``_tables.RELEASES`` (``'tf2.9'``,
+        ``'tf_keras'``, ``'keras3.15'``), or None when the tables lack it."""
         if self.kind == "tf_keras":
-            return "tf_keras"
-        if self.tensorflow_version:
-            return "tf%s.%s" % tuple(self.tensorflow_version.split(".")[:2])
-        return "keras3"
+            name = "tf_keras"
+        elif self.kind == "keras3":
+            name = "keras3.%s" % ".".join((self.keras_version or "").split(".")[1:2])
+        else:
+            name = "tf%s" % ".".join((self.tensorflow_version or "").split(".")[:2])
+        return name if name in T.RELEASES else None
+
+    # ------------------------------------------------------------ class lookup
 
     def optimizer_candidates(self, name: str) -> List[Target]:
         """Classes that can build canonical optimizer ``name``, preferred first.

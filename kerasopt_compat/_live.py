@@ -10,7 +10,6 @@ by canonical name only.
 from __future__ import annotations
 
 import functools
-import warnings
 from collections import abc
 from typing import Any, Callable, Collection, Container, Dict, Mapping, Optional, TypeVar, cast
 
@@ -18,18 +17,15 @@ from . import _tables as T
 from . import fixes
 from ._errors import (
     ConfigTypeError,
-    ConversionWarning,
     InvalidConfigError,
     KerasOptCompatError,
-    LossyConversionError,
     SerializationError,
     UnknownClassError,
-    UnsupportedClassError,
 )
 from ._flavour import Flavour, Target, detected_description, flavour
 from ._normalize import CustomObjects, custom_names, legacy_hint, read, reading
 from ._v1train import serialize_v1, v1_class_name
-from ._write import write
+from ._write import first_lossless, write
 
 __all__ = ["serialize", "deserialize", "to_keras", "flavour"]
 
@@ -255,18 +251,17 @@ def _choose_target(
     legacy = [t for t in candidates if t.family == "legacy"]
     if prefer_legacy and legacy:
         return legacy[0]
-    if len(candidates) == 1:
-        return candidates[0]
-    for target in candidates:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConversionWarning)
-                accepts = functools.partial(_accepts, fl, target)
-                write(canonical, target.family, strict=True, accepts=accepts, custom=custom, passthrough=passthrough)
-        except (LossyConversionError, UnsupportedClassError):
-            continue
-        return target
-    return candidates[0]
+    return first_lossless(
+        candidates,
+        lambda target: write(
+            canonical,
+            target.family,
+            strict=True,
+            accepts=functools.partial(_accepts, fl, target),
+            custom=custom,
+            passthrough=passthrough,
+        ),
+    )
 
 
 class _Builder:

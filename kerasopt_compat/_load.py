@@ -23,6 +23,7 @@ from ._errors import (
     KerasOptCompatError,
     ModelFileError,
     OptimizerStateWarning,
+    UnsupportedClassError,
 )
 from ._flavour import Flavour, flavour
 from ._live import _reports_installed, deserialize, serialize
@@ -138,7 +139,7 @@ class _NativeLoader:
         if getattr(exc, "_koc_noted", False):
             return
         try:
-            reason = unopenable(self.path, _detect(self.path), self.fl.release())
+            reason = unopenable(self.path, _detect(self.path), self.fl.release() or self.fl.default_family)
         except ModelFileError:
             return
         if reason is not None:
@@ -179,7 +180,12 @@ def _add_note(exc: BaseException, note: str) -> None:
 
 def _load_fixed(fl: Flavour, native: _NativeLoader, stored: StoredModel, wanted: Mapping[str, Any], strict: bool) -> Any:
     loader = "tf_keras" if fl.kind == "tf_keras" else fl.default_family
-    entry = native_entry(wanted, fl.default_family, stored.format, loader=loader, strict=strict)
+    try:
+        # for the installed release where the tables know it (TF 2.9/2.10: their
+        # optimizers.experimental class where the legacy one would lose a setting)
+        entry = native_entry(wanted, fl.default_family, stored.format, loader=loader, strict=strict, target=fl.release())
+    except UnsupportedClassError as exc:  # its own loader cannot read the class from a dict: build it ourselves
+        raise _FixedCopyFailed() from exc
     folder = tempfile.mkdtemp(prefix="kerasopt_compat-")
     try:
         copy = os.path.join(folder, os.path.basename(os.path.normpath(stored.path)) or "model")

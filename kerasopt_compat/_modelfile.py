@@ -38,10 +38,9 @@ from ._errors import (
     NoOptimizerError,
     UnknownKeyWarning,
 )
-from ._normalize import CustomObjects, normalize
+from ._normalize import CustomObjects, custom_names, normalize
 from ._optional import import_optional_dependency
 from ._protowire import LEN, VARINT, Field, fields, len_field
-from ._write import to_native
 
 __all__ = ["read_optimizer", "read_model_file", "fix_model", "FixResult", "StoredModel", "resolve_target"]
 
@@ -417,7 +416,8 @@ class FixResult(NamedTuple):
     after: Dict[str, Any]
     #: "h5", "keras", "savedmodel" or "tfjs"
     format: str
-    #: the Keras generation written ("legacy", "keras2", "keras3")
+    #: the Keras generation written ("legacy", "keras2", "keras3"; "keras2" for
+    #: TF 2.9/2.10's optimizers.experimental, written where legacy would lose a setting)
     family: str
     #: whether ``dst`` was written
     written: bool
@@ -445,13 +445,39 @@ def native_entry(
     >>> native_entry({'class_name': 'SGD', 'config': {}}, 'keras2', 'keras')['module']
     'keras.optimizers'
     """
-    native = to_native(canonical, target or family, strict=strict, custom_objects=custom_objects, unknown_keys=unknown_keys)
+    return native_entry_for(
+        canonical,
+        target or family,
+        fmt,
+        loader=loader,
+        strict=strict,
+        custom_objects=custom_objects,
+        unknown_keys=unknown_keys,
+    )[0]
+
+
+def native_entry_for(
+    config: Mapping[str, Any],
+    target: str,
+    fmt: str,
+    *,
+    loader: Optional[str] = None,
+    strict: bool = False,
+    custom_objects: CustomObjects = None,
+    unknown_keys: str = "error",
+) -> Tuple[Dict[str, Any], str]:
+    """:func:`native_entry` for release (or generation) ``target``, and the
+    generation written (``keras2`` where TF 2.9/2.10 get their
+    ``optimizers.experimental`` class; see ``_tables.Release.also``)."""
+    custom = custom_names(custom_objects)
+    canonical = normalize(config, custom_objects=custom, unknown_keys=unknown_keys)
+    native, family = _write.write_target(canonical, target, strict=strict, custom=custom)
     cls = native["class_name"]
     for key in ((fmt, loader or family, cls), (fmt, family, cls), (fmt, family, "*")):
         extra = T.MODEL_FILE_TOP_LEVEL.get(key)
         if extra is not None:
-            return _with_top_level(native, extra)
-    return native
+            return _with_top_level(native, extra), family
+    return native, family
 
 
 def loader_of(target: str) -> str:
@@ -507,20 +533,19 @@ def fix_model(
     >>> fix_model("saved_by_tf215.h5", "for_tf29.h5", "tf2.9").changed   # doctest: +SKIP
     True
     """
-    family = resolve_target(target)
+    resolve_target(target)  # an unknown target: ModelFileError before reading anything
     src_path, dst_path = os.fspath(src), os.fspath(dst)
     stored = read_model_file(src_path)
     canonical = _canonical(stored, custom_objects, unknown_keys)
     try:
         with warnings.catch_warnings():  # already said by _canonical
             warnings.simplefilter("ignore", UnknownKeyWarning)
-            after = native_entry(
+            after, family = native_entry_for(
                 canonical,
-                family,
+                target,
                 stored.format,
-                loader=loader_of(target),
+                loader=T.RELEASE_LOADERS.get(_target_key(target)),
                 strict=strict,
-                target=target,
                 custom_objects=custom_objects,
                 unknown_keys=unknown_keys,
             )

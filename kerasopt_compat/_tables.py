@@ -324,10 +324,14 @@ class Family(NamedTuple):
     #: MultiOptimizer: canonical keys its constructor takes besides the map
     #: (empty: this generation has no MultiOptimizer)
     multi_optimizer_keys: Tuple[str, ...] = ()
+    #: prefix of an optimizer's ``class_name``: its registered package, where the
+    #: loader finds the class only by its registered name (``Custom>AdamW``)
+    class_prefix: str = ""
 
 
 _CLIP = frozenset(["clipnorm", "clipvalue", "global_clipnorm"])
-_KERAS2_OPTIONS = _CLIP | {"weight_decay", "use_ema", "ema_momentum", "ema_overwrite_frequency"}
+_EMA = frozenset(["use_ema", "ema_momentum", "ema_overwrite_frequency"])
+_KERAS2_OPTIONS = _CLIP | _EMA | {"weight_decay"}
 
 FAMILIES: Dict[str, Family] = {
     # OptimizerV2: TF 2.4-2.10 ``optimizers``; ``optimizers.legacy`` of
@@ -353,8 +357,8 @@ FAMILIES: Dict[str, Family] = {
         no_schedule=frozenset(["Nadam"]),
         zero_replaced=frozenset(["epsilon"]),
     ),
-    # The "new" Keras 2 optimizers: ``optimizers.experimental`` of 2.9/2.10,
-    # ``optimizers`` of Keras 2.11-2.15 and tf_keras.
+    # The "new" Keras 2 optimizers: ``optimizers`` of Keras 2.11-2.15 and
+    # tf_keras (``optimizers.experimental`` of 2.9/2.10: EXPERIMENTAL_TF29).
     "keras2": Family(
         classes=DOCUMENTED_CLASSES | {"AdamW", "Adafactor", "Lion"},
         options=_KERAS2_OPTIONS,
@@ -405,6 +409,20 @@ FIRST_RELEASE: Dict[str, Dict[str, Optional[str]]] = {
 }
 
 
+#: ``optimizers.experimental`` of TF 2.9 (the new Keras 2 optimizers as first
+#: shipped; checked in the TF 2.9.3 and 2.10.1 wheels): the eight documented
+#: classes and AdamW; clip and EMA options but no optimizer-wide
+#: ``weight_decay`` (AdamW's own only); ``serialize()`` writes the registered
+#: name (``Custom>AdamW``), the only name their ``optimizers.deserialize``
+#: finds them by (plain ``AdamW`` is "Unknown optimizer"); TF 2.9's
+#: constructors raise TypeError on ``is_legacy_optimizer``.
+EXPERIMENTAL_TF29 = FAMILIES["keras2"]._replace(
+    classes=DOCUMENTED_CLASSES | {"AdamW"}, options=_CLIP | _EMA, config_extras={}, class_prefix="Custom>"
+)
+#: TF 2.10's: the same, and its get_config() writes ``is_legacy_optimizer: False`` (its constructors drop it).
+EXPERIMENTAL_TF210 = EXPERIMENTAL_TF29._replace(config_extras={"is_legacy_optimizer": False})
+
+
 class Release(NamedTuple):
     """A release ``to_native``/``--to`` can target: what its ``tf.keras.optimizers`` writes."""
 
@@ -414,6 +432,12 @@ class Release(NamedTuple):
     lacks: FrozenSet[str] = frozenset()
     #: whether its schedules take the keys TF 2.9 lacked (CosineDecay warm-up, TF 2.13+)
     schedule_extras: bool = True
+    #: another namespace its own ``optimizers.deserialize`` builds, as
+    #: (generation, how it spells a config): written only where the
+    #: generation's own class would lose a setting, by the rule
+    #: :func:`~kerasopt_compat.deserialize` uses to pick among the installed
+    #: namespaces (TF 2.9/2.10 ``optimizers.experimental``: AdamW, EMA)
+    also: Optional[Tuple[str, Family]] = None
 
 
 #: TF 2.11/2.12: AdamW and Adafactor only in ``optimizers.experimental``, which
@@ -426,7 +450,9 @@ _TF211_LACKS = frozenset(["Lion", "AdamW", "Adafactor"])
 RELEASES: Dict[str, Release] = {
     # TF 2.4 has CosineDecay only as tf.keras.experimental.CosineDecay
     "tf2.4": Release("legacy", frozenset(["CosineDecay", "CosineDecayRestarts"]), schedule_extras=False),
-    **{"tf2.%d" % minor: Release("legacy", schedule_extras=False) for minor in range(8, 11)},
+    "tf2.8": Release("legacy", schedule_extras=False),
+    "tf2.9": Release("legacy", schedule_extras=False, also=("keras2", EXPERIMENTAL_TF29)),
+    "tf2.10": Release("legacy", schedule_extras=False, also=("keras2", EXPERIMENTAL_TF210)),
     "tf2.11": Release("keras2", _TF211_LACKS, schedule_extras=False),
     "tf2.12": Release("keras2", _TF211_LACKS, schedule_extras=False),
     **{"tf2.%d" % minor: Release("keras2") for minor in range(13, 16)},

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import warnings
 from collections import abc
-from typing import Any, Callable, Collection, Container, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Collection, Container, Dict, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from . import _tables as T
 from ._errors import (
+    ConversionWarning,
     DecayConversionWarning,
     InvalidConfigError,
     LossyConversionError,
@@ -34,10 +35,46 @@ _OPTION_NAMES = frozenset(spec.name for spec in T.OPTIONS) | {"learning_rate"}
 Accepts = Callable[[str, str], bool]
 
 
+C = TypeVar("C")
+
+
 def first_release_note(cls: str, family: str) -> str:
-    """``'first shipped in TF 2.13'``-style hint from ``_tables.FIRST_RELEASE``."""
-    since = T.FIRST_RELEASE.get(cls, {}).get("keras3" if family == "keras3" else "keras2")
-    return "first shipped in %s" % since if since else "this Keras generation never had it"
+    """``'first shipped in TF 2.13'``-style hint from ``_tables.FIRST_RELEASE``
+    (for a Keras 2 target, the Keras 3 release when no Keras 2 release has it)."""
+    since = T.FIRST_RELEASE.get(cls, {})
+    first = since.get("keras2") if family != "keras3" else None
+    first = first or since.get("keras3")
+    return "first shipped in %s" % first if first else "no release kerasopt_compat knows has it"
+
+
+def first_lossless(candidates: Sequence[C], attempt: Callable[[C], object]) -> C:
+    """The first of ``candidates`` that ``attempt`` (a strict write) writes
+    without losing a setting, else the first one.
+
+    The one rule for choosing among the namespaces of one release: what
+    :func:`kerasopt_compat.deserialize` builds among the installed classes
+    (``optimizers``, then ``optimizers.experimental``/``optimizers.legacy``)
+    and what :func:`to_native` writes for a release that has two (TF 2.9/2.10).
+    """
+    if len(candidates) > 1:
+        for candidate in candidates:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConversionWarning)
+                    attempt(candidate)
+            except (LossyConversionError, UnsupportedClassError):
+                continue
+            return candidate
+    return candidates[0]
+
+
+def cannot_load(target: str, cls: str, family: str) -> UnsupportedClassError:
+    """The refusal for a class release ``target`` cannot read (the message names the release)."""
+    return UnsupportedClassError(
+        "%s cannot load %s from a dict (its optimizers.deserialize does not know it); %s"
+        % (target, cls, first_release_note(cls, family)),
+        class_name=cls,
+    )
 
 
 def _accept_all(cls: str, key: str) -> bool:
@@ -53,11 +90,17 @@ class _Writer:
         custom: Collection[str] = (),
         passthrough: Container[str] = (),
         refuse_unknown: bool = False,
+        spelling: Optional[T.Family] = None,
+        release: Optional[str] = None,
     ) -> None:
         if family not in T.FAMILIES:
             raise InvalidConfigError("unknown target generation %r; use one of %s" % (family, ", ".join(sorted(T.FAMILIES))))
         self.name = family
-        self.family = T.FAMILIES[family]
+        #: how the target spells a config (``spelling``: a release's other namespace, TF 2.9 optimizers.experimental)
+        self.family = spelling or T.FAMILIES[family]
+        #: the release asked for, named in messages instead of the generation
+        self.release = release
+        self.label = release or "Keras generation %r" % family
         self.strict = strict
         self.accepts = accepts or _accept_all
         #: the caller's classes (custom_objects), let through even when named like Keras' own
@@ -70,7 +113,7 @@ class _Writer:
 
     def lossy(self, why: str, cls: str, key: str, value: Any) -> None:
         exc = LossyConversionError(
-            "%s; the setting would be lost (Keras generation %r)" % (why, self.name),
+            "%s; the setting would be lost (%s)" % (why, self.label),
             class_name=cls,
             key=key,
             value=value,
@@ -99,10 +142,7 @@ class _Writer:
             return self._envelope(cls, dict(cfg), self.family.top_level)
         fam = self.family
         if cls not in fam.classes:
-            raise UnsupportedClassError(
-                "Keras generation %r has no optimizer %s; %s" % (self.name, cls, first_release_note(cls, self.name)),
-                class_name=cls,
-            )
+            raise self.no_class(cls)
         native: Dict[str, Any] = {"name": cfg["name"]}
         native.update(self._options(cls, cfg))
         native["learning_rate"] = self._learning_rate(cls, cfg)
@@ -126,7 +166,14 @@ class _Writer:
         native.update(fam.config_extras)
         if any(c == cls for c, _ in fam.kwarg_renames):
             native = {fam.kwarg_renames.get((cls, key), key): value for key, value in native.items()}
-        return self._envelope(cls, native, fam.top_level)
+        return self._envelope(fam.class_prefix + cls, native, fam.top_level)
+
+    def no_class(self, cls: str) -> UnsupportedClassError:
+        if self.release:
+            return cannot_load(self.release, cls, self.name)
+        return UnsupportedClassError(
+            "Keras generation %r has no optimizer %s; %s" % (self.name, cls, first_release_note(cls, self.name)), class_name=cls
+        )
 
     def _extra(self, cls: str, key: str, value: Any, native: Dict[str, Any], *, unknown: bool = True) -> None:
         """Pass a key TF 2.9 lacked (``unknown``: one the tables lack too) where the target takes it."""
@@ -172,7 +219,7 @@ class _Writer:
             if spec.name in fam.options and self.accepts(cls, spec.name):
                 out[spec.name] = value
             elif spec.name in cfg:
-                self.lossy("this Keras generation has no optimizer option %r" % spec.name, cls, spec.name, value)
+                self.lossy("the target's %s has no optimizer option %r" % (cls, spec.name), cls, spec.name, value)
         return out
 
     def _learning_rate(self, cls: str, cfg: Mapping[str, Any]) -> Any:
@@ -203,9 +250,7 @@ class _Writer:
         if not isinstance(lr, abc.Mapping):
             return lr
         if cls in fam.no_schedule:
-            raise UnsupportedClassError(
-                "%s of Keras generation %r does not accept a learning-rate schedule" % (cls, self.name), class_name=cls
-            )
+            raise UnsupportedClassError("%s of %s does not accept a learning-rate schedule" % (cls, self.label), class_name=cls)
         return self.schedule(lr, cls)
 
     def loss_scale(self, cfg: Mapping[str, Any]) -> Dict[str, Any]:
@@ -238,10 +283,7 @@ class _Writer:
         cls = T.MULTI_CLASS
         fam = self.family
         if not fam.multi_optimizer_keys:
-            raise UnsupportedClassError(
-                "Keras generation %r has no optimizer %s; %s" % (self.name, cls, first_release_note(cls, self.name)),
-                class_name=cls,
-            )
+            raise self.no_class(cls)
         inner = {
             "default_optimizer": self.optimizer(cfg["default_optimizer"]),
             "optimizer_map": {pattern: self.optimizer(opt) for pattern, opt in cfg["optimizer_map"].items()},
@@ -357,11 +399,32 @@ def to_native(
     """
     custom = custom_names(custom_objects)
     canonical = normalize(config, custom_objects=custom, unknown_keys=unknown_keys)
-    if family in T.FAMILIES:
-        return write(canonical, family, strict=strict, custom=custom)
-    release = resolve_target(family)
-    _check_release_classes(canonical, family, release, custom)
-    return write(canonical, release.generation, strict=strict, accepts=_release_accepts(release), custom=custom)
+    return write_target(canonical, family, strict=strict, custom=custom)[0]
+
+
+def write_target(
+    canonical: Mapping[str, Any], target: str, *, strict: bool = False, custom: Collection[str] = ()
+) -> Tuple[Dict[str, Any], str]:
+    """:func:`to_native` of an already canonical dict, and the generation written.
+
+    For a release with a second namespace (``Release.also``: TF 2.9/2.10
+    ``optimizers.experimental``) that namespace's dict is written where the
+    generation's own class would lose a setting (:func:`first_lossless`).
+    Refusals and lossy warnings name the release asked for.
+    """
+    if target in T.FAMILIES:
+        return write(canonical, target, strict=strict, custom=custom), target
+    release = resolve_target(target)
+    name = target.strip().lower().replace("-", "_")
+    _check_release_classes(canonical, name, release, custom)
+    accepts = _release_accepts(release)
+    spellings = [(release.generation, T.FAMILIES[release.generation])] + ([release.also] if release.also else [])
+
+    def writer(spelling: Tuple[str, T.Family], strict: bool) -> _Writer:
+        return _Writer(spelling[0], strict, accepts, custom, spelling=spelling[1], release=name)
+
+    chosen = first_lossless(spellings, lambda spelling: writer(spelling, True).optimizer(canonical))
+    return writer(chosen, strict).optimizer(canonical), chosen[0]
 
 
 def _check_release_classes(canonical: Mapping[str, Any], name: str, release: T.Release, custom: Collection[str]) -> None:
@@ -370,8 +433,4 @@ def _check_release_classes(canonical: Mapping[str, Any], name: str, release: T.R
     lr = inner["config"].get("learning_rate")
     for cls in (inner["class_name"], lr.get("class_name") if isinstance(lr, abc.Mapping) else None):
         if cls in release.lacks and cls not in custom:
-            raise UnsupportedClassError(
-                "%s cannot load %s from a dict (its optimizers.deserialize does not know it); %s"
-                % (name, cls, first_release_note(cls, release.generation)),
-                class_name=cls,
-            )
+            raise cannot_load(name, cls, release.generation)

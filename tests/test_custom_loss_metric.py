@@ -73,7 +73,7 @@ def test_without_custom_objects_the_native_outcome_stands(env, name, tmp_path):
     fixed = tmp_path / name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", koc.ConversionWarning)
-        koc.fix_model(path, fixed, flavour().release())
+        koc.fix_model(path, fixed, (flavour().release() or flavour().default_family))
     try:
         native_load(fixed)
     except Exception as native_exc:  # noqa: BLE001

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -50,7 +51,7 @@ def test_every_saving_env_and_format_is_committed():
     for env in ("tf29", "tf211", "tf215", "tfkeras221"):
         assert (env, "savedmodel") in found, env
     variants = {e["variant"] for _, e in ALL}
-    assert variants == {"adam", "sgd_decay", "schedule", "lso", "nooptimizer", "adam_plain", "sgd_decay_plain"}
+    assert variants == {"adam", "sgd_decay", "schedule", "lso", "nooptimizer", "adam_plain", "sgd_decay_plain", "adamw_ema"}
 
 
 # --------------------------------------------------------------------------- read
@@ -244,11 +245,10 @@ def test_fix_model_rewrites_only_the_optimizer(item, target, tmp_path):
     src = path_of(env, entry)
     before = digest(src)
     dst = tmp_path / src.name
-    family = _modelfile.resolve_target(target)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", koc.ConversionWarning)
-        loader = _modelfile.loader_of(target)
-        expected_entry = _modelfile.native_entry(entry["expected"], family, entry["format"], loader=loader)
+        loader = T.RELEASE_LOADERS.get(target)
+        expected_entry, family = _modelfile.native_entry_for(entry["expected"], target, entry["format"], loader=loader)
         result = koc.fix_model(src, dst, target)
     assert digest(src) == before
     assert result.written and result.family == family and result.format == entry["format"]
@@ -299,6 +299,47 @@ def assert_rest_unchanged(src: pathlib.Path, dst: pathlib.Path, fmt: str) -> Non
         mb = json.loads(_modelfile._root_metadata((dst / "keras_metadata.pb").read_bytes(), "b"))
         ma["training_config"].pop("optimizer_config"), mb["training_config"].pop("optimizer_config")
         assert ma == mb
+
+
+@pytest.mark.parametrize("target", ["tf2.9", "tf2.10"])
+def test_fix_model_writes_tf29_experimental_adamw(target, tmp_path):
+    """TF 2.9/2.10 read AdamW and EMA only as optimizers.experimental (``Custom>AdamW``)."""
+    src = MODELS / "tf215" / "adamw_ema.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", koc.ConversionWarning)
+        result = koc.fix_model(src, tmp_path / "out.h5", target)
+    assert result.family == "keras2" and result.after["class_name"] == "Custom>AdamW"
+    assert result.after == koc.to_native(koc.read_optimizer(src), target)
+    assert koc.read_optimizer(tmp_path / "out.h5") == koc.read_optimizer(src)
+    plain = koc.fix_model(MODELS / "tf215" / "adam.h5", tmp_path / "adam.h5", target)
+    assert plain.family == "legacy" and plain.after["class_name"] == "Adam"
+
+
+def lion_copy(tmp_path):
+    """tf215/adam.h5 with its optimizer entry made a Lion (TF 2.13+)."""
+    src = tmp_path / "lion.h5"
+    shutil.copyfile(MODELS / "tf215" / "adam.h5", src)
+    with h5py.File(src, "r+") as fh:
+        doc = json.loads(fh.attrs["training_config"])
+        doc["optimizer_config"] = {"class_name": "Lion", "config": {"learning_rate": 0.01}}
+        fh.attrs["training_config"] = json.dumps(doc).encode()
+    return src
+
+
+@pytest.mark.parametrize(
+    "make,target,cls",
+    [(lion_copy, "tf2.9", "Lion"), (lambda _: MODELS / "tf215" / "adamw_ema.h5", "tf2.8", "AdamW")],
+    ids=["lion-tf2.9", "adamw-tf2.8"],
+)
+def test_cli_fix_model_refusal_names_the_release(make, target, cls, tmp_path, capsys):
+    src = make(tmp_path)
+    assert main(["fix-model", str(src), str(tmp_path / "out.h5"), "--to", target]) == 2
+    err = capsys.readouterr().err
+    assert "%s cannot load %s" % (target, cls) in err and "first shipped in TF 2.13" in err
+    assert "generation" not in err and "'legacy'" not in err
+    assert not (tmp_path / "out.h5").exists()
+    with pytest.raises(koc.UnsupportedClassError, match="^" + re.escape("%s: %s cannot load %s" % (src, target, cls))):
+        koc.fix_model(src, tmp_path / "out.h5", target)
 
 
 def test_fix_model_converts_legacy_decay_with_the_usual_warning(tmp_path):

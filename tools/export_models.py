@@ -4,6 +4,10 @@
 Usage (inside a tox env, so the real wheel writes the files)::
 
     tox exec -e tf29 -- python tools/export_models.py tests/data/models tf29
+    tox exec -e tf215 -- python tools/export_models.py tests/data/models tf215 adamw_ema
+
+With VARIANT names only those files are (re)written and their manifest
+entries replaced; the env's other files are left byte for byte.
 
 Writes ``OUTDIR/ENVNAME/<variant>.<format>`` for every format the installed
 Keras can write (``.h5`` always; ``.keras`` on Keras 2.13+ and Keras 3; a
@@ -28,6 +32,10 @@ steps), so the files also hold optimizer state. Variants:
   ``loss="mean_squared_error"`` and no metrics, ``.h5`` only (Keras 3.15's
   ``.h5`` loader fails on the loss ``"mse"`` before it reaches the optimizer;
   with this loss it loads and silently drops the optimizer's settings)
+* ``adamw_ema``: ``AdamW(learning_rate=0.02, weight_decay=0.05, use_ema=True,
+  ema_momentum=0.9, ema_overwrite_frequency=3)``, ``.h5`` only, where
+  ``optimizers`` has AdamW (TF 2.13+, tf_keras, Keras 3): settings TF
+  2.9/2.10 hold only in ``optimizers.experimental``
 """
 
 from __future__ import annotations
@@ -93,15 +101,22 @@ def make_optimizer(variant):
         if KERAS3:
             return K.optimizers.LossScaleOptimizer(inner)
         return K.mixed_precision.LossScaleOptimizer(inner)
+    if variant == "adamw_ema":
+        cls = getattr(K.optimizers, "AdamW", None)
+        if cls is None:
+            return None
+        return cls(learning_rate=0.02, weight_decay=0.05, use_ema=True, ema_momentum=0.9, ema_overwrite_frequency=3)
     raise ValueError(variant)
 
 
-VARIANTS = ("adam", "sgd_decay", "schedule", "lso", "nooptimizer", "adam_plain", "sgd_decay_plain")
+VARIANTS = ("adam", "sgd_decay", "schedule", "lso", "nooptimizer", "adam_plain", "sgd_decay_plain", "adamw_ema")
+#: variants written as ``.h5`` only
+H5_ONLY = ("adam_plain", "sgd_decay_plain", "adamw_ema")
 
 
 def formats(variant):
     out = ["h5"]
-    if variant.endswith("_plain"):
+    if variant in H5_ONLY:
         return out
     if KERAS3 or KV >= (2, 13):
         out.append("keras")
@@ -144,13 +159,25 @@ def save(model, path, fmt):
 
 
 def main(argv):
-    if len(argv) != 3:
-        sys.stderr.write("usage: export_models.py OUTDIR ENVNAME\n")
+    if len(argv) < 3 or not set(argv[3:]) <= set(VARIANTS):
+        sys.stderr.write("usage: export_models.py OUTDIR ENVNAME [VARIANT ...]; variants: %s\n" % " ".join(VARIANTS))
         return 2
     out_dir = os.path.join(argv[1], argv[2])
-    if os.path.isdir(out_dir):
-        shutil.rmtree(out_dir)
-    os.makedirs(out_dir)
+    only = tuple(argv[3:])
+    files, notes = [], []
+    if only:  # keep the other variants' files and manifest entries
+        with open(os.path.join(out_dir, "manifest.json")) as fh:
+            old = json.load(fh)
+        files = [f for f in old["files"] if f["variant"] not in only]
+        notes = [n for n in old["notes"] if n.split(":")[0].split(".")[0] not in only]
+        for f in old["files"]:
+            if f["variant"] in only:
+                path = os.path.join(out_dir, f["file"])
+                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    else:
+        if os.path.isdir(out_dir):
+            shutil.rmtree(out_dir)
+        os.makedirs(out_dir)
     fl = flavour()
     saved_by = {
         "env": argv[2],
@@ -159,9 +186,7 @@ def main(argv):
         "kind": fl.kind,
         "default_family": fl.default_family,
     }
-    files = []
-    notes = []
-    for variant in VARIANTS:
+    for variant in only or VARIANTS:
         for fmt in formats(variant):
             model, expected = build(variant)
             if model is None:

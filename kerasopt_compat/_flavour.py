@@ -169,8 +169,11 @@ class Flavour(NamedTuple):
         return out
 
     def is_public_optimizer(self, cls: type) -> bool:
-        """Whether ``cls`` itself is exposed under its own name by a public optimizer namespace."""
-        return any(t.cls is cls for t in _public_classes(self).get(cls.__name__, ()))
+        """Whether ``cls`` itself is exposed under its own name by a public optimizer
+        namespace, or is what the Keras 3 backend builds in place of such a class
+        (:func:`fixes.backend_stand_in_for`: PyTorch's ``torch_adam.Adam``)."""
+        found = [t.cls for t in _public_classes(self).get(cls.__name__, ())]
+        return any(c is cls for c in found) or fixes.backend_stand_in_for(cls, found) is not None
 
     def passthrough_names(self, exclude: Collection[str] = ()) -> PassthroughNames:
         """The public optimizer classes the tables lack (minus ``exclude``), as a container."""

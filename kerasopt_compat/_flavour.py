@@ -22,14 +22,14 @@ from ._write import first_release_note
 _SEARCH = ("optimizers", "optimizers.experimental", "optimizers.legacy")
 
 #: Keras 3 backends (``keras.backend.backend()``): the name :meth:`Flavour.describe`
-#: prints, and the module and distribution whose version it prints. A backend
-#: not listed here is described by its own name, without a version.
-KERAS3_BACKENDS: Dict[str, Tuple[str, str, str]] = {
-    "tensorflow": ("TensorFlow", "tensorflow", "tensorflow"),
-    "jax": ("JAX", "jax", "jax"),
-    "torch": ("PyTorch", "torch", "torch"),
-    "numpy": ("NumPy", "numpy", "numpy"),
-    "openvino": ("OpenVINO", "openvino", "openvino"),
+#: prints, and the module, else the distributions, whose version it prints. A
+#: backend not listed here is described by its own name (its module's version).
+KERAS3_BACKENDS: Dict[str, Tuple[str, str, Tuple[str, ...]]] = {
+    "tensorflow": ("TensorFlow", "tensorflow", ("tensorflow", "tensorflow-cpu")),
+    "jax": ("JAX", "jax", ("jax",)),
+    "torch": ("PyTorch", "torch", ("torch",)),
+    "numpy": ("NumPy", "numpy", ("numpy",)),
+    "openvino": ("OpenVINO", "openvino", ("openvino",)),
 }
 
 
@@ -319,17 +319,19 @@ def keras3_backend(keras: ModuleType) -> Tuple[Optional[str], Optional[str]]:
         return None, None
     if not isinstance(name, str):
         return None, None
-    _label, module_name, dist = KERAS3_BACKENDS.get(name, (name, name, name))
+    _label, module_name, dists = KERAS3_BACKENDS.get(name, (name, name, ()))
     module = sys.modules.get(module_name)
     version = _version(module) if module is not None else None
-    if not isinstance(version, str):
-        try:
-            from importlib import metadata
+    if isinstance(version, str):
+        return name, version
+    from importlib import metadata
 
-            version = metadata.version(dist)
-        except Exception:  # noqa: BLE001 - any metadata problem means "version unknown"
-            version = None
-    return name, version
+    for dist in dists:
+        try:
+            return name, metadata.version(dist)
+        except Exception:  # noqa: BLE001 - any metadata problem means "not this distribution"
+            continue
+    return name, None
 
 
 def _detect() -> Flavour:

@@ -7,6 +7,7 @@ TensorFlow (or stand-alone Keras) the first time a live operation needs it.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from types import ModuleType
 from typing import Any, Collection, Dict, List, NamedTuple, Optional, Tuple
@@ -19,6 +20,17 @@ from ._write import first_release_note
 
 #: Namespaces searched for a class, in order of preference.
 _SEARCH = ("optimizers", "optimizers.experimental", "optimizers.legacy")
+
+#: Keras 3 backends (``keras.backend.backend()``): the name :meth:`Flavour.describe`
+#: prints, and the module, else the distributions, whose version it prints. A
+#: backend not listed here is described by its own name (its module's version).
+KERAS3_BACKENDS: Dict[str, Tuple[str, str, Tuple[str, ...]]] = {
+    "tensorflow": ("TensorFlow", "tensorflow", ("tensorflow", "tensorflow-cpu")),
+    "jax": ("JAX", "jax", ("jax",)),
+    "torch": ("PyTorch", "torch", ("torch",)),
+    "numpy": ("NumPy", "numpy", ("numpy",)),
+    "openvino": ("OpenVINO", "openvino", ("openvino",)),
+}
 
 
 class Target(NamedTuple):
@@ -42,13 +54,20 @@ class Flavour(NamedTuple):
     #: generation of ``keras.optimizers`` ("legacy", "keras2" or "keras3"),
     #: the names ``to_native``, ``--to`` and :meth:`describe` use
     default_family: str
+    #: Keras 3 only: ``keras.backend.backend()`` ("tensorflow", "jax", "torch", ...)
+    backend: Optional[str] = None
+    #: Keras 3 only: the version of the backend's distribution, when known
+    backend_version: Optional[str] = None
 
     def describe(self) -> str:
-        """Versions and the optimizer generation of ``optimizers`` (the names
-        ``to_native`` and ``--to`` use: ``legacy``, ``keras2``, ``keras3``).
+        """Versions, the Keras 3 backend, and the optimizer generation of
+        ``optimizers`` (the names ``to_native`` and ``--to`` use: ``legacy``,
+        ``keras2``, ``keras3``).
 
         e.g. ``'TensorFlow 2.9.3, Keras 2.9.0 (legacy)'``,
-        ``'TensorFlow 2.21.0, tf_keras 2.21.0 (keras2)'``.
+        ``'TensorFlow 2.21.0, tf_keras 2.21.0 (keras2)'``,
+        ``'TensorFlow 2.21.0, Keras 3.15.1 on TensorFlow (keras3)'``,
+        ``'Keras 3.15.1 on JAX 0.7.2 (keras3)'``.
         """
         parts = []
         if self.tensorflow_version:
@@ -57,7 +76,17 @@ class Flavour(NamedTuple):
             parts.append("in-tree tf.keras")
         elif self.keras_version:
             parts.append("%s %s" % ("tf_keras" if self.kind == "tf_keras" else "Keras", self.keras_version))
+            if self.backend:
+                parts[-1] += " on " + self._backend_text(self.backend)
         return ", ".join(parts) + " (%s)" % self.default_family
+
+    def _backend_text(self, backend: str) -> str:
+        """``'PyTorch 2.13.0'``; just ``'TensorFlow'`` when its version is said already."""
+        entry = KERAS3_BACKENDS.get(backend)
+        label = entry[0] if entry else backend
+        if not self.backend_version or (backend == "tensorflow" and self.tensorflow_version):
+            return label
+        return "%s %s" % (label, self.backend_version)
 
     def release(self) -> Optional[str]:
         """The installed release's name among ``_tables.RELEASES`` (``'tf2.9'``,
@@ -140,8 +169,11 @@ class Flavour(NamedTuple):
         return out
 
     def is_public_optimizer(self, cls: type) -> bool:
-        """Whether ``cls`` itself is exposed under its own name by a public optimizer namespace."""
-        return any(t.cls is cls for t in _public_classes(self).get(cls.__name__, ()))
+        """Whether ``cls`` itself is exposed under its own name by a public optimizer
+        namespace, or is what the Keras 3 backend builds in place of such a class
+        (:func:`fixes.backend_stand_in_for`: PyTorch's ``torch_adam.Adam``)."""
+        found = [t.cls for t in _public_classes(self).get(cls.__name__, ())]
+        return any(c is cls for c in found) or fixes.backend_stand_in_for(cls, found) is not None
 
     def passthrough_names(self, exclude: Collection[str] = ()) -> PassthroughNames:
         """The public optimizer classes the tables lack (minus ``exclude``), as a container."""
@@ -274,6 +306,34 @@ def _version(module: ModuleType) -> Optional[str]:
     return getattr(module, "__version__", None)
 
 
+def keras3_backend(keras: ModuleType) -> Tuple[Optional[str], Optional[str]]:
+    """``(backend name, its version)`` of a Keras 3 module (``keras`` or TF's ``tf.keras``).
+
+    Imports nothing: the name comes from ``keras.backend.backend()`` (the
+    backend Keras has already imported), the version from the backend module
+    in ``sys.modules`` or, failing that, its distribution's metadata.
+    """
+    try:
+        name = keras.backend.backend()
+    except Exception:  # noqa: BLE001 - a Keras without it is described without a backend
+        return None, None
+    if not isinstance(name, str):
+        return None, None
+    _label, module_name, dists = KERAS3_BACKENDS.get(name, (name, name, ()))
+    module = sys.modules.get(module_name)
+    version = _version(module) if module is not None else None
+    if isinstance(version, str):
+        return name, version
+    from importlib import metadata
+
+    for dist in dists:
+        try:
+            return name, metadata.version(dist)
+        except Exception:  # noqa: BLE001 - any metadata problem means "not this distribution"
+            continue
+    return name, None
+
+
 def _detect() -> Flavour:
     if is_installed("tensorflow"):
         tf = import_optional_dependency("tensorflow", MIN_VERSIONS["tensorflow"])
@@ -291,13 +351,13 @@ def _detect() -> Flavour:
         kv = _version(keras_pkg)
         if kv and parse_version(kv) >= (3,):
             import_optional_dependency("keras", MIN_VERSIONS["keras"])
-            return Flavour("keras3", keras, tf_version, kv, "keras3")
+            return Flavour("keras3", keras, tf_version, kv, "keras3", *keras3_backend(keras))
         return Flavour("keras package", keras, tf_version, kv, _family_of_class(keras.optimizers.SGD, "keras package"))
     if os.environ.get("TF_USE_LEGACY_KERAS") and is_installed("tf_keras"):
         # tf_keras without TensorFlow cannot run; report it like a missing TF.
         import_optional_dependency("tensorflow")
     keras = import_optional_dependency("keras", MIN_VERSIONS["keras"])
-    return Flavour("keras3", keras, None, _version(keras), "keras3")
+    return Flavour("keras3", keras, None, _version(keras), "keras3", *keras3_backend(keras))
 
 
 def detected_description() -> str:

@@ -54,6 +54,28 @@ def loss_scale_optimizer_class(keras: ModuleType, family: str) -> Any:
     return keras.mixed_precision.LossScaleOptimizer
 
 
+#: Where Keras 3 keeps the classes a backend builds in place of a public one.
+_KERAS3_BACKEND_MODULES = "keras.src.backend."
+
+
+def backend_stand_in_for(cls: type, public: Iterable[Any]) -> Optional[type]:
+    """The public class among ``public`` that Keras' backend built ``cls`` in place of, or None.
+
+    Keras 3 on the PyTorch backend (3.0-3.15 at least): ``optimizers.Adam(...)``
+    returns an instance of ``keras.src.backend.torch.optimizers.torch_adam.Adam``,
+    a subclass of the public class of the same name (``TorchOptimizer.__new__``;
+    likewise Adadelta, Adagrad, Adamax, AdamW, Lion, Nadam, RMSprop, SGD). Only
+    such a Keras-internal subclass with the public class's own name counts, never
+    a user's subclass. Needed as long as a Keras backend does this.
+    """
+    if not getattr(cls, "__module__", "").startswith(_KERAS3_BACKEND_MODULES):
+        return None
+    for klass in public:
+        if klass is not cls and isinstance(klass, type) and klass.__name__ == cls.__name__ and issubclass(cls, klass):
+            return klass
+    return None
+
+
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 

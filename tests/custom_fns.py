@@ -11,14 +11,23 @@ def _ops():
     return fl.keras.ops if fl.kind == "keras3" else fl.keras.backend
 
 
+def _target(y_true, y_pred):
+    """``y_true`` as a tensor, as Keras' own losses and metrics take it. Keras 3 on
+    PyTorch hands a metric the batch's ``y`` as given (a numpy array from
+    ``train_on_batch``), and ``torch_tensor - ndarray`` makes numpy read a tensor
+    that requires grad: RuntimeError."""
+    fl = flavour()
+    return fl.keras.ops.convert_to_tensor(y_true, dtype=y_pred.dtype) if fl.kind == "keras3" else y_true
+
+
 def koc_custom_loss(y_true, y_pred):
     ops = _ops()
-    return ops.mean(ops.square(y_pred - y_true), axis=-1) * 2.0
+    return ops.mean(ops.square(y_pred - _target(y_true, y_pred)), axis=-1) * 2.0
 
 
 def koc_custom_metric(y_true, y_pred):
     ops = _ops()
-    return ops.mean(ops.abs(y_pred - y_true), axis=-1)
+    return ops.mean(ops.abs(y_pred - _target(y_true, y_pred)), axis=-1)
 
 
 CUSTOM_OBJECTS = {"koc_custom_loss": koc_custom_loss, "koc_custom_metric": koc_custom_metric}

@@ -68,6 +68,18 @@ def namespaces(fl) -> List[Tuple[str, Any]]:
     return out
 
 
+def built_class(obj: Any) -> type:
+    """The public class ``obj`` was built as: ``type(obj)``, except on Keras 3's PyTorch
+    backend, which builds ``keras.src.backend.torch.optimizers.torch_adam.Adam`` for
+    ``optimizers.Adam(...)`` (a subclass of the same name): then that public base."""
+    cls = type(obj)
+    if cls.__module__.startswith("keras.src.backend."):
+        for base in cls.__mro__[1:]:
+            if base.__name__ == cls.__name__:
+                return base
+    return cls
+
+
 def step(fl, opt) -> None:
     """One real apply_gradients on a 2-element float32 variable."""
     if fl.tensorflow_version:

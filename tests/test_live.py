@@ -422,3 +422,39 @@ def _has(name):
 def test_describe_uses_the_generation_names_of_to_native():
     assert FL.describe().endswith("(%s)" % FL.default_family)
     assert FL.default_family in T.FAMILIES
+
+
+def test_describe_names_the_versions_and_the_keras3_backend():
+    """One form per env kind; the Keras 3 backend from KERAS_BACKEND and its wheel's metadata."""
+    from importlib import metadata
+
+    from kerasopt_compat._flavour import KERAS3_BACKENDS
+
+    tf, kv, text = FL.tensorflow_version, FL.keras_version, FL.describe()
+    if FL.kind == "tf.keras (in-tree)":
+        assert text == "TensorFlow %s, in-tree tf.keras (legacy)" % tf
+    elif FL.kind in ("keras package", "tf_keras"):
+        label = "tf_keras" if FL.kind == "tf_keras" else "Keras"
+        assert text == "TensorFlow %s, %s %s (%s)" % (tf, label, kv, FL.default_family)
+        assert FL.backend is None and " on " not in text
+    else:
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        label, _module, dists = KERAS3_BACKENDS[backend]
+        if backend == "tensorflow":  # tensorflow or tensorflow-cpu
+            assert (FL.backend, FL.backend_version) == (backend, tf)
+            assert text == "TensorFlow %s, Keras %s on TensorFlow (keras3)" % (tf, kv)
+        else:
+            version = metadata.version(dists[0])
+            assert (FL.backend, FL.backend_version) == (backend, version)
+            prefix = "TensorFlow %s, " % tf if tf else ""
+            assert text == "%sKeras %s on %s %s (keras3)" % (prefix, kv, label, version)
+
+
+def test_backend_detection_imports_nothing():
+    from kerasopt_compat._flavour import keras3_backend
+
+    before = set(sys.modules)
+    found = keras3_backend(K)
+    assert set(sys.modules) == before
+    if FL.kind == "keras3":
+        assert found == (FL.backend, FL.backend_version)

@@ -641,6 +641,8 @@ class _KerasReader:
                     % (group_name, position, what, model_vars[index].path, shape, model_vars[index].shape)
                 )
             slots[index][what] = value
+        if not any(slots):  # a class without slots here (SGD without momentum): nothing to tie, as in .h5
+            return ()
         return tuple(
             VariableState(None, i, mv.shape, slots[i], "position", model_path=mv.path) for i, mv in enumerate(model_vars)
         )

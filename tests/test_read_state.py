@@ -48,6 +48,10 @@ def test_corpus_is_there() -> None:
     envs = {env for env, _, _ in CORPUS}
     assert {"tf29", "tf215", "tf221"} <= envs
     assert len(CORPUS) > 80
+    for manifest in RESUME.glob("*/manifest.json"):
+        doc = json.loads(manifest.read_text())
+        assert doc["notes"] == [], manifest
+        assert all(case["unmatched"] == [] for case in doc["cases"]), manifest
 
 
 def _no_state_expected(env: str, case: Dict[str, Any], f: Dict[str, Any]) -> str:
@@ -153,7 +157,7 @@ def test_h5_read_is_milliseconds() -> None:
     for _ in range(20):
         read_state(path)
     per_call = (time.perf_counter() - start) / 20
-    assert per_call < 0.05, per_call
+    assert per_call < 0.2, per_call  # milliseconds on a quiet machine (benchmarks/bench_models.py); loose for CI load
 
 
 def test_lazy_exports() -> None:

@@ -34,8 +34,9 @@ weights. The manifest records per case:
 
 The optimizer variables are matched to model variables by the names each
 generation gives them (:data:`kerasopt_compat._state.SLOTS`); an optimizer
-variable left unmatched stops the export, so a wrong table row fails here,
-against the real wheel.
+variable left unmatched is listed in the case's ``unmatched`` and the
+manifest's ``notes`` (tests/test_read_state.py requires both empty), so a
+wrong table row fails against the real wheel.
 
 Models: ``twin`` = ``Dense(2) -> Dense(2)`` on 2 inputs (both kernels (2, 2),
 both biases (2,)); ``bn`` = ``Dense(4) -> BatchNormalization -> Dense(4,
@@ -244,7 +245,7 @@ def slot_values(model, opt, family, cls):
         for own, canonical in list(own_to_canonical.items()) + list(generic.items()):
             if family == "keras2":  # "{optimizer scope}/{slot}/{variable}"
                 wanted = "/%s/%s" % (own, key)
-                found = [w for n, ws in names.items() if n.endswith(wanted) for w in ws]
+                found = [w for n, ws in names.items() if ("/" + n).endswith(wanted) for w in ws]
             else:  # Keras 3: the variable's own name is "{path with _}_{slot}"
                 wanted = "%s_%s" % (key, own)
                 found = names.get(wanted, [])

@@ -33,13 +33,14 @@ raises :class:`~kerasopt_compat.ModelFileError` naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import zipfile
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from . import _tables as T
-from ._errors import ModelFileError
+from ._errors import KerasOptCompatError, ModelFileError
 from ._modelfile import PathLike, StoredModel, _attr_text, _canonical, _detect, _h5py, _json, read_model_file
 from ._normalize import CustomObjects
 from ._state import EXTRA_SLOTS, HEAD, ORDER, SLOTS, TAIL, OptimizerState, Saver, SlotName, VariableState
@@ -261,6 +262,17 @@ def _name_list(group: Any, attr: str, path: str) -> List[str]:
     return names
 
 
+@contextlib.contextmanager
+def _h5_errors(path: str, what: str) -> Iterator[None]:
+    """h5py's own errors on a damaged file (reading an attribute, a group, a link) as ModelFileError."""
+    try:
+        yield
+    except KerasOptCompatError:
+        raise
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError, MemoryError) as exc:
+        raise ModelFileError("%s: cannot read %s (damaged?): %s: %s" % (path, what, type(exc).__name__, exc)) from None
+
+
 def _dataset(group: Any, name: str, path: str) -> Any:
     """The value of dataset ``name`` (a path below ``group``), read with h5py's low-level calls (2x faster)."""
     h5py = _h5py()
@@ -305,7 +317,7 @@ class _H5Reader:
             fh = h5py.File(self.path, "r")
         except (OSError, ValueError) as exc:
             raise ModelFileError("%s: h5py cannot read the file: %s" % (self.path, exc)) from None
-        with fh:
+        with fh, _h5_errors(self.path, "the file"):
             raw_version = fh.attrs.get("keras_version")
             keras_version = _h5_str(raw_version, self.path, "the 'keras_version' attribute") if raw_version is not None else None
             group = fh.get("optimizer_weights")
@@ -550,7 +562,7 @@ class _KerasReader:
                     fh = h5py.File(weights, "r")
                 except (OSError, ValueError) as exc:
                     raise ModelFileError("%s: %s is not readable HDF5: %s" % (self.path, _WEIGHTS_H5, exc)) from None
-                with fh:
+                with fh, _h5_errors(self.path, _WEIGHTS_H5):
                     return self._read(fh, doc, saver)
 
     def _keras_version(self, zf: zipfile.ZipFile) -> Optional[str]:

@@ -170,7 +170,7 @@ class VariableState(NamedTuple):
     """
 
     name: Optional[str]
-    index: int
+    index: int  # type: ignore[assignment]  # a field named like tuple.index, on purpose
     shape: Tuple[int, ...]
     slots: Mapping[str, Any]
     tie: str

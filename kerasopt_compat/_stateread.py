@@ -109,7 +109,8 @@ def _opt_info(stored: StoredModel, custom_objects: CustomObjects) -> _Opt:
         cls = inner.get("class_name") if isinstance(inner, Mapping) else None
         raw_inner = (raw.get("config") or {}).get("inner_optimizer") if isinstance(raw.get("config"), Mapping) else None
         raw = raw_inner if isinstance(raw_inner, Mapping) else {}
-    options = raw.get("config") if isinstance(raw.get("config"), Mapping) else {}
+    stored_options = raw.get("config")
+    options: Mapping[str, Any] = stored_options if isinstance(stored_options, Mapping) else {}
     hint = None
     module = raw.get("module")
     if options.get("is_legacy_optimizer") is True or (isinstance(module, str) and ".legacy" in module):
@@ -335,6 +336,7 @@ class _H5Reader:
             self.notes.append("the file stores no optimizer weights (saved with include_optimizer=False, or never trained)")
             return self._state(saver, None, ())
         if generation == "legacy":
+            iterations: Optional[int]
             iterations, builder = self._legacy(names, values)
         elif generation == "keras2":
             iterations, builder = self._keras2(names, values)
@@ -728,7 +730,9 @@ def _trainable(doc: Any, fh: Any, path: str) -> List[_ModelVar]:
             % (doc.get("class_name") if isinstance(doc, Mapping) else None)
         )
     config = doc.get("config")
-    layers = config.get("layers") if isinstance(config, Mapping) else None
+    if not isinstance(config, Mapping):
+        raise _Refuse("config.json has no model config")
+    layers = config.get("layers")
     if not isinstance(layers, list):
         raise _Refuse("config.json lists no layers")
     if config.get("trainable") is False:

@@ -1,8 +1,9 @@
-"""Speed of read_optimizer / fix_model on model files against the native load_model + save.
+"""Speed of read_optimizer / read_state / fix_model on model files against the native load_model + save.
 
     python benchmarks/bench_models.py [--number N] [--repeat R]
 
-Times, per ``.h5`` file of tests/data/models, ``read_optimizer(path)`` and
+Times, per ``.h5`` file of tests/data/models, ``read_optimizer(path)`` (and
+``read_state(path)`` per ``.h5`` file of tests/data/resume) and
 ``fix_model(path, tmp, <release>, force=True)`` (both pure: no TensorFlow),
 and, where TensorFlow/Keras is installed, the native round trip the issue
 compares them to: ``load_model(path)`` then ``model.save(tmp.h5)`` on a file
@@ -57,7 +58,13 @@ def main() -> None:
         out = os.path.join(tmp, "fixed.h5")
         fix = sum(best(lambda p=p: koc.fix_model(p, out, "keras3", force=True), n, r) for p in files) / len(files)
         header = "Python %s, no TensorFlow/Keras" % platform.python_version()
-        rows = [("read_optimizer(.h5), mean of %d files" % len(files), read), ("fix_model(.h5, --to keras3)", fix)]
+        state_files = sorted((MODELS.parent / "resume").glob("*/*.h5"))
+        state = sum(best(lambda p=p: koc.read_state(p), n, r) for p in state_files) / max(1, len(state_files))
+        rows = [
+            ("read_optimizer(.h5), mean of %d files" % len(files), read),
+            ("read_state(.h5), mean of %d files of tests/data/resume" % len(state_files), state),
+            ("fix_model(.h5, --to keras3)", fix),
+        ]
         native = None
         if is_installed("tensorflow") or is_installed("keras"):
             fl = koc.flavour()

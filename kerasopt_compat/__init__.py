@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # imported on first use (below), to keep ``import kerasopt_co
     from ._live import deserialize, serialize, to_keras
     from ._load import load_model
     from ._modelfile import FixResult, fix_model, read_optimizer
+    from ._state import OptimizerState
+    from ._stateread import read_state
 
 __version__ = "0.1.0"
 
@@ -57,6 +59,8 @@ _LAZY = {
     "read_optimizer": "._modelfile",
     "fix_model": "._modelfile",
     "FixResult": "._modelfile",
+    "read_state": "._stateread",
+    "OptimizerState": "._state",
 }
 
 
@@ -86,6 +90,8 @@ __all__ = [
     "read_optimizer",
     "fix_model",
     "FixResult",
+    "read_state",
+    "OptimizerState",
     "load_model",
     "install",
     "uninstall",

@@ -552,8 +552,8 @@ def _optimizer_node(graph: ObjectGraph) -> Optional[int]:
 
 
 def _var_name(attr: Attribute) -> str:
-    """The name TF gives the live variable (``dense/kernel:0``), as ``.h5`` files store it."""
-    return attr.full_name if ":" in attr.full_name else attr.full_name + ":0"
+    """The variable's name as stored slot names spell it (``dense/kernel``, no ``:0``), as for ``.h5`` files."""
+    return attr.full_name[:-2] if attr.full_name.endswith(":0") else attr.full_name
 
 
 def savedmodel_state(
@@ -575,10 +575,12 @@ def savedmodel_state(
       tied to the k-th of the model's trainable variables only when every
       count and shape agrees (``tie == "position"``), else left out with a note.
 
-    ``VariableState.name`` is the variable's TF name (``dense/kernel:0``, the
-    object graph's ``full_name`` plus ``:0``, as ``.h5`` files store it);
+    ``VariableState.name`` is the object graph's ``full_name`` (``dense/kernel``,
+    without ``:0``, as :func:`~kerasopt_compat.read_state` names ``.h5`` variables);
     ``VariableState.index`` its position in the root's
-    ``trainable_variables`` list (-1 when it is not trainable any more);
+    ``trainable_variables`` list (-1 when it is not trainable any more; Keras
+    2.13+ writes no such list: then its rank, in graph order, among the
+    variables that have slots, and no slot is tied by position);
     ``extra["object_paths"]`` maps each name to the variable's object path
     (``layer_with_weights-0/kernel``, the keys of :func:`savedmodel_weights`).
     Slots are under the canonical names of :data:`~kerasopt_compat._state.SLOTS`.
@@ -645,9 +647,30 @@ class _StateReader:
         self.table = SLOTS.get(self.class_name) if isinstance(self.class_name, str) else None
         if canonical is not None and self.table is None:
             self.notes.append("class %r has no slot table: slots are kept under the saver's own names" % self.class_name)
-        self.trainable = graph.list_items(graph.follow("trainable_variables"))
+        listed = graph.follow("trainable_variables")
+        # Keras 2.13+ model.save writes no trainable_variables list at the root: then the model's variables
+        # are those reached from the root (not through the optimizer), in graph order; the order of the
+        # trainable ones is not known, so no slot is tied by position and index is the rank among the
+        # variables that have slots.
+        self.order_known = listed is not None
+        self.trainable = graph.list_items(listed) if self.order_known else self._model_variables()
         self.paths: Dict[str, str] = {}
         self._generation: Optional[str] = None
+
+    def _model_variables(self) -> List[int]:
+        out: List[int] = []
+        seen = {0}
+        stack = [node for local, node in reversed(self.graph.nodes[0].children) if local not in ("optimizer", "signatures")]
+        while stack:
+            node = stack.pop()
+            if node in seen or not 0 <= node < len(self.graph.nodes):
+                continue
+            seen.add(node)
+            attr = self.graph.nodes[node].variable()
+            if attr is not None and attr.checkpoint_key:
+                out.append(node)
+            stack.extend(child for local, child in reversed(self.graph.nodes[node].children) if local != "optimizer")
+        return out
 
     def generation(self) -> str:
         if self._generation is None:
@@ -723,7 +746,10 @@ class _StateReader:
         return VariableState(name, index, shape, slots, tie)
 
     def _ordered(self, states: List[VariableState]) -> Tuple[VariableState, ...]:
-        return tuple(sorted(states, key=lambda s: (s.index < 0, s.index)))
+        ordered = sorted(states, key=lambda s: (s.index < 0, s.index))
+        if not self.order_known:  # graph order of the variables with slots: their rank is their index
+            ordered = [state._replace(index=k) if state.index >= 0 else state for k, state in enumerate(ordered)]
+        return tuple(ordered)
 
     def legacy_slots(self) -> Tuple[VariableState, ...]:
         per_var: Dict[int, Dict[str, Any]] = {}
@@ -777,7 +803,7 @@ class _StateReader:
     def _position_determined(self, entries: List[Tuple[int, List[int]]]) -> bool:
         """The k-th slot of a kind belongs to the k-th trainable variable (the optimizer builds its lists in
         training-variable order): only when the counts agree and every candidate and shape fits."""
-        if len(entries) != len(self.trainable):
+        if not self.order_known or len(entries) != len(self.trainable):
             return False
         for (item, candidates), var in zip(entries, self.trainable):
             if var not in candidates:

@@ -5,6 +5,8 @@ Subcommands::
     kerasopt-compat check [--json]
     kerasopt-compat normalize [FILE ...] [-o OUT | --in-place] [--field a.b.c] [--on-error stop|skip|keep]
     kerasopt-compat convert --to TARGET [FILE ...] [same options] [--strict]
+    kerasopt-compat fix-model IN OUT --to TARGET [--force] [--check]
+    kerasopt-compat state FILE... [--json]
 
 and the one-shot form of version 0.1, kept as it was::
 
@@ -32,7 +34,7 @@ from ._normalize import UNKNOWN_KEYS_MODES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 GENERATIONS = ("legacy", "keras2", "keras3")
-COMMANDS = ("check", "normalize", "convert", "fix-model")
+COMMANDS = ("check", "normalize", "convert", "fix-model", "state")
 
 #: (leading bytes, what a file starting with them is)
 _MAGIC = (
@@ -261,6 +263,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from . import _fixcli
 
         return _fixcli.main(argv[1:])
+    if argv[:1] == ["state"]:
+        from . import _statecli
+
+        return _statecli.main(argv[1:])
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         return _oneshot(argv)
     args = _parser().parse_args(argv)

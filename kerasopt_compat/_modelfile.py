@@ -214,7 +214,7 @@ def _read_h5(path: str) -> _Meta:
     try:
         with h5py.File(path, "r") as fh:
             raw = fh.attrs.get("training_config")
-    except OSError as exc:
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:  # h5py's errors on a damaged file
         raise ModelFileError("%s: h5py cannot read the file: %s" % (path, exc)) from None
     if raw is None:
         return _Meta({}, None, "optimizer_config")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
 
-__all__ = ["OptimizerState", "VariableState", "Saver", "SLOTS", "GENERATIONS"]
+__all__ = ["OptimizerState", "VariableState", "Saver", "SLOTS", "EXTRA_SLOTS", "ORDER", "HEAD", "TAIL", "GENERATIONS"]
 
 GENERATIONS = ("legacy", "keras2", "keras3")
 
@@ -77,6 +77,73 @@ SLOTS: Dict[str, Tuple[SlotName, ...]] = {
 }
 
 
+def _blocks(*blocks: str) -> Tuple[Tuple[str, ...], ...]:
+    return tuple(tuple(b.split()) for b in blocks)
+
+
+_GROUPED_ADAM = _blocks("m", "v", "vhat")
+_INTERLEAVED_ADAM = _blocks("m v", "vhat")
+
+#: The order in which each generation creates a class's slots, as blocks of canonical
+#: slot names: the slots of one block are interleaved per variable (``m0 v0 m1 v1 ...``),
+#: the blocks follow each other (``m0 m1 ... v0 v1 ...`` for one-slot blocks). A slot
+#: that does not exist (``SlotName.when``) is left out of its block. This is the order
+#: of the optimizer's variables in every format that stores them by position (``.keras``
+#: ``optimizer/vars``, ``set_weights``), after the head (:data:`HEAD`). Read from the
+#: classes' ``_create_slots``/``build`` in TF 2.9 (legacy), TF 2.15 (keras2) and
+#: Keras 3.15 (keras3); pinned by tests/test_state_table.py and checked against the
+#: named ``.h5`` files of the resume corpus.
+ORDER: Dict[str, Dict[str, Tuple[Tuple[str, ...], ...]]] = {
+    "SGD": {"legacy": _blocks("momentum"), "keras2": _blocks("momentum"), "keras3": _blocks("momentum")},
+    "Adam": {"legacy": _GROUPED_ADAM, "keras2": _INTERLEAVED_ADAM, "keras3": _INTERLEAVED_ADAM},
+    "AdamW": {"keras2": _INTERLEAVED_ADAM, "keras3": _INTERLEAVED_ADAM},
+    "Adamax": {"legacy": _blocks("m", "v"), "keras2": _blocks("m v"), "keras3": _blocks("m v")},
+    "Nadam": {"legacy": _blocks("m", "v"), "keras2": _blocks("m v"), "keras3": _blocks("m v")},
+    "RMSprop": {g: _blocks("rms", "momentum", "mg") for g in GENERATIONS},
+    "Adagrad": {g: _blocks("accumulator") for g in GENERATIONS},
+    "Adadelta": {
+        "legacy": _blocks("accum_grad", "accum_var"),
+        "keras2": _blocks("accum_grad accum_var"),
+        "keras3": _blocks("accum_grad accum_var"),
+    },
+    "Ftrl": {g: _blocks("accumulator linear") for g in GENERATIONS},
+}
+
+#: What comes before the slots, per generation, in creation order. Each entry is
+#: ``(what, condition)``: ``"iterations"`` (legacy ``iter``, Keras 2/3 ``iteration``),
+#: ``"momentum_cache"`` (legacy Nadam only), ``"learning_rate"`` (Keras 3, only for a
+#: float learning rate, not a schedule), or a per-variable block of
+#: :data:`EXTRA_SLOTS` (``"average"``, ``"gradient_accumulator"``).
+HEAD: Dict[str, Tuple[Tuple[str, Optional[str]], ...]] = {
+    "legacy": (("iterations", None), ("momentum_cache", "Nadam")),
+    "keras2": (("iterations", None), ("average", "use_ema")),
+    "keras3": (
+        ("iterations", None),
+        ("learning_rate", "float learning_rate"),
+        ("average", "use_ema"),
+        ("gradient_accumulator", "gradient_accumulation_steps"),
+    ),
+}
+
+
+#: Class-wide values a generation stores *after* the slots: ``(canonical extra name, the
+#: stored variable's own name)``. Keras 3's Nadam tracks its momentum product
+#: (``_u_product``, auto-named ``variable``); Keras 2's Nadam keeps it untracked (not
+#: stored); legacy Nadam stores ``momentum_cache`` in the head (:data:`HEAD`).
+TAIL: Dict[str, Dict[str, Tuple[Tuple[str, str], ...]]] = {
+    "keras3": {"Nadam": (("momentum_cache", "variable"),)},
+}
+
+
+#: Slots that belong to a generation's base class, not to one optimizer class; canonical
+#: names chosen here (legacy OptimizerV2 has neither). ``when`` is the option that creates them.
+#: Keras 2 and Keras 3 create them in the base ``build()``, before the class's own slots.
+EXTRA_SLOTS: Tuple[SlotName, ...] = (
+    _s("average", None, "average", "average", when="use_ema"),
+    _s("gradient_accumulator", None, None, "gradient_accumulator", when="gradient_accumulation_steps"),
+)
+
+
 class Saver(NamedTuple):
     """Who wrote the state: optimizer generation, Keras version (if the file says), container format."""
 
@@ -88,24 +155,30 @@ class Saver(NamedTuple):
 class VariableState(NamedTuple):
     """The slots of one model variable.
 
-    ``name`` is the variable's name as the file stores it (``dense/kernel:0``,
-    Keras 3's ``sequential_dense_kernel`` ...), or ``None`` where the format
-    stores no names (``tie == "position"``; ``index`` is then its position in
-    the saver's trainable-variable order). ``slots`` maps canonical slot names
-    (:data:`SLOTS`) to numpy arrays. ``tie`` says how the slots were tied to
-    the variable: ``"name"``, ``"object-graph"`` or ``"position"``.
-    SavedModel (``_ckpt.savedmodel_state``): ``name`` is the variable's TF
-    name (the object graph's ``full_name`` plus ``:0``, as ``.h5`` stores
-    it), ``index`` its position in the model's ``trainable_variables`` (-1
-    if no longer trainable); ``OptimizerState.extra["object_paths"]`` maps
-    each name to its object path (``layer_with_weights-0/kernel``).
+    ``name`` is the variable's name as the optimizer's stored slot names spell
+    it: legacy and Keras 2 ``.h5`` ``dense/kernel`` (the variable's name
+    without the ``:0`` suffix, which the file puts after the slot), Keras 3
+    ``.h5`` ``sequential_dense_kernel`` (its path with ``/`` replaced by
+    ``_``); ``None`` where the format stores no names (``tie == "position"``).
+    ``index`` is its position in the saver's trainable-variable order (for
+    named formats, the order in which the file first names it). ``slots`` maps
+    canonical slot names (:data:`SLOTS`, :data:`EXTRA_SLOTS`) to numpy arrays.
+    ``tie`` says how the slots were tied to the variable: ``"name"``,
+    ``"object-graph"`` or ``"position"``. ``model_path``, for ``.keras``
+    archives, is where the model variable itself sits in ``model.weights.h5``
+    (``layers/dense/vars/0``). SavedModel (``_ckpt.savedmodel_state``): ``name``
+    is the object graph's ``full_name`` (``dense/kernel``), ``index`` the
+    variable's position in the model's ``trainable_variables`` (-1 if no
+    longer trainable), and ``OptimizerState.extra["object_paths"]`` maps each
+    name to its object path (``layer_with_weights-0/kernel``).
     """
 
     name: Optional[str]
-    index: int  # type: ignore[assignment]  # shadows tuple.index on purpose: the position
+    index: int  # type: ignore[assignment]  # a field named like tuple.index, on purpose
     shape: Tuple[int, ...]
     slots: Mapping[str, Any]
     tie: str
+    model_path: Optional[str] = None
 
 
 class OptimizerState(NamedTuple):
@@ -116,5 +189,10 @@ class OptimizerState(NamedTuple):
     iterations: Optional[int]
     saver: Saver
     variables: Tuple[VariableState, ...]  # in the saver's trainable-variable order
-    extra: Mapping[str, Any]  # class-wide values: "momentum_cache" (Nadam's product), "learning_rate", ...
+    #: class-wide values: "momentum_cache" (Nadam's momentum product: legacy ``momentum_cache``,
+    #: Keras 3 ``_u_product``), "learning_rate" (Keras 3's variable), "loss_scale" and
+    #: "loss_scale_step_counter" (Keras 3 LossScaleOptimizer), "raw_iterations" (the stored
+    #: counter where it differs from ``iterations``: Keras 3 gradient accumulation counts
+    #: micro-steps; ``iterations`` is then ``raw_iterations // gradient_accumulation_steps``)
+    extra: Mapping[str, Any]
     notes: Tuple[str, ...] = ()  # what the reader could not tie or had to skip

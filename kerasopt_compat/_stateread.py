@@ -1,0 +1,789 @@
+"""Read an optimizer's training state from an ``.h5`` file or a ``.keras`` archive, without TensorFlow.
+
+:func:`read_state` returns an :class:`~kerasopt_compat._state.OptimizerState`:
+the canonical optimizer dict, the iteration count, who saved it, and the slots
+*per model variable* under the canonical slot names of
+:data:`~kerasopt_compat._state.SLOTS`. How each format ties a slot to its
+variable (never by position where the file stores a name):
+
+* legacy ``.h5`` (``optimizer_weights`` + ``weight_names``):
+  ``{scope}/iter:0`` first (its scope, e.g. ``Adam`` or ``cond_1/Adam`` under
+  a LossScaleOptimizer, prefixes every other name), Nadam's
+  ``{scope}/momentum_cache:0``, then ``{scope}/{variable}/{slot}:0``.
+* Keras 2 ``.h5``: ``iteration:0``, then ``{scope}/{slot}/{variable}:0``
+  (``scope`` is the optimizer's name, or nothing under a LossScaleOptimizer);
+  EMA averages (``average``) before the slots; the learning rate and Nadam's
+  product are not stored.
+* Keras 3 ``.h5``: ``{scope}/iteration``, ``{scope}/learning_rate`` (a float
+  learning rate only), then ``{scope}/{variable path with _}_{slot}``; Nadam's
+  product is ``{scope}/variable``; a LossScaleOptimizer adds its own
+  ``iteration``, ``learning_rate``, ``step_counter`` and ``dynamic_scale``.
+* ``.keras`` (Keras 2.13+ and Keras 3): ``model.weights.h5`` ->
+  ``optimizer/vars/0..N`` (``optimizer/inner_optimizer/vars`` under a
+  LossScaleOptimizer), no names. Tied by position only when the whole layout
+  is determined (:data:`~kerasopt_compat._state.HEAD`,
+  :data:`~kerasopt_compat._state.ORDER`, the stored options, the model's
+  trainable variables from ``config.json`` and the layers' ``vars`` in the same
+  file) and every count and shape agrees; otherwise no slot is tied and
+  :attr:`OptimizerState.notes` says why.
+
+Everything is read-only; nothing named in a file is imported. Malformed input
+raises :class:`~kerasopt_compat.ModelFileError` naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import zipfile
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+from . import _tables as T
+from ._errors import KerasOptCompatError, ModelFileError
+from ._modelfile import PathLike, StoredModel, _attr_text, _canonical, _detect, _h5py, _json, read_model_file
+from ._normalize import CustomObjects
+from ._state import EXTRA_SLOTS, HEAD, ORDER, SLOTS, TAIL, OptimizerState, Saver, SlotName, VariableState
+
+__all__ = ["read_state"]
+
+_WEIGHTS_H5 = "model.weights.h5"
+_METADATA_JSON = "metadata.json"
+#: model.weights.h5 up to this size is read into memory at once.
+_IN_MEMORY = 64 * 1024 * 1024
+
+
+def read_state(path: PathLike, *, custom_objects: CustomObjects = None) -> OptimizerState:
+    """Read the optimizer's training state stored in a model file.
+
+    ``path`` is an ``.h5``/``.hdf5`` file, a ``.keras`` archive or a TF 2.x
+    SavedModel directory (recognised by content). Imports no TensorFlow or
+    Keras; ``.h5`` and ``.keras`` need h5py; a SavedModel's checkpoint bundle
+    is read by :func:`kerasopt_compat._ckpt.savedmodel_state`. ``custom_objects`` lets the canonical dict of your own optimizer
+    class through (its slots are then not tied: no slot table; see notes).
+
+    >>> st = read_state("model.h5")                                  # doctest: +SKIP
+    >>> st.iterations, st.saver.generation, [(v.name, sorted(v.slots)) for v in st.variables][:1]  # doctest: +SKIP
+    (3, 'keras2', [('dense/kernel', ['m', 'v'])])
+
+    Raises :class:`ModelFileError` for malformed files (and for TF.js
+    files, which store no optimizer state).
+    """
+    fspath = os.fspath(path)
+    fmt = _detect(fspath)
+    if fmt == "h5":
+        return _H5Reader(fspath, read_model_file(fspath), custom_objects).read()
+    if fmt == "keras":
+        return _KerasReader(fspath, read_model_file(fspath), custom_objects).read()
+    if fmt == "savedmodel":
+        from ._ckpt import savedmodel_state
+
+        return savedmodel_state(fspath, custom_objects=custom_objects)
+    raise ModelFileError("%s: a TF.js model.json stores no optimizer state" % fspath)
+
+
+# --------------------------------------------------------------------------- the stored optimizer
+
+
+class _Opt(NamedTuple):
+    """What the stored optimizer entry says about the slot layout."""
+
+    canonical: Optional[Dict[str, Any]]
+    #: canonical class name of the optimizer that holds the slots (the inner one of a LossScaleOptimizer)
+    cls: Optional[str]
+    wrapped: bool
+    #: the slot-holding optimizer's stored config (raw: the options that decide which slots exist)
+    options: Mapping[str, Any]
+    #: generation the stored entry itself names (module / is_legacy_optimizer), or None
+    hint: Optional[str]
+
+
+def _opt_info(stored: StoredModel, custom_objects: CustomObjects) -> _Opt:
+    if stored.optimizer is None:
+        return _Opt(None, None, False, {}, None)
+    canonical = _canonical(stored, custom_objects)
+    raw: Mapping[str, Any] = stored.optimizer
+    cls = canonical.get("class_name")
+    wrapped = cls == T.LOSS_SCALE_CLASS
+    if wrapped:
+        inner = (canonical.get("config") or {}).get("inner_optimizer") or {}
+        cls = inner.get("class_name") if isinstance(inner, Mapping) else None
+        raw_inner = (raw.get("config") or {}).get("inner_optimizer") if isinstance(raw.get("config"), Mapping) else None
+        raw = raw_inner if isinstance(raw_inner, Mapping) else {}
+    stored_options = raw.get("config")
+    options: Mapping[str, Any] = stored_options if isinstance(stored_options, Mapping) else {}
+    hint = None
+    module = raw.get("module")
+    if options.get("is_legacy_optimizer") is True or (isinstance(module, str) and ".legacy" in module):
+        hint = "legacy"
+    elif options.get("is_legacy_optimizer") is False:
+        hint = "keras2"
+    return _Opt(canonical, cls if isinstance(cls, str) else None, wrapped, options, hint)
+
+
+def _exists(slot: SlotName, generation: str, options: Mapping[str, Any]) -> bool:
+    """Whether ``generation``'s class creates ``slot`` with these stored options."""
+    if getattr(slot, generation) is None:
+        return False
+    if slot.when is None or generation in slot.always_in:
+        return True
+    value = options.get(slot.when)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value != 0
+    return bool(value)
+
+
+def _float_lr(options: Mapping[str, Any]) -> bool:
+    lr = options.get("learning_rate", options.get("lr"))
+    return isinstance(lr, (int, float)) and not isinstance(lr, bool)
+
+
+def _generation_of(keras_version: Optional[str], hint: Optional[str]) -> Optional[str]:
+    if hint is not None:
+        return hint
+    if keras_version:
+        major_minor = keras_version.split(".")[:2]
+        try:
+            major, minor = int(major_minor[0]), int(major_minor[1]) if len(major_minor) > 1 else 0
+        except ValueError:
+            return None
+        if major >= 3:
+            return "keras3"
+        if major == 2 and minor <= 10:
+            return "legacy"
+    return None
+
+
+# --------------------------------------------------------------------------- shared assembly
+
+
+class _Entry(NamedTuple):
+    var: str
+    slot: str
+    value: Any
+
+
+class _Builder:
+    """Collects named slot entries and turns them into VariableStates (first-appearance order)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.order: List[str] = []
+        self.slots: Dict[str, Dict[str, Any]] = {}
+
+    def add(self, entry: _Entry) -> None:
+        slots = self.slots.get(entry.var)
+        if slots is None:
+            slots = self.slots[entry.var] = {}
+            self.order.append(entry.var)
+        if entry.slot in slots:
+            raise ModelFileError(
+                "%s: the optimizer weights hold slot %r of variable %r twice" % (self.path, entry.slot, entry.var)
+            )
+        slots[entry.slot] = entry.value
+
+    def variables(self, tie: str) -> Tuple[VariableState, ...]:
+        out = []
+        for index, var in enumerate(self.order):
+            slots = self.slots[var]
+            shapes = {tuple(v.shape) for v in slots.values()}
+            if len(shapes) != 1:
+                raise ModelFileError(
+                    "%s: the slots of variable %r have different shapes: %s"
+                    % (self.path, var, ", ".join("%s %s" % (k, tuple(v.shape)) for k, v in sorted(slots.items())))
+                )
+            out.append(VariableState(var, index, shapes.pop(), dict(slots), tie))
+        return tuple(out)
+
+
+def _expected_slots(cls: str, generation: str, options: Mapping[str, Any]) -> List[str]:
+    out = [s.canonical for s in EXTRA_SLOTS if _exists(s, generation, options)]
+    out.extend(s.canonical for s in SLOTS[cls] if _exists(s, generation, options))
+    return out
+
+
+def _missing_notes(variables: Sequence[VariableState], expected: Sequence[str]) -> List[str]:
+    notes = []
+    for var in variables:
+        missing = [s for s in expected if s not in var.slots]
+        if missing:
+            notes.append("variable %r: no stored %s slot (the stored options create it)" % (var.name, "/".join(missing)))
+    return notes
+
+
+def _int_scalar(value: Any, path: str, what: str) -> int:
+    shape = getattr(value, "shape", None)
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if shape != () or kind not in ("i", "u"):
+        raise ModelFileError(
+            "%s: %s is not an integer scalar (shape %s, dtype %s)" % (path, what, shape, getattr(value, "dtype", None))
+        )
+    return int(value)
+
+
+def _float_scalar(value: Any, path: str, what: str) -> float:
+    shape = getattr(value, "shape", None)
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if shape != () or kind not in ("f", "i", "u"):
+        raise ModelFileError("%s: %s is not a number (shape %s)" % (path, what, shape))
+    return float(value)
+
+
+def _h5_str(raw: Any, path: str, what: str) -> str:
+    try:
+        text: Any = _attr_text(raw, path, what)
+    except ModelFileError:
+        raise
+    except Exception:  # noqa: BLE001 - whatever h5py hands back for a strange attribute
+        text = None
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ModelFileError("%s: %s is not UTF-8 text" % (path, what)) from None
+    if not isinstance(text, str):
+        raise ModelFileError("%s: %s is not a string (%s)" % (path, what, type(raw).__name__))
+    return text
+
+
+def _name_list(group: Any, attr: str, path: str) -> List[str]:
+    """A string-list attribute, also when Keras split it into ``attr0``, ``attr1`` ... (large headers)."""
+    where = "%s attribute %r of %s" % ("the", attr, group.name)
+    if attr in group.attrs:
+        chunks = [group.attrs[attr]]
+    else:
+        chunks = []
+        while "%s%d" % (attr, len(chunks)) in group.attrs:
+            chunks.append(group.attrs["%s%d" % (attr, len(chunks))])
+        if not chunks:
+            raise ModelFileError("%s: %s has no %r attribute" % (path, group.name, attr))
+    names: List[str] = []
+    for chunk in chunks:
+        shape = getattr(chunk, "shape", None)
+        if shape is None or len(shape) != 1:
+            raise ModelFileError("%s: %s is not a list of names" % (path, where))
+        names.extend(_h5_str(item, path, "an entry of %s" % where) for item in chunk)
+    return names
+
+
+@contextlib.contextmanager
+def _h5_errors(path: str, what: str) -> Iterator[None]:
+    """h5py's own errors on a damaged file (reading an attribute, a group, a link) as ModelFileError."""
+    try:
+        yield
+    except KerasOptCompatError:
+        raise
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError, MemoryError) as exc:
+        raise ModelFileError("%s: cannot read %s (damaged?): %s: %s" % (path, what, type(exc).__name__, exc)) from None
+
+
+def _dataset(group: Any, name: str, path: str) -> Any:
+    """The value of dataset ``name`` (a path below ``group``), read with h5py's low-level calls (2x faster)."""
+    h5py = _h5py()
+    try:
+        dataset = h5py.h5d.open(group.id, name.encode("utf-8"))
+    except KeyError:
+        raise ModelFileError("%s: %s lists %r, but there is no such dataset" % (path, group.name, name)) from None
+    except (ValueError, OSError, RuntimeError, TypeError) as exc:
+        raise ModelFileError("%s: cannot open %s/%s as a dataset: %s" % (path, group.name, name, exc)) from None
+    try:
+        dtype = dataset.dtype
+        if dtype.kind not in "biuf":
+            raise ModelFileError("%s: %s/%s holds %s, not numbers" % (path, group.name, name, dtype))
+        value = numpy().empty(dataset.shape, dtype=dtype)
+        dataset.read(h5py.h5s.ALL, h5py.h5s.ALL, value)
+    except (KeyError, ValueError, OSError, RuntimeError, TypeError, MemoryError) as exc:
+        raise ModelFileError("%s: cannot read %s/%s (truncated or damaged file?): %s" % (path, group.name, name, exc)) from None
+    finally:
+        dataset.close()
+    return value[()] if value.shape == () else value
+
+
+def numpy() -> Any:
+    import numpy as np
+
+    return np
+
+
+# --------------------------------------------------------------------------- .h5
+
+
+class _H5Reader:
+    def __init__(self, path: str, stored: StoredModel, custom_objects: CustomObjects) -> None:
+        self.path = path
+        self.opt = _opt_info(stored, custom_objects)
+        self.notes: List[str] = []
+        self.extra: Dict[str, Any] = {}
+
+    def read(self) -> OptimizerState:
+        h5py = _h5py()
+        try:
+            fh = h5py.File(self.path, "r")
+        except (OSError, ValueError) as exc:
+            raise ModelFileError("%s: h5py cannot read the file: %s" % (self.path, exc)) from None
+        with fh, _h5_errors(self.path, "the file"):
+            raw_version = fh.attrs.get("keras_version")
+            keras_version = _h5_str(raw_version, self.path, "the 'keras_version' attribute") if raw_version is not None else None
+            group = fh.get("optimizer_weights")
+            if group is None:
+                names: List[str] = []
+                values: List[Any] = []
+            else:
+                if not hasattr(group, "attrs") or not hasattr(group, "keys"):
+                    raise ModelFileError("%s: 'optimizer_weights' is not a group" % self.path)
+                names = _name_list(group, "weight_names", self.path)
+                values = [_dataset(group, name, self.path) for name in names]
+        generation = self._generation(names, keras_version)
+        saver = Saver(generation or "unknown", keras_version, "h5")
+        if not names:
+            self.notes.append("the file stores no optimizer weights (saved with include_optimizer=False, or never trained)")
+            return self._state(saver, None, ())
+        if generation == "legacy":
+            iterations: Optional[int]
+            iterations, builder = self._legacy(names, values)
+        elif generation == "keras2":
+            iterations, builder = self._keras2(names, values)
+        else:
+            iterations, builder = self._keras3(names, values)
+        variables = builder.variables("name") if builder is not None else ()
+        if self.opt.cls in SLOTS and generation is not None and variables:
+            self.notes.extend(_missing_notes(variables, _expected_slots(self.opt.cls, generation, self.opt.options)))
+        return self._state(saver, iterations, variables)
+
+    def _state(self, saver: Saver, iterations: Optional[int], variables: Tuple[VariableState, ...]) -> OptimizerState:
+        return OptimizerState(self.path, self.opt.canonical, iterations, saver, variables, self.extra, tuple(self.notes))
+
+    def _generation(self, names: List[str], keras_version: Optional[str]) -> Optional[str]:
+        if names:
+            first = names[0]
+            if first == "iter:0" or first.endswith("/iter:0"):
+                return "legacy"
+            if first == "iteration:0" or first.endswith("/iteration:0"):
+                return "keras2"
+            if first == "iteration" or first.endswith("/iteration"):
+                return "keras3"
+            raise ModelFileError(
+                "%s: the optimizer weights start with %r, not the iteration count of any Keras generation" % (self.path, first)
+            )
+        return _generation_of(keras_version, self.opt.hint)
+
+    def _slot_table(self, generation: str) -> Optional[Dict[str, str]]:
+        """The generation's own slot names of the stored class -> canonical, or None (no table: note)."""
+        if self.opt.cls is None:
+            self.notes.append("the file stores optimizer weights but no optimizer config: slots not tied")
+            return None
+        if self.opt.cls not in SLOTS:
+            self.notes.append("no slot table for optimizer class %r: slots not tied" % self.opt.cls)
+            return None
+        table = {getattr(s, generation): s.canonical for s in SLOTS[self.opt.cls] if getattr(s, generation)}
+        table.update({getattr(s, generation): s.canonical for s in EXTRA_SLOTS if getattr(s, generation)})
+        return table
+
+    def _legacy(self, names: List[str], values: List[Any]) -> Tuple[int, Optional[_Builder]]:
+        scope = names[0][: -len("iter:0")]
+        iterations = _int_scalar(values[0], self.path, "the iteration count %r" % names[0])
+        table = self._slot_table("legacy")
+        builder = _Builder(self.path) if table is not None else None
+        for name, value in zip(names[1:], values[1:]):
+            if not (name.startswith(scope) and name.endswith(":0")):
+                raise ModelFileError(
+                    "%s: optimizer weight %r does not follow %r (legacy names)" % (self.path, name, scope + "...:0")
+                )
+            rest = name[len(scope) : -2]
+            if rest == "momentum_cache":
+                self.extra["momentum_cache"] = _float_scalar(value, self.path, name)
+                continue
+            var, _, slot = rest.rpartition("/")
+            if builder is None or table is None:
+                continue
+            if not var or slot not in table:
+                self.notes.append("optimizer weight %r: not a %s slot; skipped" % (name, self.opt.cls))
+                continue
+            builder.add(_Entry(var, table[slot], value))
+        return iterations, builder
+
+    def _keras2(self, names: List[str], values: List[Any]) -> Tuple[int, Optional[_Builder]]:
+        iterations = _int_scalar(values[0], self.path, "the iteration count %r" % names[0])
+        table = self._slot_table("keras2")
+        if table is None:
+            return iterations, None
+        rest = names[1:]
+        for name in rest:
+            if not name.endswith(":0"):
+                raise ModelFileError("%s: optimizer weight %r lacks the ':0' of Keras 2 names" % (self.path, name))
+        stripped = [n[:-2] for n in rest]
+        parses = {}
+        for scope in self._keras2_scopes(stripped):
+            parsed = self._keras2_parse(stripped, scope, table)
+            if parsed is not None:
+                parses[tuple(parsed)] = scope
+        if len(parses) != 1:
+            self.notes.append(
+                "the Keras 2 optimizer weight names do not split into scope/slot/variable in exactly one way (%d): slots not tied"
+                % len(parses)
+            )
+            return iterations, None
+        builder = _Builder(self.path)
+        for (var, slot), value in zip(next(iter(parses)), values[1:]):
+            builder.add(_Entry(var, slot, value))
+        return iterations, builder
+
+    def _keras2_scopes(self, stripped: List[str]) -> List[str]:
+        scopes = [""]
+        name = self.opt.options.get("name")
+        if isinstance(name, str) and name:
+            scopes.append(name + "/")
+        firsts = {n.split("/", 1)[0] for n in stripped}
+        if len(firsts) == 1:
+            scopes.append(firsts.pop() + "/")
+        return list(dict.fromkeys(scopes))
+
+    @staticmethod
+    def _keras2_parse(stripped: List[str], scope: str, table: Mapping[str, str]) -> Optional[List[Tuple[str, str]]]:
+        out = []
+        for name in stripped:
+            if not name.startswith(scope):
+                return None
+            slot, _, var = name[len(scope) :].partition("/")
+            if slot not in table or not var:
+                return None
+            out.append((var, table[slot]))
+        return out
+
+    def _keras3(self, names: List[str], values: List[Any]) -> Tuple[Optional[int], Optional[_Builder]]:
+        # {scope}/iteration, {scope}/learning_rate, {scope}/{path with _}_{slot}; a LossScaleOptimizer adds its own.
+        scopes = [n.rpartition("/")[0] for n in names if n.rpartition("/")[2] == "iteration"]
+        own = self.opt.options.get("name")
+        last = [s for s in scopes if s.rpartition("/")[2] == own]
+        if len(last) == 1:
+            scope_name = own
+            iteration_at = names.index(_join(last[0], "iteration"))
+        elif len(scopes) == 1 and not self.opt.wrapped:
+            scope_name = scopes[0].rpartition("/")[2]
+            iteration_at = 0
+        else:
+            raise ModelFileError(
+                "%s: cannot tell which of the iteration counts %s belongs to the optimizer %r" % (self.path, scopes, own)
+            )
+        raw = _int_scalar(values[iteration_at], self.path, "the iteration count %r" % names[iteration_at])
+        table = self._slot_table("keras3")
+        builder = _Builder(self.path) if table is not None else None
+        tail = dict((stored, extra) for extra, stored in TAIL.get("keras3", {}).get(self.opt.cls or "", ()))
+        suffixes = sorted(table or {}, key=len, reverse=True)
+        for i, (name, value) in enumerate(zip(names, values)):
+            parent, _, leaf = name.rpartition("/")
+            mine = parent.rpartition("/")[2] == scope_name
+            if i == iteration_at or (leaf == "iteration" and not mine):
+                continue
+            if leaf == "learning_rate":
+                if mine:
+                    self.extra["learning_rate"] = _float_scalar(value, self.path, name)
+                continue
+            if self.opt.wrapped and not mine and leaf in ("dynamic_scale", "step_counter"):
+                key = "loss_scale" if leaf == "dynamic_scale" else "loss_scale_step_counter"
+                self.extra[key] = (
+                    _float_scalar(value, self.path, name) if leaf == "dynamic_scale" else _int_scalar(value, self.path, name)
+                )
+                continue
+            if mine and leaf in tail:
+                self.extra[tail[leaf]] = _float_scalar(value, self.path, name)
+                continue
+            if builder is None or table is None:
+                continue
+            slot = next((s for s in suffixes if leaf.endswith("_" + s) and len(leaf) > len(s) + 1), None)
+            if not mine or slot is None:
+                self.notes.append("optimizer weight %r: not a %s slot; skipped" % (name, self.opt.cls))
+                continue
+            builder.add(_Entry(leaf[: -len(slot) - 1], table[slot], value))
+        return self._accumulation(raw), builder
+
+    def _accumulation(self, raw: int) -> int:
+        steps = self.opt.options.get("gradient_accumulation_steps")
+        if isinstance(steps, int) and not isinstance(steps, bool) and steps > 1:
+            self.extra["raw_iterations"] = raw
+            return raw // steps
+        return raw
+
+
+def _join(scope: str, leaf: str) -> str:
+    return "%s/%s" % (scope, leaf) if scope else leaf
+
+
+# --------------------------------------------------------------------------- .keras
+
+#: Layer classes all of whose stored variables are trainable (when the layer is), in
+#: Keras 2.13+ and Keras 3, unless the config turns on LoRA or quantization.
+_ALL_TRAINABLE = frozenset(
+    """Dense EinsumDense Embedding Conv1D Conv2D Conv3D Conv1DTranspose Conv2DTranspose Conv3DTranspose
+    DepthwiseConv1D DepthwiseConv2D SeparableConv1D SeparableConv2D LayerNormalization PReLU""".split()
+)
+#: Keys of a layer config that change which variables it has (Keras 3 LoRA, quantization).
+_VARIANT_KEYS = ("lora_rank", "quantization_config")
+#: Model classes whose config lists their layers in ``model.layers`` order.
+_MODEL_CLASSES = frozenset(["Sequential", "Functional", "Model"])
+
+
+class _Refuse(Exception):
+    """The positional layout is not determined: no slot is tied (the message goes to notes)."""
+
+
+class _ModelVar(NamedTuple):
+    path: str
+    shape: Tuple[int, ...]
+
+
+class _KerasReader:
+    def __init__(self, path: str, stored: StoredModel, custom_objects: CustomObjects) -> None:
+        self.path = path
+        self.stored = stored
+        self.opt = _opt_info(stored, custom_objects)
+        self.notes: List[str] = []
+        self.extra: Dict[str, Any] = {}
+
+    def read(self) -> OptimizerState:
+        try:
+            zf = zipfile.ZipFile(self.path, "r")
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise ModelFileError("%s: not a readable zip archive: %s" % (self.path, exc)) from None
+        with zf:
+            keras_version = self._keras_version(zf)
+            generation = _generation_of(keras_version, self.opt.hint)
+            if generation is None and keras_version is not None and keras_version.startswith("2."):
+                generation = "keras2"
+            saver = Saver(generation or "unknown", keras_version, "keras")
+            doc = _json(_member(zf, "config.json", self.path), self.path, "config.json")
+            try:
+                info = zf.getinfo(_WEIGHTS_H5)
+                # small archives: one read into memory (h5py reads a zip member stream slowly)
+                weights: Any = io.BytesIO(zf.read(info)) if info.file_size <= _IN_MEMORY else zf.open(info)
+            except KeyError:
+                self.notes.append("the archive has no %s: no state stored" % _WEIGHTS_H5)
+                return self._state(saver, None, ())
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise ModelFileError("%s: cannot read %s: %s" % (self.path, _WEIGHTS_H5, exc)) from None
+            with weights:
+                h5py = _h5py()
+                try:
+                    fh = h5py.File(weights, "r")
+                except (OSError, ValueError) as exc:
+                    raise ModelFileError("%s: %s is not readable HDF5: %s" % (self.path, _WEIGHTS_H5, exc)) from None
+                with fh, _h5_errors(self.path, _WEIGHTS_H5):
+                    return self._read(fh, doc, saver)
+
+    def _keras_version(self, zf: zipfile.ZipFile) -> Optional[str]:
+        try:
+            zf.getinfo(_METADATA_JSON)
+        except KeyError:
+            return None
+        meta = _json(_member(zf, _METADATA_JSON, self.path), self.path, _METADATA_JSON)
+        version = meta.get("keras_version") if isinstance(meta, Mapping) else None
+        if version is not None and not isinstance(version, str):
+            raise ModelFileError("%s: %s: 'keras_version' is not a string" % (self.path, _METADATA_JSON))
+        return version
+
+    def _state(self, saver: Saver, iterations: Optional[int], variables: Tuple[VariableState, ...]) -> OptimizerState:
+        return OptimizerState(self.path, self.opt.canonical, iterations, saver, variables, self.extra, tuple(self.notes))
+
+    def _read(self, fh: Any, doc: Any, saver: Saver) -> OptimizerState:
+        group_name = "optimizer/inner_optimizer/vars" if self.opt.wrapped else "optimizer/vars"
+        group = fh.get(group_name)
+        if group is None and not self.opt.wrapped and fh.get("optimizer/inner_optimizer/vars") is not None:
+            group_name, group = "optimizer/inner_optimizer/vars", fh.get("optimizer/inner_optimizer/vars")
+        if group is None:
+            what = "a legacy optimizer's state is never stored in a .keras archive (Keras 2.13-2.15)"
+            self.notes.append("the archive stores no optimizer variables" + ("; " + what if saver.generation == "legacy" else ""))
+            return self._state(saver, None, ())
+        values = _indexed(group, self.path)
+        if not values:
+            self.notes.append("%s is empty (the optimizer was never built)" % group_name)
+            return self._state(saver, None, ())
+        raw = _int_scalar(values[0], self.path, "%s/0 (the iteration count)" % group_name)
+        if saver.generation not in ("keras2", "keras3"):
+            self.notes.append("saver generation not determined: slots not tied")
+            self.extra["raw_iterations"] = raw
+            return self._state(saver, None, ())
+        if self.opt.cls is None:
+            self.notes.append(
+                "the archive stores optimizer variables but no optimizer config (Keras 3.15 leaves it out of a .keras "
+                "saved after an .h5 of the same model): slots not tied; pass the optimizer yourself"
+            )
+            self.extra["raw_iterations"] = raw
+            return self._state(saver, None, ())
+        iterations = self._accumulation(raw, saver.generation)
+        try:
+            model_vars = _trainable(doc, fh, self.path)
+            variables = self._tie(values, model_vars, saver.generation, group_name)
+        except _Refuse as exc:
+            self.notes.append("%s: slots not tied by position: %s" % (group_name, exc))
+            return self._state(saver, iterations, ())
+        return self._state(saver, iterations, variables)
+
+    def _accumulation(self, raw: int, generation: str) -> int:
+        steps = self.opt.options.get("gradient_accumulation_steps")
+        if generation == "keras3" and isinstance(steps, int) and not isinstance(steps, bool) and steps > 1:
+            self.extra["raw_iterations"] = raw
+            return raw // steps
+        return raw
+
+    def _layout(self, generation: str, n_vars: int) -> List[Tuple[str, Optional[int]]]:
+        """The optimizer variables the saver created, in order: (what, model variable index or None)."""
+        cls, options = self.opt.cls, self.opt.options
+        if cls not in SLOTS or generation not in ORDER.get(cls, {}):
+            raise _Refuse("no slot table for optimizer class %r in %s" % (cls, generation))
+        out: List[Tuple[str, Optional[int]]] = []
+        extra_slots = {s.canonical: s for s in EXTRA_SLOTS}
+        for what, condition in HEAD[generation]:
+            if what == "iterations":
+                out.append((what, None))
+            elif what == "momentum_cache":
+                if cls == condition:
+                    out.append((what, None))
+            elif what == "learning_rate":
+                if _float_lr(options):
+                    out.append((what, None))
+            elif _exists(extra_slots[what], generation, options):
+                out.extend((what, i) for i in range(n_vars))
+        by_name = {s.canonical: s for s in SLOTS[cls]}
+        for block in ORDER[cls][generation]:
+            present = [s for s in block if _exists(by_name[s], generation, options)]
+            if len(present) > 1:
+                out.extend((s, i) for i in range(n_vars) for s in present)
+            elif present:
+                out.extend((present[0], i) for i in range(n_vars))
+        out.extend((extra, None) for extra, _ in TAIL.get(generation, {}).get(cls, ()))
+        return out
+
+    def _tie(self, values: List[Any], model_vars: List[_ModelVar], generation: str, group_name: str) -> Tuple[VariableState, ...]:
+        layout = self._layout(generation, len(model_vars))
+        if len(layout) != len(values):
+            raise _Refuse(
+                "%d stored variables, but %s %s with these options on %d trainable variables creates %d"
+                % (len(values), generation, self.opt.cls, len(model_vars), len(layout))
+            )
+        slots: List[Dict[str, Any]] = [{} for _ in model_vars]
+        for position, ((what, index), value) in enumerate(zip(layout, values)):
+            shape = tuple(getattr(value, "shape", ()))
+            if index is None:
+                if shape != ():
+                    raise _Refuse("%s/%d (%s) has shape %s, not a scalar" % (group_name, position, what, shape))
+                if what == "iterations":
+                    continue
+                self.extra[what] = _float_scalar(value, self.path, "%s/%d" % (group_name, position))
+                continue
+            if shape != model_vars[index].shape:
+                raise _Refuse(
+                    "%s/%d (%s of %s) has shape %s, the variable %s"
+                    % (group_name, position, what, model_vars[index].path, shape, model_vars[index].shape)
+                )
+            slots[index][what] = value
+        if not any(slots):  # a class without slots here (SGD without momentum): nothing to tie, as in .h5
+            return ()
+        return tuple(
+            VariableState(None, i, mv.shape, slots[i], "position", model_path=mv.path) for i, mv in enumerate(model_vars)
+        )
+
+
+def _member(zf: zipfile.ZipFile, name: str, path: str) -> bytes:
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise ModelFileError("%s: a zip archive without %s, not a .keras model" % (path, name)) from None
+    if info.file_size > 64 * 1024 * 1024:
+        raise ModelFileError("%s: %s is larger than 64 MiB" % (path, name))
+    try:
+        return zf.read(info)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ModelFileError("%s: cannot read %s: %s" % (path, name, exc)) from None
+
+
+def _indexed(group: Any, path: str) -> List[Any]:
+    """The datasets ``0..N-1`` of a ``vars`` group, in index order; anything else is malformed."""
+    return [_dataset(group, key, path) for key in _index_keys(group, path)]
+
+
+def _indexed_shapes(group: Any, path: str) -> List[Tuple[int, ...]]:
+    """The shapes of the datasets ``0..N-1`` of a ``vars`` group (nothing read)."""
+    h5py = _h5py()
+    shapes = []
+    for key in _index_keys(group, path):
+        try:
+            dataset = h5py.h5d.open(group.id, key.encode())
+        except (KeyError, ValueError, OSError, RuntimeError, TypeError) as exc:
+            raise ModelFileError("%s: %s/%s is not a readable dataset: %s" % (path, group.name, key, exc)) from None
+        try:
+            shapes.append(tuple(dataset.shape))
+        finally:
+            dataset.close()
+    return shapes
+
+
+def _index_keys(group: Any, path: str) -> List[str]:
+    keys = list(group.keys())
+    expected = [str(i) for i in range(len(keys))]
+    if sorted(keys, key=lambda k: (len(k), k)) != expected:
+        raise ModelFileError("%s: %s holds %s, not the datasets 0..%d" % (path, group.name, sorted(keys)[:5], len(keys) - 1))
+    return expected
+
+
+def _trainable(doc: Any, fh: Any, path: str) -> List[_ModelVar]:
+    """The model's trainable variables (path in model.weights.h5, shape), in ``model.trainable_variables`` order."""
+    if not isinstance(doc, Mapping) or doc.get("class_name") not in _MODEL_CLASSES:
+        raise _Refuse(
+            "the model is not a Sequential or Functional model (class %r)"
+            % (doc.get("class_name") if isinstance(doc, Mapping) else None)
+        )
+    config = doc.get("config")
+    if not isinstance(config, Mapping):
+        raise _Refuse("config.json has no model config")
+    layers = config.get("layers")
+    if not isinstance(layers, list):
+        raise _Refuse("config.json lists no layers")
+    if config.get("trainable") is False:
+        raise _Refuse("the whole model is frozen (trainable: false)")
+    root_vars = fh.get("vars")
+    if root_vars is not None and len(root_vars.keys()):
+        raise _Refuse("the model itself holds variables outside its layers")
+    out: List[_ModelVar] = []
+    seen = set()
+    for layer in layers:
+        if not isinstance(layer, Mapping) or not isinstance(layer.get("config"), Mapping):
+            raise ModelFileError("%s: config.json: a layer entry is not a JSON object with a config" % path)
+        cls = layer.get("class_name")
+        cfg = layer["config"]
+        name = cfg.get("name")
+        if not isinstance(name, str):
+            raise ModelFileError("%s: config.json: a %r layer has no name" % (path, cls))
+        seen.add(name)
+        group = fh.get("layers/%s" % name)
+        if group is None:
+            continue
+        if cls in _MODEL_CLASSES or "layers" in group:
+            raise _Refuse("nested model %r: its variables' order is not determined" % name)
+        vars_group = group.get("vars")
+        if set(group.keys()) - {"vars"}:
+            raise _Refuse("layer %r (%s) stores sub-objects %s" % (name, cls, sorted(set(group.keys()) - {"vars"})))
+        shapes = _indexed_shapes(vars_group, path) if vars_group is not None else []
+        if not shapes:
+            continue
+        trainable = _trainable_indices(cls, cfg, len(shapes), name)
+        if cfg.get("trainable") is False:
+            continue
+        out.extend(_ModelVar("layers/%s/vars/%d" % (name, i), shapes[i]) for i in trainable)
+    stray = sorted(set(fh.get("layers").keys()) - seen) if fh.get("layers") is not None else []
+    if stray:
+        raise _Refuse("model.weights.h5 holds layers that config.json does not list: %s" % stray)
+    return out
+
+
+def _trainable_indices(cls: Any, cfg: Mapping[str, Any], n: int, name: str) -> List[int]:
+    if any(cfg.get(k) for k in _VARIANT_KEYS):
+        raise _Refuse("layer %r (%s) uses %s" % (name, cls, "/".join(k for k in _VARIANT_KEYS if cfg.get(k))))
+    if cls in _ALL_TRAINABLE:
+        return list(range(n))
+    if cls == "BatchNormalization":
+        # gamma (scale), beta (center), moving_mean, moving_variance
+        k = int(cfg.get("scale", True) is not False) + int(cfg.get("center", True) is not False)
+        if n != k + 2:
+            raise _Refuse("layer %r (BatchNormalization) stores %d variables, expected %d" % (name, n, k + 2))
+        return list(range(k))
+    raise _Refuse("layer %r: which variables of a %r layer are trainable is not in kerasopt_compat's table" % (name, cls))

@@ -24,6 +24,7 @@ from ._errors import (
     MissingDependencyError,
     ModelFileError,
     NoOptimizerError,
+    OptimizerStateError,
     OptimizerStateWarning,
     SerializationError,
     UnknownClassError,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # imported on first use (below), to keep ``import kerasopt_co
     from ._live import deserialize, serialize, to_keras
     from ._load import load_model
     from ._modelfile import FixResult, fix_model, read_optimizer
+    from ._restore import RestoreReport, restore_state, state_of
 
 __version__ = "0.1.0"
 
@@ -56,6 +58,9 @@ _LAZY = {
     "read_optimizer": "._modelfile",
     "fix_model": "._modelfile",
     "FixResult": "._modelfile",
+    "restore_state": "._restore",
+    "state_of": "._restore",
+    "RestoreReport": "._restore",
 }
 
 
@@ -86,6 +91,9 @@ __all__ = [
     "fix_model",
     "FixResult",
     "load_model",
+    "restore_state",
+    "state_of",
+    "RestoreReport",
     "install",
     "uninstall",
     "installed",
@@ -102,6 +110,7 @@ __all__ = [
     "ModelFileError",
     "NoOptimizerError",
     "ConversionWarning",
+    "OptimizerStateError",
     "OptimizerStateWarning",
     "LossyConversionWarning",
     "DecayConversionWarning",

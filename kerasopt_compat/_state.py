@@ -36,7 +36,14 @@ class SlotName(NamedTuple):
     always_in: Tuple[str, ...] = ()
 
 
-def _s(canonical: str, legacy: Optional[str], keras2: Optional[str], keras3: Optional[str], when: Optional[str] = None, always_in: Tuple[str, ...] = ()) -> SlotName:
+def _s(
+    canonical: str,
+    legacy: Optional[str],
+    keras2: Optional[str],
+    keras3: Optional[str],
+    when: Optional[str] = None,
+    always_in: Tuple[str, ...] = (),
+) -> SlotName:
     return SlotName(canonical, legacy, keras2, keras3, when, always_in)
 
 

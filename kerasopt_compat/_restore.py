@@ -894,6 +894,16 @@ def _plan_class_wide(
         stored = extra.get(MOMENTUM_CACHE)
         if stored is not None and saver_gen == live.generation and live.generation != "keras2":
             value, status, detail = stored, "restored", ""
+        elif _same_rules(saver_gen, live.generation) and "keras2" in (saver_gen, live.generation):
+            value = _nadam_product(live.generation, live.cfg, iterations)
+            status, detail = "approximate", "recomputed from iterations=%d (%s schedule)" % (iterations, live.generation)
+            issues.add(
+                E.NadamScheduleWarning,
+                "Keras 2's Nadam does not store its momentum product, and updates it when a Python counter "
+                "(_u_product_counter) differs from iterations + 2: a traced train step captures the counter once, so in "
+                "fit()/train_on_batch() the product is multiplied again for each variable and the saver's next step "
+                "cannot be reproduced; m, v and iterations are exact, the product is recomputed from iterations=%d" % iterations,
+            )
         elif _same_rules(saver_gen, live.generation):
             value = _nadam_product(live.generation, live.cfg, iterations)
             status, detail = "restored", "recomputed from iterations=%d (%s schedule)" % (iterations, live.generation)

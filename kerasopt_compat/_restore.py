@@ -657,8 +657,12 @@ def _build_optimizer(
         if current is None:
             raise E.NoOptimizerError("restore_state: " + why + ", and the model has no optimizer to start fresh with")
         return current, why
-    saver_generation = generation or (state.saver.generation if state.saver else None)
-    return _deserialize(config, None, strict=strict, family=saver_generation), None
+    family = generation
+    if family is None and state.saver is not None and state.saver.generation in ("legacy", _flavour().default_family):
+        # the saver's generation, but never TF 2.9/2.10's optimizers.experimental preview (its RMSprop keeps
+        # momentum without the learning rate): there the default class continues a Keras 2 state
+        family = state.saver.generation
+    return _deserialize(config, None, strict=strict, family=family), None
 
 
 def _attach(model: Any, optimizer: Any) -> None:

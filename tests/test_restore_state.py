@@ -59,10 +59,13 @@ DOCUMENTED: Dict[str, Tuple[Type[Warning], float]] = {
 
 
 def _generations(class_name: str) -> List[str]:
+    """The generations the installed Keras has for a class: its default and ``optimizers.legacy``
+    (not TF 2.9/2.10's ``optimizers.experimental`` preview, whose RMSprop rule differs from both)."""
     try:
-        return [t.family for t in FL.optimizer_candidates(class_name)]
+        found = [t.family for t in FL.optimizer_candidates(class_name)]
     except E.UnsupportedClassError:
         return []
+    return [g for g in found if g in (FL.default_family, "legacy")]
 
 
 def _pairs() -> List[Tuple[str, str, str]]:

@@ -236,7 +236,8 @@ def test_shape_mismatch_and_missing_variables_warn() -> None:
     assert E.AmbiguousTieWarning in kinds and E.MissingStateWarning in kinds, kinds
     assert any(first.name in getattr(w.message, "variables", ()) for w in caught if w.category is E.AmbiguousTieWarning)
     assert not report.exact
-    assert {s.status for s in report.slots if s.variable == first.name} >= {"fresh"}
+    tail = "/".join(first.name.split(":")[0].split("/")[-2:])  # Keras 3 paths of the copy start with another model name
+    assert {s.status for s in report.slots if s.variable.split(":")[0].endswith(tail)} == {"dropped", "fresh"}
     _step(model, before)
     with pytest.raises(E.OptimizerStateError) as info:
         koc.restore_state(_copy("two-kernels", before), bad, strict=True)

@@ -61,7 +61,7 @@ SLOTS: Dict[str, Tuple[SlotName, ...]] = {
         _s("v", None, "v", "velocity"),
         _s("vhat", None, "vhat", "velocity_hat", when="amsgrad"),
     ),
-    "Adamax": (_s("m", "m", "m", "m"), _s("v", "v", "u", "u")),
+    "Adamax": (_s("m", "m", "m", "momentum"), _s("v", "v", "u", "norm")),  # Keras 3.15 names
     "Nadam": (_s("m", "m", "m", "momentum"), _s("v", "v", "v", "velocity")),
     "RMSprop": (
         _s("rms", "rms", "velocity", "velocity"),

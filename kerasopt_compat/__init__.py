@@ -25,6 +25,7 @@ from ._errors import (
     MissingDependencyError,
     ModelFileError,
     NoOptimizerError,
+    OptimizerStateError,
     OptimizerStateWarning,
     SerializationError,
     UnknownClassError,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:  # imported on first use (below), to keep ``import kerasopt_co
     from ._live import deserialize, serialize, to_keras
     from ._load import load_model
     from ._modelfile import FixResult, fix_model, read_optimizer
+    from ._restore import RestoreReport, restore_state, state_of
     from ._state import OptimizerState
     from ._stateread import read_state
 
@@ -61,6 +63,9 @@ _LAZY = {
     "FixResult": "._modelfile",
     "read_state": "._stateread",
     "OptimizerState": "._state",
+    "restore_state": "._restore",
+    "state_of": "._restore",
+    "RestoreReport": "._restore",
 }
 
 
@@ -93,6 +98,9 @@ __all__ = [
     "read_state",
     "OptimizerState",
     "load_model",
+    "restore_state",
+    "state_of",
+    "RestoreReport",
     "install",
     "uninstall",
     "installed",
@@ -109,6 +117,7 @@ __all__ = [
     "ModelFileError",
     "NoOptimizerError",
     "ConversionWarning",
+    "OptimizerStateError",
     "OptimizerStateWarning",
     "FileFormatWarning",
     "LossyConversionWarning",

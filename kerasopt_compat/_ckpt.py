@@ -625,7 +625,7 @@ _OPT_CHILDREN = {
 #: The wrapper class whose checkpoint node also holds its inner optimizer's state, and its own values:
 #: extra key -> path below the optimizer node.
 _LOSS_SCALE = "LossScaleOptimizer"
-_LOSS_SCALE_VALUES = {"loss_scale": ("loss_scale", "current_loss_scale"), "loss_scale_good_steps": ("loss_scale", "good_steps")}
+_LOSS_SCALE_VALUES = {"loss_scale": ("loss_scale", "current_loss_scale"), "loss_scale_counter": ("loss_scale", "good_steps")}
 #: Keras 2 slot kinds outside the slot table: the EMA copies of the model variables.
 _KERAS2_EXTRA_SLOTS = ("average",)
 

@@ -23,7 +23,21 @@ __all__ = [
     "MissingDependencyError",
     "ModelFileError",
     "NoOptimizerError",
+    "OptimizerStateError",
     "OptimizerStateWarning",
+    "StateScheduleWarning",
+    "NadamScheduleWarning",
+    "EpsilonPlacementWarning",
+    "DroppedStateWarning",
+    "EMADroppedWarning",
+    "GradientAccumulationWarning",
+    "LossScaleNotStoredWarning",
+    "MissingStateWarning",
+    "NoStateWarning",
+    "StateRefusedWarning",
+    "NoOptimizerConfigWarning",
+    "NoSlotTableWarning",
+    "AmbiguousTieWarning",
     "ConversionWarning",
     "LossyConversionWarning",
     "DecayConversionWarning",
@@ -202,6 +216,87 @@ class FileFormatWarning(ConversionWarning):
     release's own ``load_model`` cannot open (a ``.keras`` archive for TF 2.9, a
     SavedModel for Keras 3); the message says what that release opens instead.
     ``strict=True`` (``--strict``) makes it a :class:`ModelFileError`."""
+
+
+class OptimizerStateError(KerasOptCompatError, ValueError):
+    """Raised by :func:`kerasopt_compat.restore_state` with ``strict=True``
+    instead of an :class:`OptimizerStateWarning` subclass; ``category`` is the
+    warning class it replaces, ``variables`` the variables it names."""
+
+    category: type = OptimizerStateWarning
+    variables: tuple = ()
+
+
+class _StateWarning(OptimizerStateWarning):
+    """An :class:`OptimizerStateWarning` that names the model variables it is about."""
+
+    variables: tuple = ()
+
+
+class StateScheduleWarning(_StateWarning):
+    """The state was restored, but the installed class's update rule differs
+    from the saver's, so the next steps differ from the saver's (by a
+    documented bound; see README, "Resume training")."""
+
+
+class NadamScheduleWarning(StateScheduleWarning):
+    """Nadam across generations: ``m`` and ``v`` are exact, the momentum
+    product follows the target's schedule (legacy ``0.96**(0.004*t)``,
+    Keras 2/3 ``0.96**t``) and is recomputed from the iteration count."""
+
+
+class EpsilonPlacementWarning(StateScheduleWarning):
+    """RMSprop without momentum (and Adagrad) between legacy and newer
+    generations: epsilon is added outside the square root in the legacy
+    class and inside it in Keras 2/3."""
+
+
+class DroppedStateWarning(_StateWarning):
+    """Stored state has no place in the installed optimizer (or no model
+    variable to go with) and was left out."""
+
+
+class EMADroppedWarning(DroppedStateWarning):
+    """EMA averages (``use_ema``) were dropped: the target (a legacy
+    optimizer) has no EMA."""
+
+
+class GradientAccumulationWarning(DroppedStateWarning):
+    """Keras 3 gradient accumulation saved mid-cycle: the accumulated
+    gradients were dropped for a target without gradient accumulation."""
+
+
+class LossScaleNotStoredWarning(_StateWarning):
+    """The state holds no loss scale: the LossScaleOptimizer starts again
+    from its initial loss scale."""
+
+
+class MissingStateWarning(_StateWarning):
+    """Trainable variables with no stored state: their slots start fresh."""
+
+
+class NoStateWarning(_StateWarning):
+    """The state holds no slot variables at all (only the iteration count, or nothing)."""
+
+
+class StateRefusedWarning(_StateWarning):
+    """The state (or a tie of it) was refused: the optimizer starts fresh
+    for what was refused (an error with ``strict=True``)."""
+
+
+class NoOptimizerConfigWarning(StateRefusedWarning):
+    """The state names no optimizer (Keras 3.15 leaves the optimizer config
+    out of a ``.keras`` saved after an ``.h5`` of the same model); pass
+    ``optimizer=`` to say which."""
+
+
+class NoSlotTableWarning(StateRefusedWarning):
+    """The optimizer class has no slot table (your own class): its state is not restored."""
+
+
+class AmbiguousTieWarning(StateRefusedWarning):
+    """A stored variable matches no model variable unambiguously (two
+    candidates, a shape mismatch): its slots were not restored."""
 
 
 class DecayConversionWarning(ConversionWarning):

@@ -194,16 +194,22 @@ def _deserialize(
     strict: bool = False,
     prefer_legacy: bool = False,
     refuse_unknown: bool = False,
+    family: Optional[str] = None,
 ) -> Any:
     """:func:`deserialize`; ``refuse_unknown`` (``install()``): a key neither the
-    tables nor the installed class know raises UnknownKeyError, not lossy."""
+    tables nor the installed class know raises UnknownKeyError, not lossy;
+    ``family`` (``"legacy"``, ``"keras2"``, ``"keras3"``): build that
+    generation's class where the installed Keras has one for the class
+    (``restore_state`` continuing a saver's generation)."""
     if isinstance(config, (str, bytes)):
         raise ConfigTypeError("deserialize() takes a dict; use loads() to read JSON text first", value=config, has_value=True)
     fl = flavour()
     custom = custom_names(custom_objects)
     passthrough = fl.passthrough_names(custom)
     canonical = read(config, reading(custom, "keep", classes=passthrough))
-    target = _choose_target(fl, canonical, custom, passthrough, prefer_legacy or legacy_hint(config) is True)
+    if family is None and (prefer_legacy or legacy_hint(config) is True):
+        family = "legacy"
+    target = _choose_target(fl, canonical, custom, passthrough, family)
     accepts = functools.partial(_accepts, fl, target)
     native = write(
         canonical,
@@ -224,10 +230,11 @@ def _accepts(fl: Flavour, target: Target, cls_name: str, key: str) -> bool:
 
 
 def _choose_target(
-    fl: Flavour, canonical: Mapping[str, Any], custom: Collection[str], passthrough: Container[str], prefer_legacy: bool
+    fl: Flavour, canonical: Mapping[str, Any], custom: Collection[str], passthrough: Container[str], family: Optional[str]
 ) -> Target:
-    """The installed class to build: the ``optimizers.legacy`` (OptimizerV2) one
-    when ``prefer_legacy`` and the flavour has it; else the default namespace's,
+    """The installed class to build: the one of generation ``family`` (e.g. the
+    ``optimizers.legacy`` OptimizerV2 one for ``"legacy"``) when the flavour
+    has it; else the default namespace's,
     unless it would lose a setting that another namespace of the same flavour
     keeps (e.g. ``weight_decay`` on TF 2.9 -> ``optimizers.experimental``;
     Nadam's momentum ``decay`` on TF 2.11+ -> ``optimizers.legacy``). A class
@@ -248,9 +255,9 @@ def _choose_target(
         candidates = fl.public_optimizer_candidates(name)
     else:
         return Target(None, fl.default_family)
-    legacy = [t for t in candidates if t.family == "legacy"]
-    if prefer_legacy and legacy:
-        return legacy[0]
+    preferred = [t for t in candidates if t.family == family]
+    if preferred:
+        return preferred[0]
     return first_lossless(
         candidates,
         lambda target: write(

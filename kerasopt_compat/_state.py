@@ -61,7 +61,7 @@ SLOTS: Dict[str, Tuple[SlotName, ...]] = {
         _s("v", None, "v", "velocity"),
         _s("vhat", None, "vhat", "velocity_hat", when="amsgrad"),
     ),
-    "Adamax": (_s("m", "m", "m", "momentum"), _s("v", "v", "u", "norm")),
+    "Adamax": (_s("m", "m", "m", "momentum"), _s("v", "v", "u", "norm")),  # Keras 3.15 names
     "Nadam": (_s("m", "m", "m", "momentum"), _s("v", "v", "v", "velocity")),
     "RMSprop": (
         _s("rms", "rms", "velocity", "velocity"),
@@ -191,7 +191,7 @@ class OptimizerState(NamedTuple):
     variables: Tuple[VariableState, ...]  # in the saver's trainable-variable order
     #: class-wide values: "momentum_cache" (Nadam's momentum product: legacy ``momentum_cache``,
     #: Keras 3 ``_u_product``), "learning_rate" (Keras 3's variable), "loss_scale" and
-    #: "loss_scale_step_counter" (Keras 3 LossScaleOptimizer), "raw_iterations" (the stored
+    #: "loss_scale_counter" (LossScaleOptimizer: Keras 2 ``good_steps``, Keras 3 ``step_counter``), "raw_iterations" (the stored
     #: counter where it differs from ``iterations``: Keras 3 gradient accumulation counts
     #: micro-steps; ``iterations`` is then ``raw_iterations // gradient_accumulation_steps``)
     extra: Mapping[str, Any]

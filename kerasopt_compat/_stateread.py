@@ -480,7 +480,7 @@ class _H5Reader:
                     self.extra["learning_rate"] = _float_scalar(value, self.path, name)
                 continue
             if self.opt.wrapped and not mine and leaf in ("dynamic_scale", "step_counter"):
-                key = "loss_scale" if leaf == "dynamic_scale" else "loss_scale_step_counter"
+                key = "loss_scale" if leaf == "dynamic_scale" else "loss_scale_counter"
                 self.extra[key] = (
                     _float_scalar(value, self.path, name) if leaf == "dynamic_scale" else _int_scalar(value, self.path, name)
                 )

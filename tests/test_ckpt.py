@@ -52,6 +52,8 @@ CASES = _cases()
 def _name(saver_name: str) -> str:
     """VariableState names leave out the ``:0`` the saver's live variable names carry."""
     return saver_name[:-2] if saver_name.endswith(":0") else saver_name
+
+
 IDS = ["%s-%s" % (env, m["dir"]) for env, m in CASES]
 
 
@@ -132,7 +134,7 @@ def test_other_savedmodels(path):
         assert [sorted(v.slots) for v in state.variables] == [["m", "v"], ["m", "v"]]
         assert [v.index for v in state.variables] == [0, 1]
     if path.endswith("lso.savedmodel"):
-        assert state.extra["loss_scale"] == 32768.0 and state.extra["loss_scale_good_steps"] == 2
+        assert state.extra["loss_scale"] == 32768.0 and state.extra["loss_scale_counter"] == 2
 
 
 # --------------------------------------------------------------------------- untrusted input

@@ -222,7 +222,7 @@ import zipfile  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from kerasopt_compat import KerasOptCompatError, ModelFileError  # noqa: E402
+from kerasopt_compat import ModelFileError  # noqa: E402
 
 ADAM_H5 = RESUME / "tf215" / "keras2_adam_twin.h5"
 LEGACY_H5 = RESUME / "tf29" / "legacy_adam_twin.h5"
@@ -382,11 +382,27 @@ def test_truncated_files(tmp_path: pathlib.Path, cut: float) -> None:
             read_state(dst)
 
 
-# derandomized: HDF5 itself can crash the interpreter on some damaged files (seen once with random
-# flips); a fixed example sequence keeps CI from meeting a new one by chance
-@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_CORRUPT_CHILD = """
+import sys
+from kerasopt_compat import KerasOptCompatError
+from kerasopt_compat._stateread import read_state
+try:
+    read_state(sys.argv[1])
+except KerasOptCompatError as exc:  # ModelFileError, or normalize's error on a damaged config (file named)
+    assert sys.argv[1] in str(exc), str(exc)
+"""
+
+
+# HDF5 itself can crash the interpreter or loop forever on some damaged files (both seen here with
+# random flips): each example runs in a child process with a time limit; a crash or a hang is HDF5's
+# (nothing kerasopt_compat can catch) and is not counted, any Python exception other than the
+# package's own fails the test.
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(flips=st.lists(st.tuples(st.floats(min_value=0.0, max_value=0.999), st.integers(1, 255)), min_size=1, max_size=4))
 def test_corrupted_h5_raises_only_model_file_error(tmp_path: pathlib.Path, flips: List[Tuple[float, int]]) -> None:
+    import subprocess
+    import sys
+
     for src in (ADAM_H5, LEGACY_H5):
         data = bytearray(src.read_bytes())
         for where, xor in flips:
@@ -394,6 +410,9 @@ def test_corrupted_h5_raises_only_model_file_error(tmp_path: pathlib.Path, flips
         dst = tmp_path / "c.h5"
         dst.write_bytes(bytes(data))
         try:
-            read_state(dst)
-        except KerasOptCompatError as exc:  # ModelFileError, or normalize's error on a damaged config (file named)
-            assert "c.h5" in str(exc)
+            done = subprocess.run([sys.executable, "-c", _CORRUPT_CHILD, str(dst)], capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            continue  # HDF5 looping on the damaged file
+        if done.returncode < 0:
+            continue  # killed by a signal inside HDF5
+        assert done.returncode == 0, done.stderr[-2000:]

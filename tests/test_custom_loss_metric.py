@@ -98,16 +98,36 @@ def test_without_custom_objects_the_native_outcome_stands(env, name, tmp_path):
 
 @pytest.mark.tf
 @pytest.mark.parametrize("env,name", FILES, ids=["%s/%s" % f for f in FILES])
-def test_with_custom_objects_the_model_trains(env, name, request):
+def test_with_custom_objects_the_model_trains(env, name, tmp_path):
     path = FOLDER / env / name
     if not layers_load_here(path):
         pytest.skip("this Keras cannot read the file's layers")
-    if flavour().kind == "keras3" and name.endswith(".h5"):
-        # Known, open (issue 18): Keras 3 builds an .h5 model's optimizer for no variables
-        # ("Unknown variable" at the first step); restore_state will build it for the model.
-        request.applymarker(pytest.mark.xfail(strict=False, reason="issue 18: Keras 3 .h5 optimizer built for no variables"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", koc.ConversionWarning)
         model = koc.load_model(path, custom_objects=CUSTOM_OBJECTS)
     assert optimizer_matches(flavour(), model.optimizer, koc.read_optimizer(path))
+    native_failure = _native_step_failure(path, tmp_path / name)
+    if native_failure is not None:
+        # TF 2.4 compiles a TF 2.15 file's stored metrics into a structure its own train
+        # step cannot flatten ('<' not supported between 'function' and 'str'): a native
+        # defect that the loaded model keeps, never a worse one
+        with pytest.raises(type(native_failure)):
+            one_step(model)
+        return
     assert math.isfinite(one_step(model))
+
+
+def _native_step_failure(path, fixed):
+    """The error of one training step of the native loader's model, read from the file
+    with its optimizer alone made right for this env; None when it trains."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", koc.ConversionWarning)
+        koc.fix_model(path, fixed, (flavour().release() or flavour().default_family))
+    try:
+        native = native_load(fixed, custom_objects=CUSTOM_OBJECTS)
+        one_step(native)
+    except Exception as exc:  # noqa: BLE001
+        if flavour().kind == "keras3" and str(path).endswith(".h5"):
+            return None  # Keras 3 builds an .h5 model's optimizer for no variables: load_model's to fix
+        return exc
+    return None

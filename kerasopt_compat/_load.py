@@ -11,6 +11,7 @@ state come from the native loader as usual.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -18,10 +19,13 @@ import tempfile
 import warnings
 from typing import Any, Dict, Mapping, Optional
 
+from . import _tables as T
 from ._errors import (
     ConversionWarning,
+    InvalidConfigError,
     KerasOptCompatError,
     ModelFileError,
+    OptimizerStateError,
     OptimizerStateWarning,
     UnsupportedClassError,
 )
@@ -55,6 +59,7 @@ def load_model(
     compile: bool = True,  # noqa: A002 - the name Keras uses
     *,
     strict: bool = False,
+    state: str = "restore",
     **kwargs: Any,
 ) -> Any:
     """Load a model with the installed Keras, restoring the optimizer the file holds.
@@ -73,10 +78,27 @@ def load_model(
     optimizer are raised as the native loader raised them, with a note that
     the optimizer was not the cause.
 
+    ``state`` says what happens to the optimizer's training state (iteration
+    count and slots) so that ``fit`` goes on where the saver stopped:
+
+    * ``"restore"`` (default): the state is read from the file without
+      TensorFlow (:func:`read_state`) and assigned slot by model variable
+      (:func:`restore_state`), replacing what the native loader assigned by
+      position; every inexact part is an :class:`OptimizerStateWarning`
+      subclass. A state kerasopt_compat cannot read or tie leaves the
+      optimizer as the native loader made it, with an
+      :class:`OptimizerStateWarning` saying so.
+    * ``"require"``: the same, but anything short of an exact restore raises
+      :class:`OptimizerStateError` (nothing is returned).
+    * ``"fresh"``: the stored hyperparameters with a fresh state (iteration 0),
+      no warning.
+
     >>> model = load_model("saved_by_tf215.h5")                     # doctest: +SKIP
     >>> serialize(model.optimizer)["config"]["learning_rate"]       # doctest: +SKIP
     0.123
     """
+    if state not in _STATES:
+        raise InvalidConfigError("state must be one of %s" % (_STATES,), key="state", value=state, has_value=True)
     fl = flavour()
     fspath = os.fspath(path)
     native = _NativeLoader(fl, fspath, custom_objects, kwargs)
@@ -106,9 +128,10 @@ def load_model(
             native_error = exc
         else:
             if model.optimizer is not None and optimizer_matches(fl, model.optimizer, wanted, custom_objects):
-                return model
+                _recompile_broken_metrics(fl, model, stored, custom_objects)
+                return _with_state(model, fspath, wanted, state, strict, custom_objects, rebuilt=False)
     try:
-        return _load_fixed(fl, native, stored, wanted, strict)
+        model = _load_fixed(fl, native, stored, wanted, strict)
     except _FixedCopyFailed as failed:
         # Still failing with the optimizer rewritten: something else in the
         # compile arguments (Keras 3.15 cannot read the loss "mse" from any
@@ -116,7 +139,92 @@ def load_model(
         # every stored loss and metric resolves in the installed Keras;
         # otherwise the loader's own error stands (a custom metric the caller
         # did not pass in custom_objects).
-        return _compile_fresh(fl, native, stored, wanted, custom_objects, strict, failed.__cause__, native_error)
+        model = _compile_fresh(fl, native, stored, wanted, custom_objects, strict, failed.__cause__, native_error)
+    else:
+        _recompile_broken_metrics(fl, model, stored, custom_objects)
+    return _with_state(model, fspath, wanted, state, strict, custom_objects, rebuilt=True)
+
+
+def _recompile_broken_metrics(fl: Flavour, model: Any, stored: StoredModel, custom_objects: Any) -> None:
+    """Compile again, metrics resolved, a model whose native loader compiled the
+    stored metrics into ones that fail at the first step
+    (``_tables.NATIVE_METRICS_BROKEN``); left as loaded when a stored loss or
+    metric does not resolve (the native outcome stands)."""
+    broken = T.NATIVE_METRICS_BROKEN.get((stored.format, fl.default_family))
+    if broken is None or broken not in json.dumps(stored.compile_args.get("metrics"), default=str):
+        return
+    try:
+        args = _compile_args(fl, stored.compile_args, custom_objects)
+    except Exception:  # noqa: BLE001 - a loss/metric that does not resolve: as the native loader made it
+        return
+    model.compile(optimizer=model.optimizer, **args)
+
+
+#: load_model's ``state`` values.
+_STATES = ("restore", "require", "fresh")
+
+
+def _with_state(
+    model: Any, path: str, wanted: Mapping[str, Any], state: str, strict: bool, custom_objects: Any, rebuilt: bool
+) -> Any:
+    """The loaded model with its optimizer's training state as ``state`` says.
+
+    ``rebuilt``: kerasopt_compat built the optimizer (its conversion warnings
+    were given then, once per call)."""
+    from ._restore import _attach, restore_state
+    from ._stateread import read_state
+
+    if getattr(model, "optimizer", None) is None:
+        return model
+    if state == "fresh":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConversionWarning)  # said while loading, or the native loader's own
+            _attach(model, deserialize(wanted, custom_objects, strict=strict))
+        return model
+    try:
+        stored = read_state(path, custom_objects=_custom_names(custom_objects))
+    except KerasOptCompatError as exc:
+        return _state_not_restored(model, path, state, "kerasopt_compat cannot read it: %s" % exc)
+    if not stored.variables and any(marker in note for note in stored.notes for marker in _UNTIED):
+        return _state_not_restored(
+            model, path, state, "kerasopt_compat cannot tie it to the model's variables: %s" % "; ".join(stored.notes)
+        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            restore_state(model, stored, strict=state == "require", optimizer=None if stored.optimizer else dict(wanted))
+        except OptimizerStateError:
+            raise
+        except KerasOptCompatError as exc:
+            failed: Optional[KerasOptCompatError] = exc
+        else:
+            failed = None
+    for w in caught:  # again, outside: the caller's filters apply; conversion warnings once per call
+        if rebuilt and issubclass(w.category, ConversionWarning) and not issubclass(w.category, OptimizerStateWarning):
+            continue
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if failed is not None:
+        return _state_not_restored(model, path, state, "restoring it failed: %s" % failed)
+    return model
+
+
+#: What the readers' notes say when stored slots exist but are not tied (``_stateread``: a ``.keras``
+#: whose layout is not determined; ``_ckpt``: ambiguous names): the native loader's state is kept then.
+_UNTIED = ("not tied", "left out")
+
+
+def _state_not_restored(model: Any, path: str, state: str, why: str) -> Any:
+    iterations = _iterations(model.optimizer)
+    if state == "require":
+        raise OptimizerStateError("%s: load_model(state='require'): the optimizer state was not restored: %s" % (path, why))
+    if iterations:
+        what = "the optimizer keeps what the installed loader restored (%d iterations), tied by position only" % iterations
+    else:
+        what = "training restarts from a fresh optimizer state"
+    warnings.warn(
+        "%s: optimizer state not restored by kerasopt_compat (%s); %s" % (path, why, what), OptimizerStateWarning, stacklevel=4
+    )
+    return model
 
 
 class _NativeLoader:
@@ -196,22 +304,11 @@ def _load_fixed(fl: Flavour, native: _NativeLoader, stored: StoredModel, wanted:
             raise _FixedCopyFailed() from exc
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    if model.optimizer is None or _iterations(model.optimizer) == 0:
-        _warn_state_lost(stored.path)
     return model
 
 
 class _FixedCopyFailed(Exception):
     """The native loader failed on the copy with the rewritten optimizer too."""
-
-
-def _warn_state_lost(path: str) -> None:
-    warnings.warn(
-        "%s: the optimizer was rebuilt from its stored config; its state (iteration count, slot variables) "
-        "was not restored, so training restarts from a fresh optimizer state" % path,
-        OptimizerStateWarning,
-        stacklevel=4,
-    )
 
 
 def _compile_fresh(
@@ -263,7 +360,6 @@ def _compile_fresh(
             "%s: cannot compile the model with its stored loss/metrics %r: %s: %s (the installed load_model "
             "failed with: %s)" % (stored.path, stored.compile_args, type(exc).__name__, exc, cause)
         ) from exc
-    _warn_state_lost(stored.path)
     return model
 
 

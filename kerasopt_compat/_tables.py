@@ -577,6 +577,14 @@ RELEASE_LOADERS: Dict[str, str] = {"tf_keras": "tf_keras"}
 #: cannot be interpreted as an integer". Goes with Keras 2 ``.keras`` files.
 COMPILE_NULL_DEFAULTS: Dict[Tuple[str, str], Dict[str, Any]] = {("keras", "keras3"): {"steps_per_execution": 1}}
 
+#: Native loaders that compile a model file's stored metrics into ones that fail at
+#: the first training step: (format, generation) -> the stored metric config class
+#: they get wrong. Keras 3's legacy ``.h5`` loader (3.0-3.15 at least) rebuilds a
+#: Keras 2 ``MeanMetricWrapper`` with its ``fn`` left a string ("'str' object is not
+#: callable" in fit); ``load_model`` compiles such a model again with the metrics
+#: resolved (``_load._compile_args``) when they all resolve. Goes when Keras 3 reads them.
+NATIVE_METRICS_BROKEN: Dict[Tuple[str, str], str] = {("h5", "keras3"): "MeanMetricWrapper"}
+
 #: Top-level keys of nested objects that only model files carry: Keras 2's
 #: ``SharedObjectSavingScope`` (TF 2.5-2.15, tf_keras) tags configs in
 #: SavedModel metadata with ``shared_object_id`` so shared objects are built

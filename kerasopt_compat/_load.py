@@ -109,7 +109,10 @@ def load_model(
     except ModelFileError:
         stored = None  # not a container kerasopt_compat reads: leave it all to the loader
     if stored is None or stored.optimizer is None:
-        return native(fspath)
+        model = native(fspath)
+        if stored is not None and state != "fresh":
+            _state_without_config(fspath, state)
+        return model
     try:
         wanted = _canonical(stored, _custom_names(custom_objects))
     except KerasOptCompatError:
@@ -158,6 +161,30 @@ def _recompile_broken_metrics(fl: Flavour, model: Any, stored: StoredModel, cust
     except Exception:  # noqa: BLE001 - a loss/metric that does not resolve: as the native loader made it
         return
     model.compile(optimizer=model.optimizer, **args)
+
+
+def _state_without_config(path: str, state: str) -> None:
+    """A file with optimizer variables but no optimizer config (Keras 3.15 writes
+    such a ``.keras`` when the same model was saved as ``.h5`` first): the state
+    cannot be restored without knowing the optimizer; say so."""
+    from ._errors import NoOptimizerConfigWarning
+    from ._stateread import read_state
+
+    try:
+        stored = read_state(path)
+    except KerasOptCompatError:
+        return
+    extra = stored.extra if isinstance(stored.extra, Mapping) else {}
+    if stored.optimizer is not None or not (stored.iterations or extra.get("raw_iterations")):
+        return
+    why = (
+        "%s stores optimizer variables but no optimizer config (Keras 3.15 leaves it out of a .keras saved after "
+        "an .h5 of the same model), so its optimizer state was not restored; the optimizer is whatever the installed "
+        "loader compiled; use kerasopt_compat.restore_state(model, path, optimizer=...) to restore it" % path
+    )
+    if state == "require":
+        raise OptimizerStateError("load_model(state='require'): " + why)
+    warnings.warn(why, NoOptimizerConfigWarning, stacklevel=3)
 
 
 #: load_model's ``state`` values.

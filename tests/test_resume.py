@@ -1,0 +1,145 @@
+"""Resume training across versions: ``load_model`` + one step = the saver's next step.
+
+The resume corpus (tests/data/resume, written by tools/export_resume.py with the
+real wheels of TF 2.9, TF 2.15 and TF 2.21) holds models trained 3 steps with every
+optimizer class, saved as ``.h5``, ``.keras`` and SavedModel, with the batch of the
+4th step and the weights the saver had after it. In each env every file the
+installed Keras can open is loaded with :func:`kerasopt_compat.load_model` and takes
+that step. The guarantee (issue 18): the step is the saver's (relative 1e-4 of the
+step), or an :class:`OptimizerStateWarning` said why not (a documented update-rule
+difference: :class:`StateScheduleWarning`; a state the file does not hold or
+kerasopt_compat cannot tie: the other subclasses). A different step without a
+warning, or NaN, fails. The native loader's outcome on the same file is recorded
+beside it for ``compat_matrix.md`` ("Resume training across versions").
+
+The whole corpus takes minutes per env: envs with ``KOC_RESUME_FULL=1`` (tox.ini:
+one per Keras generation) run all of it; the others a sample (Adam and SGD on the
+two-kernel model, every saver and format).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import warnings
+from collections import Counter
+from typing import Any, Dict, List, Tuple
+
+import pytest
+from live_helpers import require_keras, write_report
+
+require_keras()
+
+import numpy as np  # noqa: E402
+
+import kerasopt_compat as koc  # noqa: E402
+from kerasopt_compat._errors import StateScheduleWarning  # noqa: E402
+from kerasopt_compat._flavour import flavour  # noqa: E402
+
+FL = flavour()
+RESUME = pathlib.Path(__file__).resolve().parent / "data" / "resume"
+FULL = os.environ.get("KOC_RESUME_FULL") == "1"
+SAMPLE = {"keras2_adam_twin", "keras2_sgd_twin", "legacy_adam_twin", "legacy_sgd_twin", "keras3_adam_twin", "keras3_sgd_twin"}
+
+
+def _corpus() -> List[Tuple[str, Dict[str, Any], Dict[str, Any]]]:
+    out = []
+    for manifest in sorted(RESUME.glob("*/manifest.json")):
+        for case in json.loads(manifest.read_text())["cases"]:
+            if not FULL and case["case"] not in SAMPLE:
+                continue
+            for f in case["files"]:
+                out.append((manifest.parent.name, case, f))
+    return out
+
+
+CORPUS = _corpus()
+RESULTS: Dict[Tuple[str, str], Dict[str, Any]] = {}
+
+
+def _weights(model: Any) -> List[Any]:
+    return [np.array(v.numpy() if hasattr(v, "numpy") else v, dtype="float64") for v in model.trainable_variables]
+
+
+def _step(model: Any, case: Dict[str, Any]) -> str:
+    """One step on the saver's 4th batch: 'exact' when the weights are the saver's, else 'different'/'nan'."""
+    before = _weights(model)
+    x = np.asarray(case["next_batch"]["x"], dtype="float32")
+    y = np.asarray(case["next_batch"]["y"], dtype="float32")
+    model.train_on_batch(x, y)
+    after = _weights(model)
+    want = [np.asarray(w["value"], dtype="float64") for w in case["next_weights"]]
+    if len(after) != len(want) or any(a.shape != w.shape for a, w in zip(after, want)):
+        return "different"
+    if not all(np.all(np.isfinite(a)) for a in after):
+        return "nan"
+    for i, (b, a, w) in enumerate(zip(before, after, want)):
+        if case["model"] == "bn" and i == _BIAS_BEFORE_BN:
+            continue
+        step = np.max(np.abs(w - b)) if b.shape == w.shape else 0.0
+        if np.max(np.abs(a - w)) > 1e-4 * step + 1e-6:
+            return "different"
+    return "exact"
+
+
+#: In the ``bn`` model (Dense -> BatchNormalization -> ...) the first Dense's bias has a zero
+#: gradient up to rounding (BatchNormalization subtracts the batch mean): Adam-type rules scale
+#: that rounding noise, which differs between TF builds, into a step of any size. Not compared.
+_BIAS_BEFORE_BN = 1
+
+
+def _native(path: pathlib.Path, case: Dict[str, Any]) -> str:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = FL.keras.models.load_model(str(path))
+            return _step(model, case)
+    except Exception:  # noqa: BLE001 - any native failure is the native outcome
+        return "fails"
+
+
+def _layers_load(path: pathlib.Path) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            FL.keras.models.load_model(str(path), compile=False)
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("item", CORPUS, ids=["%s/%s" % (env, f["file"]) for env, _, f in CORPUS])
+def test_load_model_resumes_or_says_why(item: Tuple[str, Dict[str, Any], Dict[str, Any]]) -> None:
+    env, case, f = item
+    path = RESUME / env / f["file"]
+    key = (env, f["format"])
+    if not _layers_load(path):
+        RESULTS[(env, f["file"])] = {"saver": env, "format": f["format"], "ours": "unopenable", "native": "fails"}
+        pytest.skip("the installed Keras cannot open this file's format or layers (tests/test_file_formats.py)")
+    native = _native(path, case)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = koc.load_model(path)
+        outcome = _step(model, case)
+    state_warnings = [w for w in caught if issubclass(w.category, koc.OptimizerStateWarning)]
+    if outcome != "exact":
+        assert outcome != "nan", "NaN after one resumed step"
+        assert state_warnings, "%s: the step differs from the saver's and no OptimizerStateWarning said so" % (key,)
+        outcome = "documented" if any(issubclass(w.category, StateScheduleWarning) for w in state_warnings) else "warned"
+    RESULTS[(env, f["file"])] = {"saver": env, "format": f["format"], "ours": outcome, "native": native}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report():
+    yield
+    if not FULL or not RESULTS:
+        return
+    rows: Dict[str, Dict[str, int]] = {}
+    for r in RESULTS.values():
+        counts = rows.setdefault("%s %s" % (r["saver"], r["format"]), Counter())
+        counts["files"] += 1
+        counts["ours " + r["ours"]] += 1
+        counts["native " + r["native"]] += 1
+    write_report("koc_resume.json", {"flavour": FL.describe(), "generation": FL.default_family, "rows": rows})

@@ -119,6 +119,7 @@ def main(root: str) -> int:
     lines += _native_loader_section(envs)
     lines += _keras_suite_section(envs)
     lines += _trajectory_section(envs)
+    lines += _resume_section(envs)
     models = [rep for rep in _env_reports(envs, "model_matrix.json").values()]
     if models:
         from model_matrix import render
@@ -308,6 +309,49 @@ def _trajectory_section(envs) -> list:
         )
     lines += ["", "Causes (details in tests/test_trajectories.py and README):", ""]
     lines += ["%d. %s" % (i + 1, cause) for i, cause in enumerate(causes)]
+    return lines
+
+
+def _resume_section(envs) -> list:
+    """Per loader env: files of the resume corpus that take the saver's next step (tests/test_resume.py)."""
+    found = _env_reports(envs, "koc_resume.json")
+    if not found:
+        return []
+    columns = sorted(
+        {col for rep in found.values() for col in rep["rows"]}, key=lambda c: (_natural(pathlib.Path(c.split()[0])), c)
+    )
+
+    def cell(counts) -> str:
+        if counts is None:
+            return ""
+        n = counts.get("files", 0)
+        if counts.get("ours unopenable", 0) == n:
+            return "cannot open"
+        ours = "%d/%d" % (counts.get("ours exact", 0), n)
+        extra = [
+            "%d %s" % (counts[k], k.split()[1]) for k in ("ours documented", "ours warned", "ours unopenable") if counts.get(k)
+        ]
+        return "%s%s · native %d" % (ours, " (%s)" % ", ".join(extra) if extra else "", counts.get("native exact", 0))
+
+    lines = [
+        "",
+        "## Resume training across versions",
+        "",
+        "The resume corpus (`tests/data/resume`, written by `tools/export_resume.py`): models trained 3 steps with every",
+        "optimizer class (and LossScaleOptimizer, EMA, AmsGrad ... variants), saved as `.h5`, `.keras` and SavedModel by",
+        "TF 2.9, TF 2.15 (Keras 2 and `optimizers.legacy`) and TF 2.21 (Keras 3). Each env loads every file with",
+        "`kerasopt_compat.load_model` and takes the saver's 4th step (tests/test_resume.py). A cell: files whose step",
+        "equals the saver's / files; in brackets the others: **documented** (an update rule that differs between",
+        "generations, `StateScheduleWarning`), **warned** (a state the file does not hold, e.g. a legacy optimizer in a",
+        "Keras 2 `.keras`: `OptimizerStateWarning`), **unopenable** (the installed Keras cannot open the file's format or",
+        "layers); then how many the native `load_model` resumes exactly. A different step without a warning fails the test.",
+        "",
+    ]
+    lines += _table(
+        "loaded in (generation)",
+        columns,
+        {"%s (%s)" % (env, rep["generation"]): [cell(rep["rows"].get(c)) for c in columns] for env, rep in found.items()},
+    )
     return lines
 
 

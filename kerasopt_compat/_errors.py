@@ -239,6 +239,13 @@ class StateScheduleWarning(_StateWarning):
     documented bound; see README, "Resume training")."""
 
 
+class NativeUpdateBugWarning(StateScheduleWarning):
+    """The installed optimizer class has an update bug of its own that makes the
+    next steps differ from the saver's whatever the state (TF 2.9's
+    ``optimizers.experimental.AdamW`` with a weight decay scales each weight to
+    ``lr * weight_decay`` of itself; fixed in later releases)."""
+
+
 class NadamScheduleWarning(StateScheduleWarning):
     """Nadam across generations: ``m`` and ``v`` are exact, the momentum
     product follows the target's schedule (legacy ``0.96**(0.004*t)``,

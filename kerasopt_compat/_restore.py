@@ -113,6 +113,14 @@ RULE_DIFFERENCES: Tuple[RuleDifference, ...] = (
     ),
 )
 
+#: Update bugs of one installed release's class: (release, class, generation, config key that
+#: must be truthy) -> what happens. Verified in the release's wheel source.
+NATIVE_UPDATE_BUGS: Dict[Tuple[str, str, str, str], str] = {
+    ("tf2.9", "AdamW", "keras2", "weight_decay"): "TF 2.9's optimizers.experimental.AdamW applies its weight decay as "
+    "variable.assign_sub(variable * (1 - lr * wd)), which scales every weight to lr * weight_decay of itself at each "
+    "step (fixed in TF 2.10+); train with a TF that has the fix",
+}
+
 _LOSS_SCALE_NAMES = ("LossScaleOptimizer", "LossScaleOptimizerV3", "LossScaleOptimizerV1")
 
 
@@ -943,7 +951,12 @@ class _LossScale:
 def _plan_rules(
     state: OptimizerState, live: _Live, saver_gen: str, trainable: Sequence[Any], issues: _Issues, entries: List[SlotRestore]
 ) -> None:
-    """Update rules that differ between the saver's generation and the installed one (:data:`RULE_DIFFERENCES`)."""
+    """Update rules that differ between the saver's generation and the installed one (:data:`RULE_DIFFERENCES`),
+    and update bugs of the installed class (:data:`NATIVE_UPDATE_BUGS`)."""
+    release = getattr(_flavour(), "release", lambda: None)()
+    for (where, cls, gen, key), what in NATIVE_UPDATE_BUGS.items():
+        if where == release and cls == live.class_name and gen == live.generation and live.cfg.get(key):
+            issues.add(E.NativeUpdateBugWarning, "%s: %s" % (type(live.inner).__name__, what), [_live_name(v) for v in trainable])
     if _same_rules(saver_gen, live.generation):
         return
     for rule in RULE_DIFFERENCES:

@@ -38,7 +38,7 @@ from ._errors import (
     NoOptimizerError,
     UnknownKeyWarning,
 )
-from ._normalize import CustomObjects, custom_names, normalize
+from ._normalize import MAX_JSON_DEPTH, CustomObjects, custom_names, json_too_deep, normalize
 from ._optional import import_optional_dependency
 from ._protowire import LEN, VARINT, Field, fields, len_field
 
@@ -161,6 +161,8 @@ def _json(data: Union[str, bytes], path: str, where: str) -> Any:
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ModelFileError("%s: %s is not UTF-8 text" % (path, where)) from None
+    if json_too_deep(data):
+        raise ModelFileError("%s: %s is nested too deeply (more than %d levels)" % (path, where, MAX_JSON_DEPTH))
     try:
         return json.loads(data)
     except (ValueError, RecursionError) as exc:

@@ -164,6 +164,31 @@ def normalize(config: Mapping[str, Any], *, custom_objects: CustomObjects = None
     return read(config, how)
 
 
+#: Deepest JSON nesting read. json's C scanner recurses once per level; where the
+#: recursion limit was raised (hypothesis does, inside its tests; so can an
+#: application) a deeply nested text can overflow the C stack and abort the
+#: interpreter instead of raising RecursionError. Keras configs nest a few dozen levels.
+MAX_JSON_DEPTH = 500
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_too_deep(text: str) -> bool:
+    """Whether JSON ``text`` nests deeper than :data:`MAX_JSON_DEPTH` (strings are not counted).
+
+    >>> json_too_deep("[" * 600 + "]" * 600), json_too_deep('{"a": "[[[["}')
+    (True, False)
+    """
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            return True
+    return False
+
+
 def loads(text: Union[str, bytes], *, custom_objects: CustomObjects = None, unknown_keys: str = "error") -> Dict[str, Any]:
     """Parse stored JSON text and return the canonical dict (``unknown_keys`` as in :func:`normalize`).
 
@@ -177,6 +202,8 @@ def loads(text: Union[str, bytes], *, custom_objects: CustomObjects = None, unkn
             raise InvalidConfigError("config text is not UTF-8: %s" % exc) from None
     if not isinstance(text, str):
         raise ConfigTypeError("loads() takes JSON text (str or bytes)", value=text, has_value=True)
+    if json_too_deep(text):
+        raise InvalidConfigError("JSON text is nested too deeply (more than %d levels)" % MAX_JSON_DEPTH)
     try:
         obj = json.loads(text, parse_constant=_reject_constant)
     except KerasOptCompatError:

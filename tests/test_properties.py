@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kerasopt_compat import (
+    InvalidConfigError,
     KerasOptCompatError,
     LossyConversionWarning,
     UnsupportedClassError,
@@ -219,3 +220,25 @@ def test_deep_json_text(depth, opener):
         loads(opener * depth + "1" + closer * depth)
     except KerasOptCompatError:
         pass
+
+
+def test_deep_json_is_refused_before_the_c_scanner_even_with_a_raised_recursion_limit():
+    """json's C scanner recurses per level: with a raised recursion limit a deep text could
+    overflow the C stack (seen here as an abort under hypothesis); loads refuses it first."""
+    import sys
+
+    from kerasopt_compat._normalize import MAX_JSON_DEPTH
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1_000_000)
+    try:
+        with pytest.raises(InvalidConfigError, match="nested too deeply"):
+            loads("[" * 500_000 + "]" * 500_000)
+        with pytest.raises(InvalidConfigError, match="nested too deeply"):
+            loads('{"a":' * (MAX_JSON_DEPTH + 1) + "1" + "}" * (MAX_JSON_DEPTH + 1))
+    finally:
+        sys.setrecursionlimit(old)
+    # up to the limit it is parsed (and then refused as a config: not an optimizer)
+    with pytest.raises(KerasOptCompatError) as info:
+        loads("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH)
+    assert "nested too deeply" not in str(info.value)

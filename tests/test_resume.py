@@ -143,3 +143,42 @@ def _report():
         counts["ours " + r["ours"]] += 1
         counts["native " + r["native"]] += 1
     write_report("koc_resume.json", {"flavour": FL.describe(), "generation": FL.default_family, "rows": rows})
+
+
+def _first_loadable(cases) -> Tuple[pathlib.Path, Dict[str, Any]]:
+    for manifest in sorted(RESUME.glob("*/manifest.json")):  # the whole corpus, not only this env's sample
+        for case in json.loads(manifest.read_text())["cases"]:
+            for f in case["files"]:
+                path = manifest.parent / f["file"]
+                if case["case"] in cases and f["format"] == "h5" and _layers_load(path):
+                    return path, case
+    pytest.skip("the installed Keras opens none of these .h5 files")
+
+
+@pytest.mark.tf
+def test_state_fresh_and_require_and_a_bad_value() -> None:
+    path, case = _first_loadable({"keras2_adam_twin", "legacy_adam_twin", "keras3_adam_twin"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", koc.OptimizerStateWarning)  # exact: require passes, fresh says nothing
+        warnings.simplefilter("ignore", koc.DecayConversionWarning)
+        resumed = koc.load_model(path, state="require")
+        assert _step(resumed, case) == "exact"
+        fresh = koc.load_model(path, state="fresh")
+    assert int(np.asarray(fresh.optimizer.iterations)) == 0
+    stored_lr = case["optimizer"]["config"]["learning_rate"]
+    assert koc.serialize(fresh.optimizer)["config"]["learning_rate"] == pytest.approx(stored_lr)
+    assert _step(fresh, case) != "exact"
+    with pytest.raises(koc.InvalidConfigError, match="state"):
+        koc.load_model(path, state="bogus")
+
+
+@pytest.mark.tf
+def test_state_require_refuses_an_inexact_resume() -> None:
+    path, _ = _first_loadable({"keras2_nadam_twin", "legacy_nadam_twin", "keras3_nadam_twin"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        koc.load_model(path)
+    if not any(issubclass(w.category, koc.OptimizerStateWarning) for w in caught):
+        pytest.skip("this Keras continues that Nadam exactly (same generation)")
+    with pytest.raises(koc.OptimizerStateError):
+        koc.load_model(path, state="require")

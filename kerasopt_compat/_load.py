@@ -11,7 +11,6 @@ state come from the native loader as usual.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -154,13 +153,22 @@ def _recompile_broken_metrics(fl: Flavour, model: Any, stored: StoredModel, cust
     (``_tables.NATIVE_METRICS_BROKEN``); left as loaded when a stored loss or
     metric does not resolve (the native outcome stands)."""
     broken = T.NATIVE_METRICS_BROKEN.get((stored.format, fl.default_family))
-    if broken is None or broken not in json.dumps(stored.compile_args.get("metrics"), default=str):
+    if broken is None or not _has_class(stored.compile_args.get("metrics"), broken):
         return
     try:
         args = _compile_args(fl, stored.compile_args, custom_objects)
     except Exception:  # noqa: BLE001 - a loss/metric that does not resolve: as the native loader made it
         return
     model.compile(optimizer=model.optimizer, **args)
+
+
+def _has_class(value: Any, class_name: str) -> bool:
+    """Whether a stored compile argument holds a serialized object of ``class_name`` (at any depth)."""
+    if isinstance(value, Mapping):
+        return value.get("class_name") == class_name or any(_has_class(v, class_name) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_class(v, class_name) for v in value)
+    return False
 
 
 def _state_without_config(path: str, state: str) -> None:

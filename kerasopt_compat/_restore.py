@@ -953,7 +953,7 @@ def _plan_rules(
 ) -> None:
     """Update rules that differ between the saver's generation and the installed one (:data:`RULE_DIFFERENCES`),
     and update bugs of the installed class (:data:`NATIVE_UPDATE_BUGS`)."""
-    release = getattr(_flavour(), "release", lambda: None)()
+    release = _flavour().release()
     for (where, cls, gen, key), what in NATIVE_UPDATE_BUGS.items():
         if where == release and cls == live.class_name and gen == live.generation and live.cfg.get(key):
             issues.add(E.NativeUpdateBugWarning, "%s: %s" % (type(live.inner).__name__, what), [_live_name(v) for v in trainable])

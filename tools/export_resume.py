@@ -51,24 +51,13 @@ import platform
 import shutil
 import sys
 import traceback
-import warnings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-warnings.filterwarnings("ignore")
-
-import numpy as np  # noqa: E402
-
-try:
-    import tensorflow as tf
-except ImportError:
-    tf = None
-
-if tf is not None:
-    K = tf.keras
-else:
-    import keras as K  # type: ignore[no-redef]
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# TF/Keras imported (quietly, tf.keras or stand-alone Keras) as the other export scripts do
+from export_models import K  # noqa: E402
+
 import kerasopt_compat as koc  # noqa: E402
 from kerasopt_compat._flavour import flavour  # noqa: E402
 from kerasopt_compat._state import EXTRA_SLOTS, SLOTS  # noqa: E402

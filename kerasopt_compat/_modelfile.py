@@ -36,6 +36,7 @@ from ._errors import (
     KerasOptCompatError,
     ModelFileError,
     NoOptimizerError,
+    OptimizerStateWarning,
     UnknownKeyWarning,
 )
 from ._normalize import MAX_JSON_DEPTH, CustomObjects, custom_names, json_too_deep, normalize
@@ -423,6 +424,9 @@ class FixResult(NamedTuple):
     family: str
     #: whether ``dst`` was written
     written: bool
+    #: what happened to the stored optimizer state (``state=``): "kept" (unchanged), "converted"
+    #: (laid out for ``family``), "dropped", or "none" (the file stores none)
+    state: str = "kept"
 
 
 def native_entry(
@@ -513,6 +517,7 @@ def fix_model(
     strict: bool = False,
     custom_objects: CustomObjects = None,
     unknown_keys: str = "error",
+    state: str = "convert",
 ) -> FixResult:
     """Copy a model file, rewriting only its stored optimizer for release ``target``.
 
@@ -532,12 +537,29 @@ def fix_model(
     :class:`ModelFileError` with ``strict=True``. ``unknown_keys="keep"``: as in :func:`read_optimizer`
     (kept keys and classes are written through unchanged). Imports no TensorFlow.
 
+    ``state`` is for the stored optimizer state (iteration count, slots), which
+    every native loader assigns by position: ``"convert"`` (default) lays an
+    ``.h5`` file's state out as the target generation's class creates it,
+    under its names (legacy <-> Keras 2), so the target's own ``load_model`` +
+    ``fit`` resumes; where that cannot be exact (another format, Keras 3, an
+    untied slot) the state of an ``.h5`` is dropped, and that of a ``.keras``
+    or SavedModel kept, with an :class:`OptimizerStateWarning` saying why
+    (:func:`kerasopt_compat.load_model` restores it by variable either way).
+    ``"drop"`` removes an ``.h5`` file's state; ``"keep"`` copies it unchanged.
+    ``FixResult.state`` says which happened.
+
     >>> fix_model("saved_by_tf215.h5", "for_tf29.h5", "tf2.9").changed   # doctest: +SKIP
     True
     """
     resolve_target(target)  # an unknown target: ModelFileError before reading anything
+    if state not in _STATE_ACTIONS:
+        raise ModelFileError("state must be one of %s, not %r" % (_STATE_ACTIONS, state))
     src_path, dst_path = os.fspath(src), os.fspath(dst)
     stored = read_model_file(src_path)
+    if state == "drop" and stored.format != "h5":
+        raise ModelFileError(
+            "%s: state='drop' removes the optimizer state of .h5 files only (this is a %s)" % (src_path, stored.format)
+        )
     canonical = _canonical(stored, custom_objects, unknown_keys)
     try:
         with warnings.catch_warnings():  # already said by _canonical
@@ -562,8 +584,9 @@ def fix_model(
         warnings.warn(message, FileFormatWarning, stacklevel=2)
     before = json.loads(json.dumps(stored.optimizer))
     changed = before != after
+    action, weights = _state_action(src_path, stored, family, state, custom_objects)
     if check:
-        return FixResult(changed, before, after, stored.format, family, False)
+        return FixResult(changed, before, after, stored.format, family, False, action)
     if os.path.abspath(src_path) == os.path.abspath(dst_path):
         raise ModelFileError("%s: the output must be a new path; fix_model never modifies its input" % dst_path)
     if os.path.lexists(dst_path) and not force:
@@ -577,8 +600,68 @@ def fix_model(
                 "SavedModel directory" if stored.format == "savedmodel" else "file",
             )
         )
-    _WRITERS[stored.format](src_path, dst_path, after, compile_null_defaults(stored, family))
-    return FixResult(changed, before, after, stored.format, family, True)
+    if action in ("converted", "dropped"):
+        _write_h5(src_path, dst_path, after, compile_null_defaults(stored, family), optimizer_weights=weights)
+    else:
+        _WRITERS[stored.format](src_path, dst_path, after, compile_null_defaults(stored, family))
+    return FixResult(changed, before, after, stored.format, family, True, action)
+
+
+#: fix_model's ``state`` values.
+_STATE_ACTIONS = ("convert", "drop", "keep")
+
+
+def _state_action(src: str, stored: StoredModel, family: str, state: str, custom_objects: CustomObjects) -> Tuple[str, Any]:
+    """``(FixResult.state, the .h5 optimizer weights to write)`` for ``state``; warns what is not exact."""
+    from ._errors import DroppedStateWarning
+    from ._stateread import read_state
+    from ._statewrite import h5_weights
+
+    if state == "keep" or stored.format == "tfjs":
+        return "kept", None
+    try:
+        found = read_state(src, custom_objects=custom_objects)
+    except KerasOptCompatError as exc:
+        if state == "drop":
+            return "dropped", None
+        warnings.warn(
+            "%s: the optimizer state was copied unchanged: kerasopt_compat cannot read it (%s); the target's native "
+            "loader assigns it by position" % (src, exc),
+            OptimizerStateWarning,
+            stacklevel=3,
+        )
+        return "kept", None
+    extra = found.extra if isinstance(found.extra, Mapping) else {}
+    if not found.variables and not found.iterations and not extra.get("raw_iterations"):
+        return "none", None
+    if state == "drop":
+        warnings.warn(
+            "%s: the optimizer state was dropped (state='drop'): training restarts fresh" % src, DroppedStateWarning, stacklevel=3
+        )
+        return "dropped", None
+    saver = found.saver.generation if found.saver else None
+    if saver == family:
+        return "kept", None
+    layout, reasons = h5_weights(found, family) if stored.format == "h5" else (None, [])
+    if layout is None:
+        where = "dropped" if stored.format == "h5" else "copied unchanged"
+        why = "; ".join(reasons) or "only .h5 files are laid out for another generation"
+        warnings.warn(
+            "%s: the %s optimizer state was %s for a %s target: %s; kerasopt_compat.load_model restores it by variable "
+            "from the original file" % (src, saver, where, family, why),
+            DroppedStateWarning if stored.format == "h5" else OptimizerStateWarning,
+            stacklevel=3,
+        )
+        return ("dropped" if stored.format == "h5" else "kept"), None
+    for note in layout.notes:
+        warnings.warn("%s: %s" % (src, note), DroppedStateWarning, stacklevel=3)
+    from ._restore import RULE_DIFFERENCES
+
+    cfg = (found.optimizer or {}).get("config") or {}
+    for rule in RULE_DIFFERENCES:
+        if rule.class_name == (found.optimizer or {}).get("class_name") and not (rule.when_falsy and cfg.get(rule.when_falsy)):
+            warnings.warn("%s: state converted %s -> %s: %s" % (src, saver, family, rule.what), rule.warning, stacklevel=3)
+    return "converted", layout
 
 
 def compile_null_defaults(stored: StoredModel, family: str) -> Dict[str, Any]:
@@ -629,12 +712,27 @@ def _dumps(doc: Any) -> str:
     return json.dumps(doc, allow_nan=False)
 
 
-def _write_h5(src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any]) -> None:
+#: ``_write_h5(optimizer_weights=...)``: leave the stored optimizer weights as they are.
+_KEEP_WEIGHTS: Any = object()
+
+
+def _write_h5(
+    src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any], optimizer_weights: Any = _KEEP_WEIGHTS
+) -> None:
+    """``optimizer_weights``: keep them, None (remove them) or a ``_statewrite.StateLayout``."""
     h5py = _h5py()
 
     def fill(tmp: str) -> None:
         shutil.copyfile(src, tmp)
         with h5py.File(tmp, "r+") as fh:
+            if optimizer_weights is not _KEEP_WEIGHTS:
+                if "optimizer_weights" in fh:
+                    del fh["optimizer_weights"]
+                if optimizer_weights is not None:
+                    group = fh.create_group("optimizer_weights")
+                    group.attrs["weight_names"] = [n.encode("utf-8") for n in optimizer_weights.names]
+                    for name, value in zip(optimizer_weights.names, optimizer_weights.values):
+                        group.create_dataset(name, data=value)
             raw = fh.attrs["training_config"]
             doc = json.loads(_attr_text(raw, src, "training_config"))
             doc["optimizer_config"] = entry

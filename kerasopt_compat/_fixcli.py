@@ -1,4 +1,4 @@
-"""``python -m kerasopt_compat fix-model IN OUT --to TARGET [--force] [--check]``."""
+"""``python -m kerasopt_compat fix-model IN OUT --to TARGET [--state convert|drop|keep] [--force] [--check]``."""
 
 from __future__ import annotations
 
@@ -35,6 +35,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="TARGET",
         help="release whose load_model must read it: %s, or a generation (legacy, keras2, keras3)" % ", ".join(T.RELEASES),
     )
+    p.add_argument(
+        "--state",
+        choices=("convert", "drop", "keep"),
+        default="convert",
+        help="the stored optimizer state (iterations, slots): lay it out for TARGET's loader (default; dropped with a "
+        "warning where that cannot be exact), drop it, or keep it unchanged (TARGET's loader ties it by position)",
+    )
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--check", action="store_true", help="write nothing; print what would change, exit 1 if anything would")
     p.add_argument(
@@ -44,6 +51,15 @@ def parser() -> argparse.ArgumentParser:
     add_unknown_keys(p)
     p.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
     return p
+
+
+#: How the summary line spells ``FixResult.state``.
+_STATE_WORDS = {
+    "kept": "copied unchanged",
+    "converted": "laid out for the target",
+    "dropped": "dropped",
+    "none": "none stored",
+}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -60,6 +76,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 strict=args.strict,
                 custom_objects=args.custom,
                 unknown_keys=args.unknown_keys,
+                state=args.state,
             )
         except KerasOptCompatError as exc:
             print("error: %s" % exc, file=sys.stderr)
@@ -76,6 +93,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("- " + json.dumps(result.before))
         print("+ " + json.dumps(result.after))
         return 1
-    state = "rewritten" if result.changed else "already right, copied unchanged"
-    print("%s: written; stored optimizer %s for %s (%s)" % (args.dst, state, args.to, result.family))
+    entry = "rewritten" if result.changed else "already right, copied unchanged"
+    print(
+        "%s: written; stored optimizer %s for %s (%s); optimizer state %s"
+        % (args.dst, entry, args.to, result.family, _STATE_WORDS.get(result.state, result.state))
+    )
     return 0

@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tup
 from . import _tables as T
 from . import _write
 from ._errors import (
+    ConversionWarning,
     FileFormatWarning,
     InvalidConfigError,
     KerasOptCompatError,
@@ -584,7 +585,7 @@ def fix_model(
         warnings.warn(message, FileFormatWarning, stacklevel=2)
     before = json.loads(json.dumps(stored.optimizer))
     changed = before != after
-    action, weights = _state_action(src_path, stored, family, state, custom_objects)
+    action, weights = _state_action(src_path, stored, family, state, custom_objects, unknown_keys)
     if check:
         return FixResult(changed, before, after, stored.format, family, False, action)
     if os.path.abspath(src_path) == os.path.abspath(dst_path):
@@ -611,7 +612,9 @@ def fix_model(
 _STATE_ACTIONS = ("convert", "drop", "keep")
 
 
-def _state_action(src: str, stored: StoredModel, family: str, state: str, custom_objects: CustomObjects) -> Tuple[str, Any]:
+def _state_action(
+    src: str, stored: StoredModel, family: str, state: str, custom_objects: CustomObjects, unknown_keys: str
+) -> Tuple[str, Any]:
     """``(FixResult.state, the .h5 optimizer weights to write)`` for ``state``; warns what is not exact."""
     from ._errors import DroppedStateWarning
     from ._stateread import read_state
@@ -620,7 +623,10 @@ def _state_action(src: str, stored: StoredModel, family: str, state: str, custom
     if state == "keep" or stored.format == "tfjs":
         return "kept", None
     try:
-        found = read_state(src, custom_objects=custom_objects)
+        with warnings.catch_warnings():  # what the entry holds was said already (_canonical)
+            warnings.simplefilter("ignore", ConversionWarning)
+            warnings.simplefilter("ignore", UnknownKeyWarning)
+            found = read_state(src, custom_objects=custom_objects, unknown_keys=unknown_keys)
     except KerasOptCompatError as exc:
         if state == "drop":
             return "dropped", None

@@ -53,14 +53,15 @@ _METADATA_JSON = "metadata.json"
 _IN_MEMORY = 64 * 1024 * 1024
 
 
-def read_state(path: PathLike, *, custom_objects: CustomObjects = None) -> OptimizerState:
+def read_state(path: PathLike, *, custom_objects: CustomObjects = None, unknown_keys: str = "error") -> OptimizerState:
     """Read the optimizer's training state stored in a model file.
 
     ``path`` is an ``.h5``/``.hdf5`` file, a ``.keras`` archive or a TF 2.x
     SavedModel directory (recognised by content). Imports no TensorFlow or
     Keras; ``.h5`` and ``.keras`` need h5py; a SavedModel's checkpoint bundle
     is read by :func:`kerasopt_compat._ckpt.savedmodel_state`. ``custom_objects`` lets the canonical dict of your own optimizer
-    class through (its slots are then not tied: no slot table; see notes).
+    class through (its slots are then not tied: no slot table; see notes);
+    ``unknown_keys`` is as for :func:`~kerasopt_compat.read_optimizer`.
 
     >>> st = read_state("model.h5")                                  # doctest: +SKIP
     >>> st.iterations, st.saver.generation, [(v.name, sorted(v.slots)) for v in st.variables][:1]  # doctest: +SKIP
@@ -72,13 +73,13 @@ def read_state(path: PathLike, *, custom_objects: CustomObjects = None) -> Optim
     fspath = os.fspath(path)
     fmt = _detect(fspath)
     if fmt == "h5":
-        return _H5Reader(fspath, read_model_file(fspath), custom_objects).read()
+        return _H5Reader(fspath, read_model_file(fspath), custom_objects, unknown_keys).read()
     if fmt == "keras":
-        return _KerasReader(fspath, read_model_file(fspath), custom_objects).read()
+        return _KerasReader(fspath, read_model_file(fspath), custom_objects, unknown_keys).read()
     if fmt == "savedmodel":
         from ._ckpt import savedmodel_state
 
-        return savedmodel_state(fspath, custom_objects=custom_objects)
+        return savedmodel_state(fspath, custom_objects=custom_objects, unknown_keys=unknown_keys)
     raise ModelFileError("%s: a TF.js model.json stores no optimizer state" % fspath)
 
 
@@ -98,10 +99,10 @@ class _Opt(NamedTuple):
     hint: Optional[str]
 
 
-def _opt_info(stored: StoredModel, custom_objects: CustomObjects) -> _Opt:
+def _opt_info(stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str = "error") -> _Opt:
     if stored.optimizer is None:
         return _Opt(None, None, False, {}, None)
-    canonical = _canonical(stored, custom_objects)
+    canonical = _canonical(stored, custom_objects, unknown_keys)
     raw: Mapping[str, Any] = stored.optimizer
     cls = canonical.get("class_name")
     wrapped = cls == T.LOSS_SCALE_CLASS
@@ -309,9 +310,9 @@ def numpy() -> Any:
 
 
 class _H5Reader:
-    def __init__(self, path: str, stored: StoredModel, custom_objects: CustomObjects) -> None:
+    def __init__(self, path: str, stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str = "error") -> None:
         self.path = path
-        self.opt = _opt_info(stored, custom_objects)
+        self.opt = _opt_info(stored, custom_objects, unknown_keys)
         self.notes: List[str] = []
         self.extra: Dict[str, Any] = {}
 
@@ -533,10 +534,10 @@ class _ModelVar(NamedTuple):
 
 
 class _KerasReader:
-    def __init__(self, path: str, stored: StoredModel, custom_objects: CustomObjects) -> None:
+    def __init__(self, path: str, stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str = "error") -> None:
         self.path = path
         self.stored = stored
-        self.opt = _opt_info(stored, custom_objects)
+        self.opt = _opt_info(stored, custom_objects, unknown_keys)
         self.notes: List[str] = []
         self.extra: Dict[str, Any] = {}
 

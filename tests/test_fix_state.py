@@ -4,8 +4,8 @@ A file converted for the other generation (legacy <-> Keras 2) must read back
 (read_state) with the same iteration count and, per variable, the same slots,
 now in the target generation's own layout and names; what cannot be laid out is
 dropped with a warning, never left for a native loader to tie by position.
-The live proof (the target's native load_model + fit resumes) belongs in
-tests/test_resume.py once this is merged (next session).
+The live proof (the target's native load_model + one step resumes, or fix_model
+warned) is in tests/test_resume.py.
 """
 
 from __future__ import annotations
@@ -62,3 +62,23 @@ def test_drop_and_keep(tmp_path):
     assert read_state(tmp_path / "k.h5").saver.generation == "keras2"
     with pytest.raises(koc.ModelFileError, match="state must be one of"):
         koc.fix_model(src, tmp_path / "x.h5", "tf2.9", state="bogus")
+
+
+CLI_STATES = [("convert", "laid out for the target"), ("drop", "dropped"), ("keep", "copied unchanged")]
+
+
+@pytest.mark.parametrize("state,said", CLI_STATES)
+def test_cli_state_flag(state, said, tmp_path, capsys):
+    from kerasopt_compat.__main__ import main
+
+    src = RESUME / "tf215" / "keras2_adam_twin.h5"
+    out = tmp_path / "out.h5"
+    assert main(["fix-model", str(src), str(out), "--to", "tf2.9", "--state", state]) == 0
+    assert "optimizer state %s" % said in capsys.readouterr().out
+    back = read_state(out)
+    if state == "drop":
+        assert back.variables == () and back.iterations is None
+    else:
+        assert back.saver.generation == {"convert": "legacy", "keep": "keras2"}[state]
+    with pytest.raises(SystemExit):
+        main(["fix-model", str(src), str(tmp_path / "x.h5"), "--to", "tf2.9", "--state", "bogus"])

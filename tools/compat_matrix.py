@@ -331,7 +331,8 @@ def _resume_section(envs) -> list:
         extra = [
             "%d %s" % (counts[k], k.split()[1]) for k in ("ours documented", "ours warned", "ours unopenable") if counts.get(k)
         ]
-        return "%s%s · native %d" % (ours, " (%s)" % ", ".join(extra) if extra else "", counts.get("native exact", 0))
+        fixed = " · fixed %d" % counts.get("fixed exact", 0) if any(k.startswith("fixed ") for k in counts) else ""
+        return "%s%s · native %d%s" % (ours, " (%s)" % ", ".join(extra) if extra else "", counts.get("native exact", 0), fixed)
 
     lines = [
         "",
@@ -344,7 +345,10 @@ def _resume_section(envs) -> list:
         "equals the saver's / files; in brackets the others: **documented** (an update rule that differs between",
         "generations, `StateScheduleWarning`), **warned** (a state the file does not hold, e.g. a legacy optimizer in a",
         "Keras 2 `.keras`: `OptimizerStateWarning`), **unopenable** (the installed Keras cannot open the file's format or",
-        "layers); then how many the native `load_model` resumes exactly. A different step without a warning fails the test.",
+        "layers); then how many the native `load_model` resumes exactly (**native**), and, for `.h5` files, how many it",
+        "resumes exactly from the copy `fix-model --to <installed release> --state convert` writes (**fixed**). A",
+        "different step without a warning fails the test, and so does an `.h5` copy that the native loader steps",
+        "differently without a warning from `fix_model` (unless the file already is the installed generation's).",
         "",
     ]
     lines += _table(

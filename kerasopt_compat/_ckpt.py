@@ -36,7 +36,7 @@ from ._errors import ModelFileError, NoOptimizerError
 from ._modelfile import _METADATA_PB, _canonical, _read_savedmodel, read_model_file
 from ._normalize import CustomObjects
 from ._optional import import_optional_dependency, parse_version
-from ._state import SLOTS, OptimizerState, Saver, VariableState
+from ._state import SLOTS, NoteTaker, OptimizerState, Saver, VariableState
 
 __all__ = ["Bundle", "BundleEntry", "ObjectGraph", "GraphNode", "savedmodel_state", "savedmodel_weights"]
 
@@ -613,7 +613,7 @@ def savedmodel_state(
         variables = reader.keras2_slots()
     extra: Dict[str, Any] = dict(reader.extra())
     extra["object_paths"] = {v.name: reader.paths[v.name] for v in variables if v.name in reader.paths}
-    return OptimizerState(fspath, canonical, reader.iterations(), saver, variables, extra, tuple(reader.notes))
+    return OptimizerState(fspath, canonical, reader.iterations(), saver, variables, extra, tuple(reader.notes), reader.untied)
 
 
 #: Children of the optimizer node, per generation: the iteration counter, the
@@ -630,7 +630,7 @@ _LOSS_SCALE_VALUES = {"loss_scale": ("loss_scale", "current_loss_scale"), "loss_
 _KERAS2_EXTRA_SLOTS = ("average",)
 
 
-class _StateReader:
+class _StateReader(NoteTaker):
     def __init__(self, bundle: Bundle, graph: ObjectGraph, opt: int, canonical: Optional[Dict[str, Any]], path: str) -> None:
         self.bundle = bundle
         self.graph = graph
@@ -639,6 +639,7 @@ class _StateReader:
         self.canonical = canonical
         self.path = path
         self.notes: List[str] = []
+        self.untied = False  # stored slot values left untied (OptimizerState.untied)
         self.class_name = canonical.get("class_name") if canonical else None
         if self.class_name == _LOSS_SCALE and canonical is not None:
             # the wrapper's checkpoint node holds the inner optimizer's variables and slots itself
@@ -778,7 +779,7 @@ class _StateReader:
             found = [(k, n) for k in kinds for n, v in var_names.items() if v and ("/" + full).endswith("/%s/%s" % (k, v))]
             found_kinds = {k for k, _ in found}
             if len(found_kinds) != 1:
-                self.notes.append("optimizer variable %r: no single slot kind and variable match its name; left out" % full)
+                self._untie("optimizer variable %r: no single slot kind and variable match its name; left out" % full)
                 continue
             parsed.append((item, found_kinds.pop(), [n for _, n in found]))
         per_var: Dict[int, Dict[str, Any]] = {}
@@ -793,7 +794,7 @@ class _StateReader:
             elif self._position_determined(entries):
                 pairs = [(item, var, "position") for (item, _), var in zip(entries, self.trainable)]
             else:
-                self.notes.append("slot %r: variable names are ambiguous and the layout is not determined; left out" % kind)
+                self._untie("slot %r: variable names are ambiguous and the layout is not determined; left out" % kind)
                 continue
             for item, var, tie in pairs:
                 per_var.setdefault(var, {})[slot] = self._value(item)

@@ -220,7 +220,7 @@ def _with_state(
         stored = read_state(path, custom_objects=_custom_names(custom_objects))
     except KerasOptCompatError as exc:
         return _state_not_restored(model, path, state, "kerasopt_compat cannot read it: %s" % exc)
-    if not stored.variables and any(marker in note for note in stored.notes for marker in _UNTIED):
+    if not stored.variables and stored.untied:
         return _state_not_restored(
             model, path, state, "kerasopt_compat cannot tie it to the model's variables: %s" % "; ".join(stored.notes)
         )
@@ -241,11 +241,6 @@ def _with_state(
     if failed is not None:
         return _state_not_restored(model, path, state, "restoring it failed: %s" % failed)
     return model
-
-
-#: What the readers' notes say when stored slots exist but are not tied (``_stateread``: a ``.keras``
-#: whose layout is not determined; ``_ckpt``: ambiguous names): the native loader's state is kept then.
-_UNTIED = ("not tied", "left out")
 
 
 def _state_not_restored(model: Any, path: str, state: str, why: str) -> Any:

@@ -11,7 +11,7 @@ determined (``VariableState.tie == "position"``).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 __all__ = ["OptimizerState", "VariableState", "Saver", "SLOTS", "EXTRA_SLOTS", "ORDER", "HEAD", "TAIL", "GENERATIONS"]
 
@@ -181,6 +181,18 @@ class VariableState(NamedTuple):
     model_path: Optional[str] = None
 
 
+class NoteTaker:
+    """Base of the state readers: their ``notes`` and ``untied`` (:class:`OptimizerState`)."""
+
+    notes: List[str]
+    untied: bool
+
+    def _untie(self, note: str) -> None:
+        """Note stored slot values left untied (``OptimizerState.untied``)."""
+        self.notes.append(note)
+        self.untied = True
+
+
 class OptimizerState(NamedTuple):
     """Everything a file holds of an optimizer's training state."""
 
@@ -196,3 +208,6 @@ class OptimizerState(NamedTuple):
     #: micro-steps; ``iterations`` is then ``raw_iterations // gradient_accumulation_steps``)
     extra: Mapping[str, Any]
     notes: Tuple[str, ...] = ()  # what the reader could not tie or had to skip
+    #: True when the file stores slot values the reader could not tie to a model variable
+    #: (no optimizer config, no slot table, ambiguous names or layout; ``notes`` says which)
+    untied: bool = False

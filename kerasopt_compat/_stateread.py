@@ -43,7 +43,7 @@ from . import _tables as T
 from ._errors import KerasOptCompatError, ModelFileError
 from ._modelfile import PathLike, StoredModel, _attr_text, _canonical, _detect, _h5py, _json, read_model_file
 from ._normalize import CustomObjects
-from ._state import EXTRA_SLOTS, HEAD, ORDER, SLOTS, TAIL, OptimizerState, Saver, SlotName, VariableState
+from ._state import EXTRA_SLOTS, HEAD, ORDER, SLOTS, TAIL, NoteTaker, OptimizerState, Saver, SlotName, VariableState
 
 __all__ = ["read_state"]
 
@@ -309,11 +309,12 @@ def numpy() -> Any:
 # --------------------------------------------------------------------------- .h5
 
 
-class _H5Reader:
+class _H5Reader(NoteTaker):
     def __init__(self, path: str, stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str = "error") -> None:
         self.path = path
         self.opt = _opt_info(stored, custom_objects, unknown_keys)
         self.notes: List[str] = []
+        self.untied = False  # stored slot values left untied (OptimizerState.untied)
         self.extra: Dict[str, Any] = {}
 
     def read(self) -> OptimizerState:
@@ -352,7 +353,9 @@ class _H5Reader:
         return self._state(saver, iterations, variables)
 
     def _state(self, saver: Saver, iterations: Optional[int], variables: Tuple[VariableState, ...]) -> OptimizerState:
-        return OptimizerState(self.path, self.opt.canonical, iterations, saver, variables, self.extra, tuple(self.notes))
+        return OptimizerState(
+            self.path, self.opt.canonical, iterations, saver, variables, self.extra, tuple(self.notes), self.untied
+        )
 
     def _generation(self, names: List[str], keras_version: Optional[str]) -> Optional[str]:
         if names:
@@ -371,10 +374,10 @@ class _H5Reader:
     def _slot_table(self, generation: str) -> Optional[Dict[str, str]]:
         """The generation's own slot names of the stored class -> canonical, or None (no table: note)."""
         if self.opt.cls is None:
-            self.notes.append("the file stores optimizer weights but no optimizer config: slots not tied")
+            self._untie("the file stores optimizer weights but no optimizer config: slots not tied")
             return None
         if self.opt.cls not in SLOTS:
-            self.notes.append("no slot table for optimizer class %r: slots not tied" % self.opt.cls)
+            self._untie("no slot table for optimizer class %r: slots not tied" % self.opt.cls)
             return None
         table = {getattr(s, generation): s.canonical for s in SLOTS[self.opt.cls] if getattr(s, generation)}
         table.update({getattr(s, generation): s.canonical for s in EXTRA_SLOTS if getattr(s, generation)})
@@ -419,7 +422,7 @@ class _H5Reader:
             if parsed is not None:
                 parses[tuple(parsed)] = scope
         if len(parses) != 1:
-            self.notes.append(
+            self._untie(
                 "the Keras 2 optimizer weight names do not split into scope/slot/variable in exactly one way (%d): slots not tied"
                 % len(parses)
             )
@@ -533,12 +536,13 @@ class _ModelVar(NamedTuple):
     shape: Tuple[int, ...]
 
 
-class _KerasReader:
+class _KerasReader(NoteTaker):
     def __init__(self, path: str, stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str = "error") -> None:
         self.path = path
         self.stored = stored
         self.opt = _opt_info(stored, custom_objects, unknown_keys)
         self.notes: List[str] = []
+        self.untied = False  # stored slot values left untied (OptimizerState.untied)
         self.extra: Dict[str, Any] = {}
 
     def read(self) -> OptimizerState:
@@ -583,7 +587,9 @@ class _KerasReader:
         return version
 
     def _state(self, saver: Saver, iterations: Optional[int], variables: Tuple[VariableState, ...]) -> OptimizerState:
-        return OptimizerState(self.path, self.opt.canonical, iterations, saver, variables, self.extra, tuple(self.notes))
+        return OptimizerState(
+            self.path, self.opt.canonical, iterations, saver, variables, self.extra, tuple(self.notes), self.untied
+        )
 
     def _read(self, fh: Any, doc: Any, saver: Saver) -> OptimizerState:
         group_name = "optimizer/inner_optimizer/vars" if self.opt.wrapped else "optimizer/vars"
@@ -600,11 +606,11 @@ class _KerasReader:
             return self._state(saver, None, ())
         raw = _int_scalar(values[0], self.path, "%s/0 (the iteration count)" % group_name)
         if saver.generation not in ("keras2", "keras3"):
-            self.notes.append("saver generation not determined: slots not tied")
+            self._untie("saver generation not determined: slots not tied")
             self.extra["raw_iterations"] = raw
             return self._state(saver, None, ())
         if self.opt.cls is None:
-            self.notes.append(
+            self._untie(
                 "the archive stores optimizer variables but no optimizer config (Keras 3.15 leaves it out of a .keras "
                 "saved after an .h5 of the same model): slots not tied; pass the optimizer yourself"
             )
@@ -615,7 +621,7 @@ class _KerasReader:
             model_vars = _trainable(doc, fh, self.path)
             variables = self._tie(values, model_vars, saver.generation, group_name)
         except _Refuse as exc:
-            self.notes.append("%s: slots not tied by position: %s" % (group_name, exc))
+            self._untie("%s: slots not tied by position: %s" % (group_name, exc))
             return self._state(saver, iterations, ())
         return self._state(saver, iterations, variables)
 

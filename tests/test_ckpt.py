@@ -408,6 +408,7 @@ def test_keras2_position_tie_when_names_are_ambiguous(tmp_path):
     _rewrite(sm, ObjectGraph(nodes, graph.where))
     state = savedmodel_state(sm)
     assert [v.tie for v in state.variables] == ["position"] * 4
+    assert not state.untied
     assert [v.name for v in state.variables] == ["dense/kernel", "dense/bias"] * 2
     for var, want in zip(state.variables, model["variables"]):
         for slot, value in want["slots"].items():
@@ -419,6 +420,7 @@ def test_keras2_position_tie_when_names_are_ambiguous(tmp_path):
     _rewrite(sm, ObjectGraph(nodes, graph.where))
     state = savedmodel_state(sm)
     assert "vhat" not in state.variables[0].slots and any("'vhat'" in note for note in state.notes)
+    assert state.untied
 
 
 # --------------------------------------------------------------------------- the real thing

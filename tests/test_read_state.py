@@ -74,13 +74,14 @@ def test_read_state_matches_the_saver(item: Tuple[str, Dict[str, Any], Dict[str,
     if why:
         assert state.variables == ()
         assert any(why in note for note in state.notes), state.notes
+        assert state.untied == ("config" in why)  # stored values with nothing to tie them to
         if "config" in why:
             assert state.optimizer is None and state.iterations is None
             assert state.extra["raw_iterations"] == case["raw_iterations"]
         else:
             assert state.optimizer == case["optimizer"]
         return
-    assert state.notes == ()
+    assert state.notes == () and not state.untied
     assert state.optimizer == case["optimizer"]
     assert state.iterations == case["iterations"]
     if case["raw_iterations"] != case["iterations"]:
@@ -336,6 +337,7 @@ def test_keras_count_mismatch_is_refused(tmp_path: pathlib.Path) -> None:
     state = read_state(dst)
     assert state.variables == () and state.iterations == 3
     assert "9 stored variables, but keras3 Adam with these options on 4 trainable variables creates 10" in state.notes[0]
+    assert state.untied
 
 
 def test_keras_shape_mismatch_is_refused(tmp_path: pathlib.Path) -> None:
@@ -349,6 +351,7 @@ def test_keras_shape_mismatch_is_refused(tmp_path: pathlib.Path) -> None:
     state = read_state(dst)
     assert state.variables == ()
     assert "optimizer/vars/2 (m of layers/dense/vars/0) has shape (2,)" in state.notes[0]
+    assert state.untied
 
 
 def test_keras_unknown_layer_is_refused(tmp_path: pathlib.Path) -> None:
@@ -362,6 +365,7 @@ def test_keras_unknown_layer_is_refused(tmp_path: pathlib.Path) -> None:
     state = read_state(dst)
     assert state.variables == () and state.iterations == 3
     assert "'MyDense' layer" in state.notes[0]
+    assert state.untied
 
 
 def test_keras_non_index_vars_is_malformed(tmp_path: pathlib.Path) -> None:

@@ -1,4 +1,5 @@
-"""``python -m kerasopt_compat fix-model IN OUT --to TARGET [--state convert|drop|keep] [--force] [--check]``."""
+"""``python -m kerasopt_compat fix-model IN OUT --to TARGET [--state convert|drop|keep] [--force] [--check]``,
+and ``fix-model --to TARGET IN... -o OUTDIR [--jobs N] [--report FILE.jsonl]`` (:mod:`._fixbulk`)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,28 @@ def parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  python -m kerasopt_compat fix-model model.h5 model_tf29.h5 --to tf2.9\n"
         "  python -m kerasopt_compat fix-model saved_dir/ fixed_dir/ --to tf_keras --force\n"
-        "  python -m kerasopt_compat fix-model model.keras out.keras --to keras3 --check\n\n"
+        "  python -m kerasopt_compat fix-model model.keras out.keras --to keras3 --check\n"
+        "  python -m kerasopt_compat fix-model --to tf2.9 models/ more.h5 -o fixed/ --jobs 2 --report fixed.jsonl\n\n"
         "exit status: 0 written (or, with --check, nothing would change), "
-        "1 with --check: the optimizer entry would change, 2 error",
+        "1 with --check: the optimizer entry would change (with -o: or a file failed), 2 error",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("src", metavar="IN", help="model file or SavedModel directory (never modified)")
-    p.add_argument("dst", metavar="OUT", help="where to write the fixed copy (written atomically)")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="IN OUT | IN...",
+        help="a model file or SavedModel directory (never modified) and where to write its fixed copy (atomically); "
+        "with -o: model files, SavedModel directories and folders to walk for them",
+    )
+    p.add_argument("-o", "--output-dir", metavar="OUTDIR", help="fix every IN into this folder (paths kept relative to IN)")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="with -o: worker processes")
+    p.add_argument(
+        "--on-error",
+        choices=("stop", "skip"),
+        default="stop",
+        help="with -o: a file that fails: stop there (default) or go on with the others",
+    )
+    p.add_argument("--report", metavar="FILE.jsonl", help="with -o: one JSON line per file (what changed, warnings, error)")
     p.add_argument(
         "--to",
         required=True,
@@ -63,7 +79,17 @@ _STATE_WORDS = {
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.output_dir is not None:
+        from ._fixbulk import run
+
+        return run(args)
+    if len(args.paths) != 2:
+        p.error("give IN and OUT, or several IN with -o OUTDIR")
+    if args.jobs != 1 or args.report or args.on_error != "stop":
+        p.error("--jobs, --report and --on-error are for -o OUTDIR")
+    args.src, args.dst = args.paths
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

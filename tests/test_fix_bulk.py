@@ -1,0 +1,132 @@
+"""``fix-model --to TARGET IN... -o OUTDIR``: a folder of model files at once (no TensorFlow)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+
+import pytest
+
+import kerasopt_compat as koc
+from kerasopt_compat.__main__ import main
+from kerasopt_compat._fixbulk import model_files
+
+pytest.importorskip("h5py")
+
+MODELS = pathlib.Path(__file__).parent / "data" / "models"
+
+
+def _tree_digest(root: pathlib.Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        h.update(str(p.relative_to(root)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _expected_inputs() -> list:
+    """Every model file of tests/data/models, listed independently of model_files()."""
+    out = []
+    for env in sorted(p for p in MODELS.iterdir() if p.is_dir()):
+        for p in sorted(env.iterdir()):
+            if p.suffix in (".h5", ".keras") or (p / "saved_model.pb").is_file():
+                out.append(p)
+    return out
+
+
+def _report(path: pathlib.Path) -> list:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_model_files_walks_folders_and_keeps_savedmodels_whole():
+    found = list(model_files([str(MODELS)]))
+    assert sorted(src for src, _ in found) == sorted(str(p) for p in _expected_inputs())
+    assert all(rel == str(pathlib.Path(src).relative_to(MODELS)) for src, rel in found)
+    assert not any("variables" in rel for _, rel in found)  # nothing inside a SavedModel
+    one = MODELS / "tf29" / "adam.h5"
+    assert list(model_files([str(one)])) == [(str(one), "adam.h5")]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_folder_is_fixed_file_by_file(jobs, tmp_path, capsys):
+    before = _tree_digest(MODELS)
+    out, report = tmp_path / "out", tmp_path / "report.jsonl"
+    args = ["fix-model", "--to", "tf2.9", str(MODELS), "-o", str(out), "--jobs", jobs, "--on-error", "skip"]
+    status = main(args + ["--report", str(report), "-q"])
+    assert _tree_digest(MODELS) == before  # inputs untouched
+    lines = _report(report)
+    inputs = _expected_inputs()
+    assert [line["path"] for line in lines] == [str(p) for p in inputs]  # one line per file, in order
+    failed = [line for line in lines if line["error"]]
+    # the files saved without an optimizer are the failures (NoOptimizerError), nothing else
+    assert sorted(pathlib.Path(line["path"]).name for line in failed) == sorted(
+        p.name for p in inputs if p.name.startswith("nooptimizer")
+    )
+    assert status == 1  # a file failed
+    err = capsys.readouterr().err
+    assert "%d files: " % len(inputs) in err and "%d failed" % len(failed) in err
+    for line in lines:
+        if line["error"]:
+            assert line["output"] is None
+            continue
+        src, dst = pathlib.Path(line["path"]), pathlib.Path(line["output"])
+        assert dst == out / src.relative_to(MODELS) and dst.exists()
+        assert line["container"] in ("h5", "keras", "savedmodel") and line["class"]
+        assert line["state"] in ("kept", "converted", "dropped", "none")
+        # the same as fix_model on that one file
+        with _quiet():
+            single = koc.fix_model(src, tmp_path / "single" / src.relative_to(MODELS), "tf2.9", check=True)
+        assert line["changed"] == single.changed and koc.read_optimizer(dst) == koc.normalize(single.after)
+
+
+def _quiet():
+    import warnings
+
+    ctx = warnings.catch_warnings()
+    warnings.simplefilter("ignore")  # reset when the context exits
+    return ctx
+
+
+def test_on_error_stop_stops_at_the_first_failure(tmp_path, capsys):
+    report = tmp_path / "r.jsonl"
+    status = main(["fix-model", "--to", "tf2.9", str(MODELS), "-o", str(tmp_path / "o"), "--report", str(report), "-q"])
+    assert status == 1
+    lines = _report(report)
+    assert lines[-1]["error"] and all(line["error"] is None for line in lines[:-1])
+    assert len(lines) < len(_expected_inputs())
+    assert "stopped at the first failure" in capsys.readouterr().err
+
+
+def test_check_writes_nothing_and_says_what_would_change(tmp_path, capsys):
+    src = MODELS / "tf215"
+    status = main(["fix-model", "--to", "tf2.9", str(src / "adam.h5"), str(src / "lso.h5"), "-o", str(tmp_path / "o"), "--check"])
+    assert status == 1 and not (tmp_path / "o").exists()
+    assert "2 files: 2 would change, 0 unchanged, 0 failed" in capsys.readouterr().err
+    assert main(["fix-model", "--to", "tf2.9", str(src / "adam.h5"), str(src / "lso.h5"), "-o", str(tmp_path / "o"), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["fix-model", "--to", "tf2.9", str(tmp_path / "o"), "-o", str(tmp_path / "again"), "--check"]) == 0
+    assert "2 files: 0 would change, 2 unchanged, 0 failed" in capsys.readouterr().err
+    assert not (tmp_path / "again").exists()
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["a.h5", "b.h5", "c.h5"], "give IN and OUT"),
+        (["a.h5", "b.h5", "--jobs", "2"], "are for -o OUTDIR"),
+        ([str(MODELS / "tf29" / "adam.h5"), str(MODELS / "tf215" / "adam.h5"), "-o", "{tmp}"], "two inputs would be written"),
+        ([str(MODELS / "nope"), "-o", "{tmp}"], "no such file or directory"),
+        ([str(MODELS / "tf29" / "adam.h5"), "-o", "{tmp}", "--jobs", "0"], "--jobs must be at least 1"),
+        ([str(MODELS), "-o", str(MODELS / "tf29" / "out")], "overlaps the input"),
+    ],
+)
+def test_usage_errors(argv, message, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path / "o")) for a in argv]
+    try:
+        status = main(["fix-model", "--to", "tf2.9"] + argv)
+    except SystemExit as exc:  # argparse
+        status = exc.code
+    assert status == 2 and message in capsys.readouterr().err
+    assert not (MODELS / "tf29" / "out").exists()

@@ -52,6 +52,12 @@ _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
 _METADATA_PB = "keras_metadata.pb"
 _KERAS_CONFIG = "config.json"
+_WEIGHTS_H5 = "model.weights.h5"  # the .keras archive member holding the weights and optimizer variables
+_KERAS_METADATA = "metadata.json"
+#: The ``metadata.json`` key fix_model adds to a ``.keras`` archive whose optimizer state it laid out for
+#: another generation (``keras2``/``keras3``): ``keras_version`` still names the saver, which no longer
+#: says the layout. Keras ignores the key.
+STATE_LAYOUT_KEY = "kerasopt_compat_state_layout"
 #: Largest JSON document read from a model file (a zip member could claim any size).
 _MAX_JSON_BYTES = 64 * 1024 * 1024
 
@@ -601,8 +607,12 @@ def fix_model(
                 "SavedModel directory" if stored.format == "savedmodel" else "file",
             )
         )
-    if action in ("converted", "dropped"):
+    if action in ("converted", "dropped") and stored.format == "h5":
         _write_h5(src_path, dst_path, after, compile_null_defaults(stored, family), optimizer_weights=weights)
+    elif action == "converted" and stored.format == "keras":
+        _write_keras(
+            src_path, dst_path, after, compile_null_defaults(stored, family), optimizer_values=weights.values, layout=family
+        )
     else:
         _WRITERS[stored.format](src_path, dst_path, after, compile_null_defaults(stored, family))
     return FixResult(changed, before, after, stored.format, family, True, action)
@@ -618,7 +628,7 @@ def _state_action(
     """``(FixResult.state, the .h5 optimizer weights to write)`` for ``state``; warns what is not exact."""
     from ._errors import DroppedStateWarning
     from ._stateread import read_state
-    from ._statewrite import h5_weights
+    from ._statewrite import h5_weights, keras_weights
 
     if state == "keep" or stored.format == "tfjs":
         return "kept", None
@@ -648,10 +658,15 @@ def _state_action(
     saver = found.saver.generation if found.saver else None
     if saver == family:
         return "kept", None
-    layout, reasons = h5_weights(found, family) if stored.format == "h5" else (None, [])
+    if stored.format == "h5":
+        layout, reasons = h5_weights(found, family)
+    elif stored.format == "keras":
+        layout, reasons = keras_weights(found, family)
+    else:
+        layout, reasons = None, ["only .h5 and .keras files are laid out for another generation"]
     if layout is None:
         where = "dropped" if stored.format == "h5" else "copied unchanged"
-        why = "; ".join(reasons) or "only .h5 files are laid out for another generation"
+        why = "; ".join(reasons)
         warnings.warn(
             "%s: the %s optimizer state was %s for a %s target: %s; kerasopt_compat.load_model restores it by variable "
             "from the original file" % (src, saver, where, family, why),
@@ -661,12 +676,21 @@ def _state_action(
         return ("dropped" if stored.format == "h5" else "kept"), None
     for note in layout.notes:
         warnings.warn("%s: %s" % (src, note), DroppedStateWarning, stacklevel=3)
-    from ._restore import RULE_DIFFERENCES
+    from ._errors import NadamScheduleWarning
+    from ._restore import rule_differences
 
+    cls = (found.optimizer or {}).get("class_name")
     cfg = (found.optimizer or {}).get("config") or {}
-    for rule in RULE_DIFFERENCES:
-        if rule.class_name == (found.optimizer or {}).get("class_name") and not (rule.when_falsy and cfg.get(rule.when_falsy)):
-            warnings.warn("%s: state converted %s -> %s: %s" % (src, saver, family, rule.what), rule.warning, stacklevel=3)
+    for rule in rule_differences(cls, cfg, str(saver), family):
+        warnings.warn("%s: state converted %s -> %s: %s" % (src, saver, family, rule.what), rule.warning, stacklevel=3)
+    if cls == "Nadam" and "keras2" in (saver, family) and not rule_differences(cls, cfg, str(saver), family):
+        warnings.warn(
+            "%s: state converted %s -> %s: Keras 2's Nadam does not store its momentum product (and multiplies it once "
+            "per variable in a traced train step); m, v and iterations are exact, the product is recomputed from "
+            "iterations=%d" % (src, saver, family, found.iterations or 0),
+            NadamScheduleWarning,
+            stacklevel=3,
+        )
     return "converted", layout
 
 
@@ -750,11 +774,28 @@ def _write_h5(
     _atomic_file(dst, fill)
 
 
-def _write_keras(src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any]) -> None:
+def _write_keras(
+    src: str,
+    dst: str,
+    entry: Dict[str, Any],
+    compile_defaults: Mapping[str, Any],
+    optimizer_values: Any = None,
+    layout: Optional[str] = None,
+) -> None:
+    """``optimizer_values``: None (keep them) or the new ``optimizer/vars/0..N`` of ``model.weights.h5``,
+    laid out for generation ``layout`` (recorded in ``metadata.json``, :data:`STATE_LAYOUT_KEY`)."""
+
     def fill(tmp: str) -> None:
         with zipfile.ZipFile(src, "r") as zin, zipfile.ZipFile(tmp, "w") as zout:
             for info in zin.infolist():
                 data = zin.read(info)
+                if info.filename == _WEIGHTS_H5 and optimizer_values is not None:
+                    data = _replace_optimizer_vars(data, optimizer_values)
+                if info.filename == _KERAS_METADATA and layout is not None:
+                    meta = json.loads(data.decode("utf-8-sig"))
+                    if isinstance(meta, dict):
+                        meta[STATE_LAYOUT_KEY] = layout
+                        data = _dumps(meta).encode("utf-8")
                 if info.filename == _KERAS_CONFIG:
                     doc = json.loads(data.decode("utf-8-sig"))
                     compile_config = dict(doc["compile_config"], optimizer=entry)
@@ -766,6 +807,21 @@ def _write_keras(src: str, dst: str, entry: Dict[str, Any], compile_defaults: Ma
                 zout.writestr(info, data, compress_type=info.compress_type)
 
     _atomic_file(dst, fill)
+
+
+def _replace_optimizer_vars(data: bytes, values: Any) -> bytes:
+    """``model.weights.h5`` (bytes) with ``optimizer/vars`` holding ``values`` as datasets ``0..N``."""
+    import io
+
+    h5py = _h5py()
+    buf = io.BytesIO(data)
+    with h5py.File(buf, "r+") as fh:
+        group = fh["optimizer/vars"]
+        for key in list(group):
+            del group[key]
+        for i, value in enumerate(values):
+            group.create_dataset(str(i), data=value)
+    return buf.getvalue()
 
 
 def _write_savedmodel(src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any]) -> None:

@@ -113,6 +113,24 @@ RULE_DIFFERENCES: Tuple[RuleDifference, ...] = (
     ),
 )
 
+
+def rule_differences(class_name: Optional[str], cfg: Mapping[str, Any], saver: str, target: str) -> List[RuleDifference]:
+    """The :data:`RULE_DIFFERENCES` that apply when ``saver``'s state is continued by ``target``'s class.
+
+    >>> [r.warning.__name__ for r in rule_differences("RMSprop", {"momentum": 0.0}, "legacy", "keras3")]
+    ['EpsilonPlacementWarning']
+    >>> rule_differences("RMSprop", {"momentum": 0.0}, "keras2", "keras3")
+    []
+    """
+    if _same_rules(saver, target):
+        return []
+    return [
+        rule
+        for rule in RULE_DIFFERENCES
+        if rule.class_name == class_name and not (rule.when_falsy is not None and cfg.get(rule.when_falsy))
+    ]
+
+
 #: Update bugs of one installed release's class: (release, class, generation, config key that
 #: must be truthy) -> what happens. Verified in the release's wheel source.
 NATIVE_UPDATE_BUGS: Dict[Tuple[str, str, str, str], str] = {
@@ -957,11 +975,7 @@ def _plan_rules(
     for (where, cls, gen, key), what in NATIVE_UPDATE_BUGS.items():
         if where == release and cls == live.class_name and gen == live.generation and live.cfg.get(key):
             issues.add(E.NativeUpdateBugWarning, "%s: %s" % (type(live.inner).__name__, what), [_live_name(v) for v in trainable])
-    if _same_rules(saver_gen, live.generation):
-        return
-    for rule in RULE_DIFFERENCES:
-        if rule.class_name != live.class_name or (rule.when_falsy is not None and live.cfg.get(rule.when_falsy)):
-            continue
+    for rule in rule_differences(live.class_name, live.cfg, saver_gen, live.generation):
         names = [_live_name(v) for v in trainable]
         issues.add(
             rule.warning,

@@ -41,14 +41,25 @@ from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Seq
 
 from . import _tables as T
 from ._errors import KerasOptCompatError, ModelFileError
-from ._modelfile import PathLike, StoredModel, _attr_text, _canonical, _detect, _h5py, _json, read_model_file
+from ._modelfile import (
+    _KERAS_METADATA,
+    _WEIGHTS_H5,
+    STATE_LAYOUT_KEY,
+    PathLike,
+    StoredModel,
+    _attr_text,
+    _canonical,
+    _detect,
+    _h5py,
+    _json,
+    read_model_file,
+)
 from ._normalize import CustomObjects
 from ._state import EXTRA_SLOTS, HEAD, ORDER, SLOTS, TAIL, NoteTaker, OptimizerState, Saver, SlotName, VariableState
 
 __all__ = ["read_state"]
 
-_WEIGHTS_H5 = "model.weights.h5"
-_METADATA_JSON = "metadata.json"
+_METADATA_JSON = _KERAS_METADATA
 #: model.weights.h5 up to this size is read into memory at once.
 _IN_MEMORY = 64 * 1024 * 1024
 
@@ -551,8 +562,8 @@ class _KerasReader(NoteTaker):
         except (zipfile.BadZipFile, OSError) as exc:
             raise ModelFileError("%s: not a readable zip archive: %s" % (self.path, exc)) from None
         with zf:
-            keras_version = self._keras_version(zf)
-            generation = _generation_of(keras_version, self.opt.hint)
+            keras_version, layout = self._keras_version(zf)
+            generation = layout or _generation_of(keras_version, self.opt.hint)
             if generation is None and keras_version is not None and keras_version.startswith("2."):
                 generation = "keras2"
             saver = Saver(generation or "unknown", keras_version, "keras")
@@ -575,16 +586,20 @@ class _KerasReader(NoteTaker):
                 with fh, _h5_errors(self.path, _WEIGHTS_H5):
                     return self._read(fh, doc, saver)
 
-    def _keras_version(self, zf: zipfile.ZipFile) -> Optional[str]:
+    def _keras_version(self, zf: zipfile.ZipFile) -> Tuple[Optional[str], Optional[str]]:
+        """The saver's ``keras_version``, and the generation whose layout ``fix_model`` wrote the state in (or None)."""
         try:
             zf.getinfo(_METADATA_JSON)
         except KeyError:
-            return None
+            return None, None
         meta = _json(_member(zf, _METADATA_JSON, self.path), self.path, _METADATA_JSON)
         version = meta.get("keras_version") if isinstance(meta, Mapping) else None
         if version is not None and not isinstance(version, str):
             raise ModelFileError("%s: %s: 'keras_version' is not a string" % (self.path, _METADATA_JSON))
-        return version
+        layout = meta.get(STATE_LAYOUT_KEY) if isinstance(meta, Mapping) else None
+        if layout is not None and layout not in ("keras2", "keras3"):
+            raise ModelFileError("%s: %s: %r is not keras2 or keras3: %r" % (self.path, _METADATA_JSON, STATE_LAYOUT_KEY, layout))
+        return version, layout
 
     def _state(self, saver: Saver, iterations: Optional[int], variables: Tuple[VariableState, ...]) -> OptimizerState:
         return OptimizerState(

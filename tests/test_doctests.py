@@ -6,10 +6,12 @@ import doctest
 
 import pytest
 
-from kerasopt_compat import _errors, _fixbulk, _normalize, _optional, _values, _write
+from kerasopt_compat import _errors, _fixbulk, _normalize, _optional, _restore, _statewrite, _values, _write
 
 
-@pytest.mark.parametrize("module", [_errors, _fixbulk, _normalize, _optional, _values, _write], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [_errors, _fixbulk, _normalize, _optional, _restore, _statewrite, _values, _write], ids=lambda m: m.__name__
+)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0

@@ -345,10 +345,10 @@ def _resume_section(envs) -> list:
         "equals the saver's / files; in brackets the others: **documented** (an update rule that differs between",
         "generations, `StateScheduleWarning`), **warned** (a state the file does not hold, e.g. a legacy optimizer in a",
         "Keras 2 `.keras`: `OptimizerStateWarning`), **unopenable** (the installed Keras cannot open the file's format or",
-        "layers); then how many the native `load_model` resumes exactly (**native**), and, for `.h5` files, how many it",
-        "resumes exactly from the copy `fix-model --to <installed release> --state convert` writes (**fixed**). A",
-        "different step without a warning fails the test, and so does an `.h5` copy that the native loader steps",
-        "differently without a warning from `fix_model` (unless the file already is the installed generation's).",
+        "layers); then how many the native `load_model` resumes exactly (**native**), and, for `.h5` and `.keras` files,",
+        "how many it resumes exactly from the copy `fix-model --to <installed release> --state convert` writes",
+        "(**fixed**). A different step without a warning fails the test, and so does a fixed copy that the native loader",
+        "steps differently without a warning from `fix_model` (unless the file already is the installed generation's).",
         "",
     ]
     lines += _table(

@@ -93,6 +93,29 @@ def main() -> None:
                 "keras serialize",
             )
         )
+        # The same with a new learning rate before each call (both sides pay the assignment):
+        # a config serialize() has not seen, read in full (no memo hit, no cached float).
+        step = iter(range(10**9))
+
+        def new_lr():
+            opt.learning_rate = 1e-3 * (1.0 + next(step) * 1e-7)
+
+        def native_changed():
+            new_lr()
+            return k.optimizers.serialize(opt)
+
+        def ours_changed():
+            new_lr()
+            return koc.serialize(opt)
+
+        rows.append(
+            row(
+                "serialize(Adam()), new learning rate each call",
+                best(native_changed, n, r),
+                best(ours_changed, n, r),
+                "keras serialize",
+            )
+        )
         n2 = max(1, n // 10)
         rows.append(
             row(

@@ -172,6 +172,8 @@ _SCALAR_TYPES = frozenset([type(None), bool, int, float, str])
 
 def _python_scalars(value: Any) -> Any:
     if type(value) is dict:  # get_config()'s dict: its plain scalars as they are, without a call each
+        if _SCALAR_TYPES.issuperset(map(type, value.values())):
+            return dict(value)
         return {k: v if type(v) in _SCALAR_TYPES else _python_scalars(v) for k, v in value.items()}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value

@@ -1,6 +1,6 @@
 """Throughput of ``kerasopt-compat normalize`` on JSON Lines, and ``import kerasopt_compat`` time.
 
-    python benchmarks/bench_cli.py [--records 1000000] [--repeat 3]
+    python benchmarks/bench_cli.py [--records 1000000] [--repeat 3] [--import-only]
 
 Everything is measured in this run, on this machine:
 
@@ -13,7 +13,8 @@ Everything is measured in this run, on this machine:
 - ``kerasopt-compat normalize FILE -o OUT`` run in-process (the same
   interpreter), and with ``--jobs 2``;
 - peak memory (max RSS) of the command in a fresh process at N/10 and N records;
-- ``import kerasopt_compat`` in a fresh interpreter minus ``python -c pass``.
+- ``import kerasopt_compat`` in a fresh interpreter minus ``python -c pass``, the package
+  pip-installed into a fresh venv (:func:`import_ms`).
 
 Prints a Markdown table with the ratios (ours / baseline).
 """
@@ -81,27 +82,51 @@ def max_rss_kib(args) -> int:
     return int(run.stderr.strip().splitlines()[-1])
 
 
-def import_ms(repeat: int) -> float:
-    # With bytecode cached, as for an installed package: PYTHONDONTWRITEBYTECODE
-    # would make every run compile the sources (about 10 ms more).
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+def import_ms(runs: int = 40, warmup: int = 5) -> tuple[float, float, float]:
+    """``import kerasopt_compat`` minus ``python -c pass``, as a user gets it: the package
+    pip-installed (not editable, bytecode compiled by pip) into a fresh venv, each a fresh
+    interpreter started ``runs`` times after ``warmup`` runs of each, the two in turn
+    (A B A B ...), so a drift in the machine's speed hits both.
 
-    def once(code: str) -> float:
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, cwd=str(ROOT), env=env)
-        return time.perf_counter() - start
+    Returns (median of the paired differences, median of ``pass``, median of the import), in ms.
+    """
+    import statistics
+    import venv
 
-    once("import kerasopt_compat")  # writes the .pyc files if they are missing
-    base = min(once("pass") for _ in range(repeat))
-    ours = min(once("import kerasopt_compat") for _ in range(repeat))
-    return (ours - base) * 1e3
+    with tempfile.TemporaryDirectory() as tmp:
+        env_dir = pathlib.Path(tmp) / "venv"
+        venv.EnvBuilder(with_pip=True).create(env_dir)
+        python = str(env_dir / ("Scripts" if os.name == "nt" else "bin") / "python")
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", str(ROOT)], check=True, cwd=tmp)
+        # bytecode is written at install; PYTHONDONTWRITEBYTECODE only stops later writes
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
+
+        def once(code: str) -> float:
+            start = time.perf_counter()
+            subprocess.run([python, "-c", code], check=True, cwd=tmp, env=env)
+            return time.perf_counter() - start
+
+        for _ in range(warmup):
+            once("pass")
+            once("import kerasopt_compat")
+        bare, ours = [], []
+        for _ in range(runs):
+            bare.append(once("pass"))
+            ours.append(once("import kerasopt_compat"))
+    diff = statistics.median(o - b for o, b in zip(ours, bare))
+    return diff * 1e3, statistics.median(bare) * 1e3, statistics.median(ours) * 1e3
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--import-only", action="store_true", help="only the import time")
     args = parser.parse_args()
+    if args.import_only:
+        diff, bare, ours = import_ms()
+        print("`import kerasopt_compat` adds %.1f ms over `python -c pass` (`pass` %.1f ms, import %.1f ms)" % (diff, bare, ours))
+        return
     n = args.records
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,7 +158,11 @@ def main() -> None:
         "peak memory (max RSS) of `normalize`: %d MiB at %s records, %d MiB at %s records"
         % (mem_small // 1024, format(max(1, n // 10), ","), mem_big // 1024, format(n, ","))
     )
-    print("`import kerasopt_compat` adds %.1f ms over `python -c pass` (best of %d)" % (import_ms(10), 10))
+    diff, bare, ours = import_ms()
+    print(
+        "`import kerasopt_compat` adds %.1f ms over `python -c pass` (median of 40 paired runs after 5 warm-up runs, "
+        "fresh venv, non-editable install; `pass` %.1f ms, import %.1f ms)" % (diff, bare, ours)
+    )
 
 
 if __name__ == "__main__":

@@ -11,27 +11,35 @@ Importing this package imports neither TensorFlow, Keras nor numpy.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List
-
 from ._errors import *  # noqa: F403 - the package's errors and warnings (_errors.__all__)
 from ._errors import __all__ as _ERROR_NAMES
-from ._normalize import dumps, loads, normalize
-from ._write import to_native
 
-if TYPE_CHECKING:  # imported on first use (below), to keep ``import kerasopt_compat`` fast
+# Every other public name is imported on first use (``__getattr__`` below, PEP 562):
+# ``import kerasopt_compat`` then costs a few milliseconds, not the ~20 ms of
+# ``typing``, ``re`` and ``json`` that the modules behind the names import.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List
+
     from ._flavour import flavour
     from ._install import install, installed, uninstall
     from ._live import deserialize, serialize, to_keras
     from ._load import load_model
     from ._modelfile import FixResult, fix_model, read_optimizer
+    from ._normalize import dumps, loads, normalize
     from ._restore import RestoreReport, restore_state, state_of
     from ._state import OptimizerState
     from ._stateread import read_state
+    from ._write import to_native
 
 __version__ = "0.1.0"
 
-#: Public names whose modules (inspect, threading, the live path) load on first access.
+#: Public names whose modules load on first access.
 _LAZY = {
+    "normalize": "._normalize",
+    "loads": "._normalize",
+    "dumps": "._normalize",
+    "to_native": "._write",
     "flavour": "._flavour",
     "install": "._install",
     "installed": "._install",
@@ -50,13 +58,46 @@ _LAZY = {
     "RestoreReport": "._restore",
 }
 
+#: The package's modules, also loaded on first access as attributes
+#: (``kerasopt_compat._tables`` without importing it first).
+_SUBMODULES = frozenset(
+    [
+        "autoinstall",
+        "fixes",
+        "_check",
+        "_ckpt",
+        "_cli",
+        "_errors",
+        "_fixcli",
+        "_flavour",
+        "_install",
+        "_live",
+        "_load",
+        "_modelfile",
+        "_normalize",
+        "_optional",
+        "_protowire",
+        "_restore",
+        "_state",
+        "_statecli",
+        "_stateread",
+        "_stream",
+        "_tables",
+        "_v1train",
+        "_values",
+        "_write",
+    ]
+)
+
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _SUBMODULES:
+        return importlib.import_module("." + name, __name__)  # the import sets the attribute
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError("module 'kerasopt_compat' has no attribute %r" % name)
-    import importlib
-
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value

@@ -8,8 +8,11 @@ ValueError`` blocks keep working.
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Optional
+#: ``typing`` is imported by type checkers only: it is most of the cost of
+#: ``import kerasopt_compat`` (the annotations are strings, never evaluated).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = [
     "KerasOptCompatError",
@@ -58,13 +61,22 @@ _DISTRIBUTIONS = (
 NOTHING_INSTALLED = "no TensorFlow or Keras installed"
 
 
-@functools.lru_cache(maxsize=None)
+_INSTALLED: list = []  # installed_versions(), once found
+
+
 def installed_versions() -> str:
-    """Describe the installed TensorFlow/Keras distributions without importing them.
+    """Describe the installed TensorFlow/Keras distributions without importing them
+    (found once, then remembered).
 
     >>> isinstance(installed_versions(), str)
     True
     """
+    if not _INSTALLED:
+        _INSTALLED.append(_find_installed())
+    return _INSTALLED[0]
+
+
+def _find_installed() -> str:
     try:
         from importlib import metadata
     except ImportError:  # pragma: no cover - Python < 3.8 is not supported

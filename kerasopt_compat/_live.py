@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections import abc
-from typing import Any, Callable, Collection, Container, Dict, Mapping, Optional, TypeVar, cast
+from typing import Any, Callable, Collection, Container, Dict, List, Mapping, Optional, Tuple, TypeVar, cast
 
 from . import _tables as T
 from . import fixes
@@ -23,7 +23,7 @@ from ._errors import (
     UnknownClassError,
 )
 from ._flavour import Flavour, Target, detected_description, flavour
-from ._normalize import CustomObjects, custom_names, legacy_hint, read, reading
+from ._normalize import CustomObjects, Reading, custom_names, legacy_hint, read, read_known, reading
 from ._v1train import serialize_v1, v1_class_name
 from ._write import first_lossless, write
 
@@ -90,7 +90,8 @@ def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[s
             "serialize() takes a Keras optimizer or a tf.compat.v1.train optimizer" % (cls.__module__, name),
             class_name=name,
         )
-    if name not in custom_names(custom_objects):
+    custom = custom_names(custom_objects)
+    if name not in custom:
         known = known_name(optimizer)
         if known is None:
             raise SerializationError(
@@ -101,18 +102,47 @@ def serialize(optimizer: Any, *, custom_objects: CustomObjects = None) -> Dict[s
         name = known
     extras = [spec.name for spec in T.OPTIMIZER_EXTRAS.get(name, ())]
     config = _python_scalars(fixes.complete_config(optimizer, get_config(), extras))
-    custom = custom_names(custom_objects)
-    how = reading(custom, "keep", classes=flavour().passthrough_names(custom), defaults=_defaults(optimizer))
-    return read({"class_name": name, "config": config}, how)
+    how, memo = _live_reading(optimizer, custom)
+    return read_known(name, config, how, memo)
 
 
-def _defaults(optimizer: Any) -> Dict[str, Dict[str, Any]]:
-    """Constructor defaults of the object's class (and a wrapped optimizer's), by canonical name."""
-    out: Dict[str, Dict[str, Any]] = {}
-    inner = [getattr(optimizer, "inner_optimizer", None)]
+#: (id of the flavour, custom names, classes of the optimizer and of those it wraps)
+#: -> (the flavour, the Reading of serialize(), its memo for read_known): built from class-level facts only.
+_LIVE_READINGS: Dict[Any, Tuple[Flavour, Reading, Dict[Any, Dict[str, Any]]]] = {}
+
+
+def _live_reading(optimizer: Any, custom: Collection[str]) -> Tuple[Reading, Dict[Any, Dict[str, Any]]]:
+    """How ``serialize`` reads the optimizer's config: keep what the tables lack, the
+    installed public classes may pass through, keys at their constructor default are
+    left out. Depends only on the flavour, ``custom`` and the classes involved, so it
+    is built once per those (at most a few hundred kept), with a memo of the configs
+    read that way (:func:`read_known`)."""
+    fl = flavour()
+    objects = _wrapped(optimizer)
+    key = (id(fl), custom, tuple(map(type, objects)))
+    cached = _LIVE_READINGS.get(key)
+    if cached is not None and cached[0] is fl:
+        return cached[1], cached[2]
+    how = reading(custom, "keep", classes=fl.passthrough_names(custom), defaults=_defaults(objects))
+    if len(_LIVE_READINGS) >= 256:
+        _LIVE_READINGS.clear()
+    memo: Dict[Any, Dict[str, Any]] = {}
+    _LIVE_READINGS[key] = (fl, how, memo)
+    return how, memo
+
+
+def _wrapped(optimizer: Any) -> List[Any]:
+    """The optimizer, then the optimizers it wraps (LossScaleOptimizer, MultiOptimizer), or None."""
+    inner = [optimizer, getattr(optimizer, "inner_optimizer", None)]
     if type(optimizer).__name__ == T.MULTI_CLASS:
         inner += list(getattr(optimizer, "optimizers", None) or ())
-    for obj in [optimizer] + inner:
+    return inner
+
+
+def _defaults(objects: List[Any]) -> Dict[str, Dict[str, Any]]:
+    """Constructor defaults of the objects' classes (:func:`_wrapped`), by canonical name."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for obj in objects:
         name = known_name(obj) if obj is not None else None
         if name is not None:
             cls: Any = type(obj)
@@ -137,7 +167,14 @@ def known_name(optimizer: Any) -> Optional[str]:
     return cls.__name__ if flavour().is_public_optimizer(cls) else None
 
 
+_SCALAR_TYPES = frozenset([type(None), bool, int, float, str])
+
+
 def _python_scalars(value: Any) -> Any:
+    if type(value) is dict:  # get_config()'s dict: its plain scalars as they are, without a call each
+        if _SCALAR_TYPES.issuperset(map(type, value.values())):
+            return dict(value)
+        return {k: v if type(v) in _SCALAR_TYPES else _python_scalars(v) for k, v in value.items()}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, abc.Mapping):

@@ -14,6 +14,7 @@ import math
 import re
 import warnings
 from collections import abc
+from itertools import repeat
 from typing import Any, Collection, Container, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from . import _tables as T
@@ -46,6 +47,8 @@ _AUTO_SUFFIX = re.compile(r"_\d+$")
 #: What an optimizer class passed through under ``unknown_keys="keep"`` may be called.
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LR = T.Key("learning_rate", None, "lr")
+#: Kinds whose plain ``float`` value is read by :func:`_float` alone (the fast path of :func:`coerce`).
+_FLOAT_KINDS = frozenset(["float", "opt_float", "lr", "number", "opt_number"])
 _MISSING = object()
 
 
@@ -97,12 +100,15 @@ _OPTIMIZER_KEYS: Dict[str, Dict[str, T.Key]] = {
 _OPTION_KEYS: Dict[str, T.Key] = {k.name: k for k in T.OPTIONS}
 
 
-def _raw_key_table() -> Dict[str, Dict[str, Tuple[str, T.Key]]]:
-    """class -> native key -> (canonical key, its row): the class's keys, the
-    options and their aliases in one lookup (built from the tables above)."""
-    out: Dict[str, Dict[str, Tuple[str, T.Key]]] = {}
+def _raw_key_table() -> Dict[str, Dict[str, Tuple[str, T.Key, bool]]]:
+    """class -> native key -> (canonical key, its row, whether a plain float value
+    is read by :func:`_canonical_number` alone): the class's keys, the options and
+    their aliases in one lookup (built from the tables above)."""
+    out: Dict[str, Dict[str, Tuple[str, T.Key, bool]]] = {}
     for cls, keys in _OPTIMIZER_KEYS.items():
-        table = {name: (name, spec) for name, spec in {**_OPTION_KEYS, **keys}.items()}
+        table = {
+            name: (name, spec, spec.kind in _FLOAT_KINDS and not spec.neutral) for name, spec in {**_OPTION_KEYS, **keys}.items()
+        }
         aliases = dict(T.KEY_ALIASES, **{raw: key for (c, raw), key in T.CLASS_KEY_ALIASES.items() if c == cls})
         table.update((raw, table[key]) for raw, key in aliases.items() if key in table)
         out[cls] = table
@@ -416,6 +422,67 @@ def _read_optimizer(obj: Any, how: Reading, *, nested: bool) -> Dict[str, Any]:
         if nested:
             raise InvalidConfigError("a %s cannot be wrapped by LossScaleOptimizer or MultiOptimizer" % cls, class_name=raw)
         return _read_loss_scale(config, how) if cls == T.LOSS_SCALE_CLASS else _read_multi(config, how)
+    return _read_table_class(cls, config, how)
+
+
+def read_known(
+    cls: str, config: Mapping[str, Any], how: Reading, memo: Optional[Dict[Any, Dict[str, Any]]] = None
+) -> Dict[str, Any]:
+    """:func:`read` of ``{"class_name": cls, "config": config}``, built by the caller
+    (the live ``serialize``) from a class name it already resolved.
+
+    For a class of the tables that ``how.custom`` does not name, and a ``dict``
+    config with string keys and no model key, what :func:`read` would check about
+    the envelope and the class name holds by construction: go straight to the
+    class's keys. Anything else goes through :func:`read`. Same result either way.
+
+    ``memo`` (the caller's, for this ``how`` only): canonical configs by the exact
+    input (every key, value and value type), for configs of plain scalars whose read
+    kept nothing the tables lack (so warned about nothing) and gave plain scalars;
+    a config seen before is then copied, not read again.
+    """
+    if not (
+        type(config) is dict
+        and cls in _OPTIMIZER_KEYS
+        and cls not in how.custom
+        and T.MODEL_CONFIG_KEY not in config
+        and all(map(isinstance, config, repeat(str)))
+    ):
+        return read({"class_name": cls, "config": config}, how)
+    if memo is None:
+        return _read_table_class(cls, config, how)
+    types = tuple(map(type, config.values()))
+    if not _SCALAR_TYPES.issuperset(types):
+        return _read_table_class(cls, config, how)
+    key = (cls, tuple(config.items()), types)  # the types: 1, 1.0 and True are equal keys
+    known = memo.get(key)
+    if known is not None:
+        return {"class_name": cls, "config": dict(known)}
+    out, kept = _table_config(cls, config, how)
+    if not kept and _SCALAR_TYPES.issuperset(map(type, out.values())):
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[key] = dict(out)
+    out.update(kept)
+    return {"class_name": cls, "config": out}
+
+
+#: Types of the values :func:`read_known` remembers (immutable, compared exactly with their type).
+_SCALAR_TYPES = frozenset([type(None), bool, int, float, str])
+#: Configs :func:`read_known` remembers per ``memo``.
+_MEMO_SIZE = 64
+
+
+def _read_table_class(cls: str, config: Mapping[str, Any], how: Reading) -> Dict[str, Any]:
+    """An optimizer of a class of the tables (``cls``: its canonical name)."""
+    out, kept = _table_config(cls, config, how)
+    out.update(kept)
+    return {"class_name": cls, "config": out}
+
+
+def _table_config(cls: str, config: Mapping[str, Any], how: Reading) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(the canonical config of a class of the tables but for the keys the tables lack,
+    those keys: kept, each with a warning)."""
     keys = _OPTIMIZER_KEYS[cls]
     lookup = _RAW_KEYS[cls]
     values: Dict[str, Any] = {}
@@ -430,22 +497,27 @@ def _read_optimizer(obj: Any, how: Reading, *, nested: bool) -> Dict[str, Any]:
             elif raw_key not in T.DROPPED_KEYS:
                 _keep(kept, cls, raw_key, raw_value, how, "unknown key for this optimizer")
             continue
-        key, spec = found
+        key, spec, plain_float = found
         if key in given_as:
             raise InvalidConfigError(
                 "config gives %r twice (as %r and %r)" % (key, given_as[key], raw_key), class_name=cls, key=raw_key
             )
         given_as[key] = raw_key
+        if plain_float and type(raw_value) is float:
+            number = _canonical_number(raw_value)  # coerce()'s fast path, without the call
+            if number is not None:
+                values[key] = number
+                continue
         values[key] = coerce(spec, raw_value, cls, how)
     out: Dict[str, Any] = {"name": _read_name(name, cls)}
     out.update(_set_options(values, skip=keys))  # skip: AdamW's weight_decay is a class key
     for spec in T.OPTIMIZERS[cls]:
-        out[spec.name] = values[spec.name] if spec.name in values else emit_default(spec)
+        key = spec.name
+        out[key] = values[key] if key in values else emit_default(spec)
     for spec in T.OPTIMIZER_EXTRAS.get(cls, ()):
         if values.get(spec.name, spec.default) != spec.default:
             out[spec.name] = values[spec.name]
-    out.update(kept)
-    return {"class_name": cls, "config": out}
+    return out, kept
 
 
 def _read_passthrough(cls: str, config: Mapping[str, Any], how: Reading) -> Dict[str, Any]:
@@ -744,8 +816,21 @@ def _str(value: Any, cls: str, key: str) -> str:
 
 def coerce(spec: T.Key, value: Any, cls: str, how: Reading) -> Any:
     """Check one value against its table row and return its canonical form."""
+    tp = type(value)
+    kind = spec.kind
+    # Fast paths for the values most configs hold, with the same result as the general path below:
+    # a plain float for a float key, None for an optional key, a bool for a bool key.
+    if tp is float and kind in _FLOAT_KINDS:
+        number = _canonical_number(value)
+        if number is None:
+            number = _float(value, cls, spec.name)  # raises, naming the key
+        return emit_default(spec) if spec.neutral and number in spec.neutral else number
+    if value is None and kind.startswith("opt_"):
+        return None
+    if tp is bool and kind == "bool":
+        return value
     value = unwrap_numpy(value)
-    kind, key = spec.kind, spec.name
+    key = spec.name
     if kind.startswith("opt_") and value is None:
         return None
     if value is None and None in spec.neutral:

@@ -62,12 +62,25 @@ def shorten_float(value: float) -> float:
     >>> shorten_float(0.1)
     0.1
     """
-    if value == 0.0 or not is_float32_exact(value):
+    if value == 0.0:
         return value
+    pack = _F32.pack
+    try:
+        packed = pack(value)
+    except (OverflowError, struct.error):
+        return value
+    if _F32.unpack(packed)[0] != value:  # not float32-exact (or NaN)
+        return value
+    # The loop of _rounds_to(), inlined (this runs for every float a config has not
+    # held before): a candidate rounds to ``value`` when it packs to the same bytes
+    # (``value`` is float32-exact and not zero, so the bytes compare as the numbers do).
     for digits in range(1, 10):
         candidate = float("%.*g" % (digits, value))
-        if _rounds_to(candidate, value):
-            return candidate
+        try:
+            if pack(candidate) == packed:
+                return candidate
+        except (OverflowError, struct.error):  # rounds past float32's largest value
+            continue
     return value  # pragma: no cover - 9 significant digits always suffice
 
 

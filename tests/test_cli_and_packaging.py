@@ -54,6 +54,44 @@ def test_import_loads_no_heavy_modules():
     subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ))
 
 
+def test_import_alone_loads_only_the_package_and_its_errors():
+    # what `import kerasopt_compat` adds to a bare interpreter: the errors module,
+    # no typing/re/json (most of the import time); the rest loads on first use
+    code = textwrap.dedent(
+        """
+        import sys
+        before = set(sys.modules)
+        import kerasopt_compat
+        print(" ".join(sorted(set(sys.modules) - before)))
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=dict(os.environ))
+    added = set(run.stdout.split())
+    assert {"kerasopt_compat", "kerasopt_compat._errors"} <= added
+    assert not added & {"typing", "re", "json", "functools", "collections", "kerasopt_compat._normalize"}, added
+
+
+def test_every_public_name_is_listed_and_importable():
+    import kerasopt_compat
+
+    for name in kerasopt_compat.__all__:
+        assert name in dir(kerasopt_compat), name
+        exec("from kerasopt_compat import %s" % name, {})
+        assert getattr(kerasopt_compat, name) is not None
+    with pytest.raises(AttributeError):
+        kerasopt_compat.no_such_name  # noqa: B018
+
+
+def test_lazy_submodule_list_matches_the_package():
+    import kerasopt_compat
+
+    folder = os.path.dirname(kerasopt_compat.__file__)
+    modules = {f[:-3] for f in os.listdir(folder) if f.endswith(".py")} - {"__init__", "__main__"}
+    assert kerasopt_compat._SUBMODULES == modules
+    code = "import kerasopt_compat as k, sys; k._tables.OPTIMIZERS; assert 'kerasopt_compat._tables' in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ))
+
+
 def test_py_typed_is_shipped():
     import kerasopt_compat
 

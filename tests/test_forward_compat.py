@@ -22,6 +22,7 @@ require_keras()
 
 import kerasopt_compat as koc  # noqa: E402
 from kerasopt_compat import _flavour as F  # noqa: E402
+from kerasopt_compat import _live as L  # noqa: E402
 from kerasopt_compat import _normalize as N  # noqa: E402
 from kerasopt_compat import _tables as T  # noqa: E402
 from kerasopt_compat import fixes  # noqa: E402
@@ -56,6 +57,7 @@ def older_tables(option: Optional[str] = REMOVED_OPTION, cls: str = REMOVED_CLAS
         mp.setattr(N, "_LOSS_SCALE_KEYS", {k: v for k, v in N._LOSS_SCALE_KEYS.items() if k != option})
         mp.setattr(N, "_RAW_KEYS", N._raw_key_table())  # derived from the patched tables
         mp.setattr(F, "_CLASS_CACHE", {})
+        mp.setattr(L, "_LIVE_READINGS", {})  # serialize() remembers the configs it read with the tables
         yield
 
 

@@ -458,3 +458,18 @@ def test_backend_detection_imports_nothing():
     assert set(sys.modules) == before
     if FL.kind == "keras3":
         assert found == (FL.backend, FL.backend_version)
+
+
+def test_serialize_follows_the_optimizer_when_its_config_changes():
+    # serialize() remembers configs it has read (by their exact values): a change must show
+    opt = K.optimizers.Adam(learning_rate=0.25)
+    first = koc.serialize(opt)
+    assert koc.serialize(opt) == first
+    first["config"]["learning_rate"] = 123.0  # the caller's dict is its own
+    assert koc.serialize(opt)["config"]["learning_rate"] == 0.25
+    opt.learning_rate = 0.5
+    assert koc.serialize(opt)["config"]["learning_rate"] == 0.5
+    other = K.optimizers.Adam(learning_rate=0.5, amsgrad=True, beta_1=0.8)
+    out = koc.serialize(other)["config"]
+    assert (out["learning_rate"], out["amsgrad"], out["beta_1"]) == (0.5, True, 0.8)
+    assert koc.serialize(K.optimizers.Adam(learning_rate=0.5))["config"]["amsgrad"] is False

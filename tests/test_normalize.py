@@ -382,3 +382,65 @@ def test_numpy_scalars_are_accepted_when_numpy_present():
     assert out["config"]["learning_rate"] == 0.01 and type(out["config"]["learning_rate"]) is float
     assert out["config"]["nesterov"] is True
     assert json.dumps(out)
+
+
+# --------------------------------------------------------------------------- the live path's entry
+
+
+def _table_exports():
+    for env, entry in EXPORTS:
+        try:
+            canonical = normalize(entry["serialized"])
+        except KerasOptCompatError:
+            continue
+        if canonical["class_name"] in koc._tables.OPTIMIZERS:
+            yield env, entry, canonical["class_name"]
+
+
+TABLE_EXPORTS = list(_table_exports())
+
+
+@pytest.mark.parametrize("env,entry,cls", TABLE_EXPORTS, ids=["%s:%s" % (e, x["id"]) for e, x, _ in TABLE_EXPORTS])
+def test_read_known_and_its_memo_give_what_read_gives(env, entry, cls):
+    from kerasopt_compat._normalize import read, read_known, reading
+
+    config = copy.deepcopy(entry["serialized"]["config"])
+    how = reading(None, "keep")
+    expected = read({"class_name": cls, "config": config}, how)
+    memo: dict = {}
+    first = read_known(cls, config, how, memo)
+    second = read_known(cls, config, how, memo)
+    for got in (first, second, read_known(cls, config, how)):
+        assert got == expected
+        assert list(got["config"]) == list(expected["config"])
+    first["config"]["name"] = "changed"
+    assert read_known(cls, config, how, memo) == expected  # the caller's copy is its own
+    assert config == entry["serialized"]["config"]
+
+
+def test_read_known_memo_tells_values_and_their_types_apart():
+    from kerasopt_compat._normalize import read_known, reading
+
+    how = reading(None, "keep")
+    memo: dict = {}
+    assert read_known("Adam", {"learning_rate": 0.1, "amsgrad": True}, how, memo)["config"]["amsgrad"] is True
+    assert memo  # remembered
+    with pytest.raises(ConfigTypeError):
+        read_known("Adam", {"learning_rate": 0.1, "amsgrad": 1}, how, memo)  # equal to True, not a bool
+    assert read_known("Adam", {"learning_rate": 0.2, "amsgrad": True}, how, memo)["config"]["learning_rate"] == 0.2
+    assert read_known("Adam", {"learning_rate": 1, "amsgrad": True}, how, memo)["config"]["learning_rate"] == 1.0
+    with pytest.raises(InvalidConfigError):
+        read_known("Adam", {"learning_rate": float("nan")}, how, memo)
+
+
+def test_read_known_memo_does_not_swallow_warnings():
+    from kerasopt_compat._normalize import read_known, reading
+
+    how = reading(None, "keep")
+    memo: dict = {}
+    config = {"learning_rate": 0.1, "some_future_key": 3}
+    for _ in range(2):
+        with pytest.warns(koc.UnknownKeyWarning):
+            out = read_known("Adam", config, how, memo)
+        assert out["config"]["some_future_key"] == 3
+    assert not memo

@@ -1,0 +1,199 @@
+"""TF 2.x SavedModels in Keras 3: ``kerasopt_compat.load_model`` rebuilds and resumes them (issue 20).
+
+Keras 3's own ``load_model`` refuses SavedModel directories. In every Keras 3
+env (TensorFlow, JAX, PyTorch backends) each SavedModel of the corpora is
+loaded with :func:`kerasopt_compat.load_model` and must
+
+* predict exactly as its ``.h5`` twin (saved by the same process at the same
+  step) loaded by the installed Keras' own ``.h5`` loader: an independent
+  weight-assignment path (tests/data/resume);
+* take one step equal to the saver's next step (relative 1e-4 of the step),
+  or give an :class:`OptimizerStateWarning` saying why not (Nadam's schedule
+  and legacy RMSprop between generations: ``_restore.RULE_DIFFERENCES``);
+* hold the saver's weights, iteration count and slots (tests/data/resume_sm).
+
+The whole resume corpus runs where ``KOC_RESUME_FULL=1``; elsewhere a sample.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import warnings
+from typing import Any, Dict, List, Tuple
+
+import pytest
+from live_helpers import require_keras
+
+require_keras()
+
+import numpy as np  # noqa: E402
+
+import kerasopt_compat as koc  # noqa: E402
+from kerasopt_compat._flavour import flavour  # noqa: E402
+from kerasopt_compat._restore import state_of  # noqa: E402
+
+FL = flavour()
+if FL.default_family != "keras3":
+    pytest.skip("Keras 2 loads SavedModels itself (tests/test_resume.py)", allow_module_level=True)
+
+DATA = pathlib.Path(__file__).resolve().parent / "data"
+RESUME = DATA / "resume"
+RESUME_SM = DATA / "resume_sm"
+FULL = os.environ.get("KOC_RESUME_FULL") == "1"
+SAMPLE = {"keras2_adam_twin", "keras2_sgd_nesterov_bn", "legacy_adam_bn", "legacy_sgd_twin"}
+
+
+def _resume_corpus() -> List[Tuple[str, Dict[str, Any], str, str]]:
+    """(saver env, case, SavedModel dir, .h5 twin) of every SavedModel of tests/data/resume."""
+    out = []
+    for manifest in sorted(RESUME.glob("*/manifest.json")):
+        for case in json.loads(manifest.read_text())["cases"]:
+            files = {f["format"]: f["file"] for f in case["files"]}
+            if "savedmodel" not in files or (not FULL and case["case"] not in SAMPLE):
+                continue
+            out.append((manifest.parent.name, case, files["savedmodel"], files["h5"]))
+    return out
+
+
+RESUME_CORPUS = _resume_corpus()
+
+
+def _np(value: Any) -> Any:
+    return np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype="float64")
+
+
+def _step(model: Any, case: Dict[str, Any]) -> str:
+    """One step on the saver's 4th batch: 'exact' when the weights are then the saver's."""
+    before = [_np(v) for v in model.trainable_variables]
+    x = np.asarray(case["next_batch"]["x"], dtype="float32")
+    y = np.asarray(case["next_batch"]["y"], dtype="float32")
+    model.train_on_batch(x, y)
+    after = [_np(v) for v in model.trainable_variables]
+    want = [np.asarray(w["value"], dtype="float64") for w in case["next_weights"]]
+    assert [a.shape for a in after] == [w.shape for w in want]
+    if not all(np.all(np.isfinite(a)) for a in after):
+        return "nan"
+    for i, (b, a, w) in enumerate(zip(before, after, want)):
+        if case["model"] == "bn" and i == 1:  # the bias before BatchNormalization: see tests/test_resume.py
+            continue
+        if np.max(np.abs(a - w)) > 1e-4 * np.max(np.abs(w - b)) + 1e-6:
+            return "different"
+    return "exact"
+
+
+def test_the_native_loader_still_refuses_savedmodels() -> None:
+    """The reason this module exists: when a Keras 3 opens SavedModels itself, this loader should step aside."""
+    path = RESUME / RESUME_CORPUS[0][0] / RESUME_CORPUS[0][2]
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever Keras raises
+        FL.keras.models.load_model(str(path))
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("item", RESUME_CORPUS, ids=["%s/%s" % (env, sm) for env, _, sm, _ in RESUME_CORPUS])
+def test_savedmodel_loads_predicts_and_resumes(item: Tuple[str, Dict[str, Any], str, str]) -> None:
+    env, case, sm, h5 = item
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = koc.load_model(RESUME / env / sm)
+    assert model.optimizer is not None
+    assert int(_np(model.optimizer.iterations)) == case["iterations"]
+    twin = FL.keras.models.load_model(str(RESUME / env / h5), compile=False)
+    x = np.asarray(case["next_batch"]["x"], dtype="float32")
+    np.testing.assert_allclose(_np(model.predict(x, verbose=0)), _np(twin.predict(x, verbose=0)), rtol=1e-6, atol=1e-7)
+    outcome = _step(model, case)
+    assert outcome != "nan"
+    if outcome != "exact":
+        state_warnings = [w for w in caught if issubclass(w.category, koc.OptimizerStateWarning)]
+        assert state_warnings, "%s/%s: the step differs from the saver's and no OptimizerStateWarning said so" % (env, sm)
+
+
+def _sm_corpus() -> List[Tuple[str, Dict[str, Any]]]:
+    out = []
+    for manifest in sorted(RESUME_SM.glob("*/manifest.json")):
+        for entry in json.loads(manifest.read_text())["models"]:
+            out.append((manifest.parent.name, entry))
+    return out
+
+
+SM_CORPUS = _sm_corpus()
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("item", SM_CORPUS, ids=["%s/%s" % (env, e["dir"]) for env, e in SM_CORPUS])
+def test_savedmodel_holds_the_savers_weights_and_state(item: Tuple[str, Dict[str, Any]]) -> None:
+    env, entry = item
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", koc.OptimizerStateWarning)  # checked slot by slot below
+        warnings.simplefilter("ignore", koc.DecayConversionWarning)
+        model = koc.load_model(RESUME_SM / env / entry["dir"])
+    assert int(_np(model.optimizer.iterations)) == entry["iterations"]
+    live = {v.path.split("/", 1)[-1]: v for v in model.weights}
+    state = {vs.name.split("/", 1)[-1]: vs for vs in state_of(model.optimizer, model).variables}
+    compared = 0
+    for var in entry["variables"]:
+        name = var["name"][:-2] if var["name"].endswith(":0") else var["name"]
+        np.testing.assert_allclose(_np(live[name]), np.asarray(var["value"]), rtol=0, atol=0)
+        for slot, value in var["slots"].items():
+            if slot in state[name].slots:
+                np.testing.assert_allclose(np.asarray(state[name].slots[slot], dtype="float64"), value, rtol=1e-7)
+                compared += 1
+    assert compared, "no slot of %s/%s was compared" % (env, entry["dir"])
+
+
+def _first(cases: set) -> Tuple[pathlib.Path, Dict[str, Any]]:
+    for env, case, sm, _ in _resume_corpus_all():
+        if case["case"] in cases:
+            return RESUME / env / sm, case
+    raise AssertionError("the corpus has none of %s" % sorted(cases))
+
+
+def _resume_corpus_all() -> List[Tuple[str, Dict[str, Any], str, str]]:
+    out = []
+    for manifest in sorted(RESUME.glob("*/manifest.json")):
+        for case in json.loads(manifest.read_text())["cases"]:
+            files = {f["format"]: f["file"] for f in case["files"]}
+            if "savedmodel" in files:
+                out.append((manifest.parent.name, case, files["savedmodel"], files["h5"]))
+    return out
+
+
+@pytest.mark.tf
+def test_state_fresh_require_and_compile_false() -> None:
+    path, case = _first({"keras2_adam_twin"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", koc.OptimizerStateWarning)
+        resumed = koc.load_model(path, state="require")
+        assert _step(resumed, case) == "exact"
+        fresh = koc.load_model(path, state="fresh")
+    assert int(_np(fresh.optimizer.iterations)) == 0
+    assert _step(fresh, case) != "exact"
+    bare = koc.load_model(path, compile=False)
+    assert getattr(bare, "optimizer", None) is None
+    x = np.asarray(case["next_batch"]["x"], dtype="float32")
+    np.testing.assert_allclose(_np(bare.predict(x, verbose=0)), _np(koc.load_model(path).predict(x, verbose=0)))
+
+
+@pytest.mark.tf
+def test_state_require_refuses_an_inexact_resume() -> None:
+    path, _ = _first({"legacy_nadam_twin"})
+    with pytest.raises(koc.OptimizerStateError):
+        koc.load_model(path, state="require")
+
+
+@pytest.mark.tf
+def test_refusals_name_tfsmlayer(tmp_path: pathlib.Path) -> None:
+    import shutil
+
+    path, _ = _first({"keras2_adam_twin"})
+    no_vars = tmp_path / "no_vars"
+    shutil.copytree(path, no_vars)
+    shutil.rmtree(no_vars / "variables")
+    with pytest.raises(koc.ModelFileError, match="variables/.*TFSMLayer"):
+        koc.load_model(no_vars)
+    no_meta = tmp_path / "no_meta"
+    shutil.copytree(path, no_meta)
+    (no_meta / "keras_metadata.pb").unlink()
+    with pytest.raises(koc.ModelFileError, match="keras_metadata.pb.*TFSMLayer"):
+        koc.load_model(no_meta)

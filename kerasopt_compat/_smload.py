@@ -327,6 +327,11 @@ def plan_weights(
                 "%s: the checkpoint holds variables %s of layer %s, which the rebuilt model does not have"
                 % (folder, [s.path for s in stored], label)
             )
+        if not stored:
+            raise SavedModelError(
+                "%s: the checkpoint holds no value for layer %s's weights %s"
+                % (folder, label, ["%s %s" % (v.name, list(v.shape)) for v in mine])
+            )
         stored_names = [_short(s.path) for s in stored]
         live_names = [v.name for v in mine]
         by_name = (

@@ -384,9 +384,42 @@ def _legacy_scopes(safe_mode: bool) -> Iterator[None]:
         yield
 
 
+#: Keras 2 layer config keys that Keras 3's layers do not take (``Unrecognized keyword arguments``),
+#: per class: the value that means what Keras 3 does anyway. A key holding that value is dropped
+#: from the copy Keras 3 builds; any other value is refused (the layer would compute something else).
+KERAS2_ONLY_LAYER_KEYS: Dict[str, Dict[str, Any]] = {
+    "LSTM": {"time_major": False},
+    "GRU": {"time_major": False},
+    "SimpleRNN": {"time_major": False},
+    "RNN": {"time_major": False},
+}
+
+
+def _keras3_config(folder: str, config: Any) -> Any:
+    """A copy of ``config`` without the Keras 2 keys of :data:`KERAS2_ONLY_LAYER_KEYS` that hold their no-op value."""
+    if isinstance(config, list):
+        return [_keras3_config(folder, v) for v in config]
+    if not isinstance(config, Mapping):
+        return config
+    out = {k: _keras3_config(folder, v) for k, v in config.items()}
+    dropped = KERAS2_ONLY_LAYER_KEYS.get(out.get("class_name")) if isinstance(out.get("class_name"), str) else None
+    inner = out.get("config")
+    if dropped and isinstance(inner, dict):
+        for key, value in dropped.items():
+            if key in inner:
+                if inner[key] != value:
+                    raise _refuse(
+                        folder,
+                        "its %s layer %r has %s=%r, which Keras 3's %s does not take"
+                        % (out["class_name"], inner.get("name"), key, inner[key], out["class_name"]),
+                    )
+                del inner[key]
+    return out
+
+
 def _build_model(parts: SavedModelParts, custom_objects: Optional[Mapping[str, Any]], safe_mode: bool) -> Any:
     saving_utils = importlib.import_module("keras.src.legacy.saving.saving_utils")
-    config = _decoded(parts.model_config)
+    config = _keras3_config(parts.folder, _decoded(parts.model_config))
     try:
         with _legacy_scopes(safe_mode):
             model = saving_utils.model_from_config(config, custom_objects=dict(custom_objects or {}))

@@ -197,3 +197,53 @@ def test_refusals_name_tfsmlayer(tmp_path: pathlib.Path) -> None:
     (no_meta / "keras_metadata.pb").unlink()
     with pytest.raises(koc.ModelFileError, match="keras_metadata.pb.*TFSMLayer"):
         koc.load_model(no_meta)
+
+
+def _kinds_corpus() -> List[Tuple[str, Dict[str, Any]]]:
+    out = []
+    for manifest in sorted((DATA / "savedmodel_kinds").glob("*/manifest.json")):
+        for case in json.loads(manifest.read_text())["cases"]:
+            out.append((manifest.parent.name, case))
+    return out
+
+
+KINDS_CORPUS = _kinds_corpus()
+
+
+def _tail(name: str) -> str:
+    """A variable's name by its last two components (``lstm_cell/kernel``), as Keras 2 and 3 both spell them."""
+    return "/".join(name.split("/")[-2:])
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("item", KINDS_CORPUS, ids=["%s/%s" % (env, c["kind"]) for env, c in KINDS_CORPUS])
+def test_other_model_kinds_load_predict_and_resume(item: Tuple[str, Dict[str, Any]]) -> None:
+    """Two inputs, Embedding+LSTM, a custom layer from custom_objects (tests/data/savedmodel_kinds)."""
+    from custom_fns import koc_scale_layer
+
+    env, case = item
+    custom = {"KocScale": koc_scale_layer()} if "KocScale" in case["custom_objects"] else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = koc.load_model(DATA / "savedmodel_kinds" / env / case["file"], custom_objects=custom)
+    assert int(_np(model.optimizer.iterations)) == case["iterations"]
+    x = [np.asarray(a, dtype="int32" if case["kind"] == "embed_lstm" else "float32") for a in case["x"]]
+    feed = x if len(x) > 1 else x[0]
+    np.testing.assert_allclose(_np(model.predict(feed, verbose=0)), case["predictions"], rtol=1e-5, atol=1e-6)
+    before = {_tail(v.path): _np(v) for v in model.trainable_variables}
+    model.train_on_batch(feed, np.asarray(case["y"], dtype="float32"))
+    after = {_tail(v.path): _np(v) for v in model.trainable_variables}
+    want = {_tail(k): np.asarray(v) for k, v in case["next_weights"].items()}
+    assert sorted(after) == sorted(want)
+    differs = [k for k in want if np.max(np.abs(after[k] - want[k])) > 1e-4 * np.max(np.abs(want[k] - before[k])) + 1e-6]
+    if differs:
+        assert any(issubclass(w.category, koc.OptimizerStateWarning) for w in caught), (
+            "%s/%s: %s step differently from the saver, no OptimizerStateWarning" % (env, case["kind"], differs)
+        )
+
+
+@pytest.mark.tf
+def test_a_custom_layer_not_in_custom_objects_is_the_packages_error() -> None:
+    env, case = next(item for item in KINDS_CORPUS if item[1]["kind"] == "custom_layer")
+    with pytest.raises(koc.ModelFileError, match="KocScale.*custom_objects"):
+        koc.load_model(DATA / "savedmodel_kinds" / env / case["file"])

@@ -402,7 +402,8 @@ def _keras3_config(folder: str, config: Any) -> Any:
     if not isinstance(config, Mapping):
         return config
     out = {k: _keras3_config(folder, v) for k, v in config.items()}
-    dropped = KERAS2_ONLY_LAYER_KEYS.get(out.get("class_name")) if isinstance(out.get("class_name"), str) else None
+    class_name = out.get("class_name")
+    dropped = KERAS2_ONLY_LAYER_KEYS.get(class_name) if isinstance(class_name, str) else None
     inner = out.get("config")
     if dropped and isinstance(inner, dict):
         for key, value in dropped.items():

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # imported on first use (below), to keep ``import kerasopt_co
     from ._restore import RestoreReport, restore_state, state_of
     from ._state import OptimizerState
     from ._stateread import read_state
+    from ._upgrade import upgrade_model
 
 __version__ = "0.1.0"
 
@@ -40,6 +41,7 @@ _LAZY = {
     "deserialize": "._live",
     "to_keras": "._live",
     "load_model": "._load",
+    "upgrade_model": "._upgrade",
     "read_optimizer": "._modelfile",
     "fix_model": "._modelfile",
     "FixResult": "._modelfile",
@@ -80,6 +82,7 @@ __all__ = [
     "read_state",
     "OptimizerState",
     "load_model",
+    "upgrade_model",
     "restore_state",
     "state_of",
     "RestoreReport",

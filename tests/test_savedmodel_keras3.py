@@ -299,3 +299,18 @@ def test_upgrade_command(tmp_path: pathlib.Path, capsys: Any) -> None:
     assert "exists" in capsys.readouterr().err
     assert main(["upgrade", str(path), str(out), "--force", "--state", "fresh", "-q"]) == 0
     assert int(_np(FL.keras.models.load_model(str(out)).optimizer.iterations)) == 0
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("name,custom", [("custom_loss", "koc_custom_loss"), ("custom_metric", "koc_custom_metric")])
+def test_a_custom_loss_or_metric_comes_from_custom_objects(name: str, custom: str) -> None:
+    """tests/data/custom_models: without custom_objects the package's error names the function; with it, it trains."""
+    import custom_fns
+
+    path = DATA / "custom_models" / "tf215" / ("%s.savedmodel" % name)
+    with pytest.raises(koc.ModelFileError, match="cannot compile .*%s.*custom_objects" % custom):
+        koc.load_model(path)
+    model = koc.load_model(path, custom_objects={custom: getattr(custom_fns, custom)})
+    x = np.array([[0.25, 0.5], [0.75, 1.0]], dtype="float32")
+    out = model.train_on_batch(x, x.sum(axis=1, keepdims=True))
+    assert np.all(np.isfinite(np.asarray(out, dtype="float64")))

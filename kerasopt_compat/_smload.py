@@ -157,10 +157,7 @@ def read_savedmodel_parts(path: str) -> SavedModelParts:
     if not isinstance(model_config.get("class_name"), str):
         raise _refuse(folder, "the stored model config has no class_name")
     _check_modules(folder, model_config)
-    try:
-        bundle = Bundle(_variables_prefix(folder))
-    except ModelFileError as exc:
-        raise _refuse(folder, "its variables/ checkpoint cannot be read: %s" % exc) from None
+    bundle = Bundle(_variables_prefix(folder))  # a damaged bundle: its ModelFileError names the file and the part
     graph = bundle.object_graph()
     layers = _layer_nodes(folder, graph)
     listed = graph.list_items(graph.follow("variables"))

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ._restore import RestoreReport, restore_state, state_of
     from ._state import OptimizerState
     from ._stateread import read_state
+    from ._upgrade import upgrade_model
     from ._write import to_native
 
 __version__ = "0.1.0"
@@ -48,6 +49,7 @@ _LAZY = {
     "deserialize": "._live",
     "to_keras": "._live",
     "load_model": "._load",
+    "upgrade_model": "._upgrade",
     "read_optimizer": "._modelfile",
     "fix_model": "._modelfile",
     "FixResult": "._modelfile",
@@ -79,12 +81,14 @@ _SUBMODULES = frozenset(
         "_optional",
         "_protowire",
         "_restore",
+        "_smload",
         "_state",
         "_statecli",
         "_stateread",
         "_statewrite",
         "_stream",
         "_tables",
+        "_upgrade",
         "_v1train",
         "_values",
         "_write",
@@ -123,6 +127,7 @@ __all__ = [
     "read_state",
     "OptimizerState",
     "load_model",
+    "upgrade_model",
     "restore_state",
     "state_of",
     "RestoreReport",

@@ -34,7 +34,7 @@ from ._normalize import UNKNOWN_KEYS_MODES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 GENERATIONS = ("legacy", "keras2", "keras3")
-COMMANDS = ("check", "normalize", "convert", "fix-model", "state")
+COMMANDS = ("check", "normalize", "convert", "fix-model", "state", "upgrade")
 
 #: (leading bytes, what a file starting with them is)
 _MAGIC = (
@@ -267,6 +267,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from . import _statecli
 
         return _statecli.main(argv[1:])
+    if argv[:1] == ["upgrade"]:
+        from . import _upgrade
+
+        return _upgrade.main(argv[1:])
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         return _oneshot(argv)
     args = _parser().parse_args(argv)

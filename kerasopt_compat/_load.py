@@ -92,6 +92,15 @@ def load_model(
     * ``"fresh"``: the stored hyperparameters with a fresh state (iteration 0),
       no warning.
 
+    With Keras 3 (any backend), a TF 2.x SavedModel directory, which Keras 3's
+    own loader refuses, is rebuilt from its ``keras_metadata.pb`` model config
+    by Keras 3's legacy config loader (custom layers from ``custom_objects``),
+    its weights assigned by variable from ``variables/`` without TensorFlow,
+    and compiled and resumed as above (:mod:`kerasopt_compat._smload`); what
+    cannot be rebuilt (no Keras metadata, no model config, no variables)
+    raises :class:`ModelFileError` (``keras.layers.TFSMLayer`` remains the
+    inference-only route).
+
     >>> model = load_model("saved_by_tf215.h5")                     # doctest: +SKIP
     >>> serialize(model.optimizer)["config"]["learning_rate"]       # doctest: +SKIP
     0.123
@@ -100,6 +109,11 @@ def load_model(
         raise InvalidConfigError("state must be one of %s" % (_STATES,), key="state", value=state, has_value=True)
     fl = flavour()
     fspath = os.fspath(path)
+    if fl.default_family == "keras3":
+        from ._smload import is_savedmodel_dir, load_savedmodel
+
+        if is_savedmodel_dir(fspath):  # Keras 3 refuses these: rebuilt from keras_metadata.pb and variables/
+            return load_savedmodel(fl, fspath, custom_objects, compile, state, strict, kwargs)
     native = _NativeLoader(fl, fspath, custom_objects, kwargs)
     if not compile:
         return native(fspath, compile=False)

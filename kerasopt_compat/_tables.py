@@ -618,7 +618,8 @@ UNOPENABLE: Dict[Tuple[str, str], str] = {
     "or load it with tensorflowjs' own loader",
     ("savedmodel-no-variables", "*"): "it has no variables/ directory, so it holds no weights; "
     "save the model again with its variables",
-    ("savedmodel", "keras3"): "Keras 3 cannot open TF 2.x SavedModels: load it with tf_keras "
+    ("savedmodel", "keras3"): "Keras 3 cannot open TF 2.x SavedModels: load it with kerasopt_compat.load_model "
+    "(which rebuilds it from keras_metadata.pb and variables/), with tf_keras "
     "(pip install tf_keras; TF_USE_LEGACY_KERAS=1), or use keras.layers.TFSMLayer(path) for inference only",
     ("keras", "tf2.4-2.11"): "TF 2.4-2.11 cannot open .keras archives (TF 2.12+, tf_keras and Keras 3 can): "
     "load it with one of those, or convert it to .h5 there",

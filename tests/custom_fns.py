@@ -31,3 +31,27 @@ def koc_custom_metric(y_true, y_pred):
 
 
 CUSTOM_OBJECTS = {"koc_custom_loss": koc_custom_loss, "koc_custom_metric": koc_custom_metric}
+
+
+def koc_scale_layer():
+    """``KocScale``: a custom layer with one weight (``scale``, one value per feature) and a
+    ``get_config``, for the installed Keras: what a user passes in ``custom_objects`` to load
+    tests/data/savedmodel_kinds (tools/export_sm_kinds.py)."""
+    keras = flavour().keras
+
+    class KocScale(keras.layers.Layer):
+        def __init__(self, factor=1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = factor
+
+        def build(self, input_shape):
+            self.scale = self.add_weight(name="scale", shape=(int(input_shape[-1]),), initializer="ones", trainable=True)
+            super().build(input_shape)
+
+        def call(self, inputs):
+            return inputs * self.scale * self.factor
+
+        def get_config(self):
+            return dict(super().get_config(), factor=self.factor)
+
+    return KocScale

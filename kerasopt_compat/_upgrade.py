@@ -1,0 +1,121 @@
+"""``upgrade_model(IN, OUT)`` and ``kerasopt-compat upgrade IN OUT.keras``: any model file to the installed Keras' ``.keras``.
+
+The model is loaded with :func:`kerasopt_compat.load_model` (so a TF 2.x
+SavedModel in Keras 3, a Keras 2 ``.h5`` with its optimizer made right, the
+optimizer state restored by variable) and saved by the installed Keras as
+its native ``.keras`` archive, atomically: written to a temporary file in
+OUT's folder, then moved into place with ``os.replace``. IN is never written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import warnings
+from typing import Any, Mapping, Optional, Sequence
+
+from ._errors import KerasOptCompatError, ModelFileError
+from ._modelfile import PathLike
+
+__all__ = ["upgrade_model"]
+
+
+def upgrade_model(
+    src: PathLike,
+    dst: PathLike,
+    custom_objects: Optional[Mapping[str, Any]] = None,
+    *,
+    force: bool = False,
+    strict: bool = False,
+    state: str = "restore",
+) -> str:
+    """Load ``src`` with :func:`kerasopt_compat.load_model` and save it as the installed Keras' ``.keras`` at ``dst``.
+
+    ``dst`` must end in ``.keras`` and not exist (unless ``force``), and may not
+    be ``src``; ``src`` is never modified. ``custom_objects``, ``strict`` and
+    ``state`` go to :func:`~kerasopt_compat.load_model` (its warnings are the
+    caller's). Plain ``keras.models.load_model(dst)`` then gives the model, its
+    compiled loss/metrics and optimizer with the state ``state`` says. Returns
+    ``dst``.
+
+    >>> upgrade_model("saved_by_tf215/", "model.keras")          # doctest: +SKIP
+    'model.keras'
+    """
+    from ._flavour import flavour
+    from ._load import load_model
+
+    src_path, dst_path = os.fspath(src), os.fspath(dst)
+    if not dst_path.endswith(".keras"):
+        raise ModelFileError("upgrade_model: the output must be a .keras file", key="dst", value=dst_path, has_value=True)
+    if not os.path.exists(src_path):
+        raise ModelFileError("upgrade_model: %s does not exist" % src_path, key="src", value=src_path, has_value=True)
+    if os.path.exists(dst_path):
+        if os.path.realpath(dst_path) == os.path.realpath(src_path):
+            raise ModelFileError("upgrade_model: the output is the input; IN is never written", value=dst_path, has_value=True)
+        if not force:
+            raise ModelFileError("upgrade_model: %s exists (force=True replaces it)" % dst_path, value=dst_path, has_value=True)
+        if os.path.isdir(dst_path):
+            raise ModelFileError("upgrade_model: %s is a directory" % dst_path, value=dst_path, has_value=True)
+    fl = flavour()
+    if fl.kind != "keras3" and tuple(int(p) for p in (fl.keras_version or "0.0").split(".")[:2]) < (2, 13):
+        exc = ModelFileError(
+            "upgrade_model: the installed Keras cannot write .keras archives (Keras 2.13+, tf_keras and Keras 3 can)"
+        )
+        exc.note_installed(fl.describe())
+        raise exc
+    model = load_model(src_path, custom_objects, state=state, strict=strict)
+    folder = os.path.dirname(os.path.abspath(dst_path))
+    fd, tmp = tempfile.mkstemp(prefix=".%s.tmp-" % os.path.basename(dst_path), suffix=".keras", dir=folder)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, dst_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return dst_path
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="kerasopt-compat upgrade",
+        description="Load a model file (.h5, .keras, SavedModel directory) with kerasopt_compat.load_model and save "
+        "it as the installed Keras' native .keras archive (written atomically; IN is never modified). Needs the "
+        "installed TensorFlow/Keras; a model with custom layers needs the Python API (custom_objects).",
+        epilog="example:\n  kerasopt-compat upgrade saved_by_tf215/ model.keras\n\nexit status: 0 written, 2 error",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("src", metavar="IN", help="model file or SavedModel directory (never modified)")
+    p.add_argument("dst", metavar="OUT", help="the .keras file to write")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--strict", action="store_true", help="a setting the installed Keras cannot hold is an error")
+    p.add_argument(
+        "--state",
+        choices=("restore", "require", "fresh"),
+        default="restore",
+        help="the optimizer state: restore it (default), require an exact restore, or start fresh",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            upgrade_model(args.src, args.dst, force=args.force, strict=args.strict, state=args.state)
+        except KerasOptCompatError as exc:
+            print("error: %s" % exc, file=sys.stderr)
+            return 2
+        finally:
+            if not args.quiet:
+                for item in caught:
+                    if issubclass(item.category, (DeprecationWarning, FutureWarning)):
+                        continue
+                    print("warning: %s: %s" % (args.src, item.message), file=sys.stderr)
+    print("%s: written by the installed Keras from %s" % (args.dst, args.src))
+    return 0

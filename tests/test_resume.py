@@ -115,12 +115,21 @@ def _native_after_fix(path: pathlib.Path, case: Dict[str, Any], tmp: pathlib.Pat
 
 
 def _layers_load(path: pathlib.Path) -> bool:
+    """Whether the installed Keras opens the file's format and layers: natively, or (TF 2.x SavedModels
+    in Keras 3, which its own loader refuses) through kerasopt_compat.load_model (issue 20)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             FL.keras.models.load_model(str(path), compile=False)
     except Exception:  # noqa: BLE001
-        return False
+        if not (path.is_dir() and FL.default_family == "keras3"):
+            return False
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                koc.load_model(path, compile=False)
+        except koc.KerasOptCompatError:
+            return False
     return True
 
 

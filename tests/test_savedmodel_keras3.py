@@ -13,7 +13,10 @@ loaded with :func:`kerasopt_compat.load_model` and must
 * hold the saver's weights, iteration count and slots (tests/data/resume_sm).
 
 Every corpus runs whole where ``KOC_RESUME_FULL=1`` (tox.ini: tf220, keras3-jax,
-keras3-torch); elsewhere a sample (``SAMPLE``), to keep CI within its time.
+keras3-torch); elsewhere a sample (``SAMPLE``), to keep CI within its time. The
+resume corpus's SavedModels run here as a sample everywhere: tests/test_resume.py
+takes the step on every one of them (through ``kerasopt_compat.load_model``) in
+the full envs and counts them for ``compat_matrix.md``.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def _resume_corpus() -> List[Tuple[str, Dict[str, Any], str, str]]:
     for manifest in sorted(RESUME.glob("*/manifest.json")):
         for case in json.loads(manifest.read_text())["cases"]:
             files = {f["format"]: f["file"] for f in case["files"]}
-            if "savedmodel" not in files or (not FULL and case["case"] not in SAMPLE):
+            if "savedmodel" not in files or case["case"] not in SAMPLE:
                 continue
             out.append((manifest.parent.name, case, files["savedmodel"], files["h5"]))
     return out

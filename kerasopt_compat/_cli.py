@@ -30,7 +30,7 @@ from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, TextIO,
 
 from . import _stream as S
 from ._errors import KerasOptCompatError
-from ._normalize import UNKNOWN_KEYS_MODES
+from ._normalize import UNKNOWN_KEYS_MODES, parse_json
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 GENERATIONS = ("legacy", "keras2", "keras3")
@@ -123,7 +123,7 @@ def _oneshot(argv: Sequence[str]) -> int:
     for source in args.files or ["-"]:
         label = "<stdin>" if source == "-" else source
         try:
-            value = json.loads(_read_whole(source))
+            value = parse_json(_read_whole(source))
         except InputProblem as exc:
             _say("%s: %s" % (label, exc))
             status = EXIT_USAGE
@@ -442,7 +442,7 @@ def _convert_source(run: _Run, source: str, label: str, out: _Output) -> None:
             _convert_lines(run, fh, first, label, out, size)
             return
         try:
-            value = json.loads(first + fh.read())
+            value = parse_json(first + fh.read())
         except UnicodeDecodeError:
             raise InputProblem("is not UTF-8 text (a binary file?), not JSON text") from None
         except ValueError as exc:
@@ -472,7 +472,7 @@ def _kind(first: str) -> str:
     if not stripped.startswith("{"):
         return "json"
     try:
-        json.loads(stripped)
+        parse_json(stripped)
     except ValueError:
         return "json"  # a pretty-printed document
     return "jsonl"

@@ -195,6 +195,20 @@ def json_too_deep(text: str) -> bool:
     return False
 
 
+def parse_json(text: str) -> Any:
+    """``json.loads`` for untrusted text, refusing (``ValueError``) JSON nested deeper than :data:`MAX_JSON_DEPTH`
+    (the C scanner recurses per level: a deep document would exhaust the stack).
+
+    >>> parse_json("[" * 600 + "]" * 600)
+    Traceback (most recent call last):
+    ...
+    ValueError: JSON nested deeper than 500 levels
+    """
+    if json_too_deep(text):
+        raise ValueError("JSON nested deeper than %d levels" % MAX_JSON_DEPTH)
+    return json.loads(text)
+
+
 def loads(text: Union[str, bytes], *, custom_objects: CustomObjects = None, unknown_keys: str = "error") -> Dict[str, Any]:
     """Parse stored JSON text and return the canonical dict (``unknown_keys`` as in :func:`normalize`).
 

@@ -15,7 +15,7 @@ import warnings
 from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Sequence, TextIO, Tuple
 
 from ._errors import ConfigTypeError, InvalidConfigError, KerasOptCompatError, UnknownClassError, UnknownKeyError
-from ._normalize import normalize
+from ._normalize import normalize, parse_json
 from ._write import to_native
 
 #: Records per batch handed to a worker.
@@ -85,7 +85,7 @@ def convert_value(value: Any, options: Options) -> Any:
     """
     if isinstance(value, str):
         try:
-            parsed = json.loads(value)
+            parsed = parse_json(value)
         except ValueError:
             raise ConfigTypeError("the field holds a string that is not JSON text", value=value, has_value=True) from None
         return json.dumps(convert_value(parsed, options), allow_nan=False)
@@ -112,7 +112,7 @@ def _convert_text(text: str, options: Options) -> Tuple[str, Any, Optional[str],
         warnings.simplefilter("always")
         warnings.showwarning = show
         try:
-            old = json.loads(text)
+            old = parse_json(text)
             new = convert_value(old, options)
         except KerasOptCompatError as exc:
             return FAILED, None, error_message(exc), tuple(caught)
@@ -135,7 +135,7 @@ def process_lines(lines: Sequence[str], options: Options) -> List[Result]:
             results.append(Result(status, original_or_new, error, caught))
             continue
         try:
-            record = json.loads(original)
+            record = parse_json(original)
             value = _lookup(record, options.field)
         except KerasOptCompatError as exc:
             results.append(Result(FAILED, original, error_message(exc), ()))

@@ -245,3 +245,22 @@ def test_autoinstall_without_tensorflow_starts_cleanly_from_a_pth_file(tmp_path)
     assert run.returncode == 0 and run.stdout.split() == ["started"]
     assert run.stderr.count("RuntimeWarning") == 1 and "Traceback" not in run.stderr
     assert "kerasopt_compat[tensorflow]" in run.stderr and "kerasopt_compat[keras]" in run.stderr
+
+
+@pytest.mark.parametrize("layout", ["json", "jsonl", "oneshot"])
+def test_cli_refuses_json_nested_too_deep_without_a_traceback(layout, tmp_path, capsys):
+    """A record nested 100 000 levels deep is a per-record error (the C scanner would exhaust the stack)."""
+    from kerasopt_compat._cli import main as cli_main
+
+    deep = '{"class_name": "SGD", "config": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    path = tmp_path / "deep.txt"
+    good = '{"class_name": "SGD", "config": {"lr": 0.1}}'
+    path.write_text(deep if layout != "jsonl" else good + "\n" + deep + "\n")
+    argv = [str(path)] if layout == "oneshot" else ["normalize", str(path), "--on-error", "skip"]
+    status = cli_main(argv)
+    captured = capsys.readouterr()
+    assert "nested deeper than 500 levels" in captured.err and "Traceback" not in captured.err
+    if layout == "jsonl":
+        assert status == 1 and '"learning_rate": 0.1' in captured.out  # the good record is still converted
+    else:
+        assert status == 2

@@ -16,6 +16,8 @@ What a block needs, or why it is not run, is an HTML comment on the line right b
   unless ``KOC_REQUIRE_LIVE=1`` (the live tox envs), where that is an error (as tests/live_helpers.py does).
 * ``<!-- example: needs tf -->``: TensorFlow itself (the block uses ``tf.keras`` or ``tf.compat.v1``);
   skipped with a reason elsewhere, e.g. in stand-alone Keras 3 envs (keras3-jax, keras3-torch).
+* ``<!-- example: needs keras3 -->``: Keras 3 (any backend; TF 2.16+ or stand-alone), e.g. TF 2.x SavedModels
+  loaded by kerasopt_compat; skipped with a reason under Keras 2.
 * ``<!-- example: not run: REASON -->``: never run; the reason is required (keep these rare: ``pip install``
   lines, the set-up commands that CI runs anyway, commands that change the interpreter's environment).
 
@@ -53,7 +55,7 @@ FIXTURES: Dict[str, str] = {
 }
 
 LANGUAGES = ("python", "pycon", "bash", "sh")
-NEEDS = ("keras", "tf")
+NEEDS = ("keras", "tf", "keras3")
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _MARKER = re.compile(r"^<!--\s*example:\s*(.*?)\s*-->\s*$")
 _SHELL_PRELUDE = """set -euo pipefail
@@ -116,7 +118,7 @@ def _requirement(marker: Optional[str]) -> Optional[str]:
         need = marker[len("needs ") :].strip()
         if need in NEEDS:
             return need
-    raise ValueError("unknown example marker %r (known: 'needs keras', 'needs tf', 'not run: REASON')" % marker)
+    raise ValueError("unknown example marker %r (known: 'needs keras', 'needs tf', 'needs keras3', 'not run: REASON')" % marker)
 
 
 def _skip_unless_available(need: Optional[str]) -> None:
@@ -130,6 +132,11 @@ def _skip_unless_available(need: Optional[str]) -> None:
         pytest.skip("needs TensorFlow or Keras (run through tox)")
     if need == "tf" and not has_tf:
         pytest.skip("needs TensorFlow (uses tf.keras); stand-alone Keras here")
+    if need == "keras3":
+        from kerasopt_compat import flavour
+
+        if flavour().default_family != "keras3":
+            pytest.skip("needs Keras 3; %s here" % flavour().describe())
 
 
 def _prepare(directory: str, source: str) -> None:

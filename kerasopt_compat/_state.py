@@ -181,6 +181,18 @@ class VariableState(NamedTuple):
     model_path: Optional[str] = None
 
 
+def slot_exists(slot: SlotName, generation: str, options: Mapping[str, Any]) -> bool:
+    """Whether ``generation``'s class creates ``slot`` with these (stored or canonical) options."""
+    if getattr(slot, generation) is None:
+        return False
+    if slot.when is None or generation in slot.always_in:
+        return True
+    value = options.get(slot.when)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value != 0
+    return bool(value)
+
+
 class NoteTaker:
     """Base of the state readers: their ``notes`` and ``untied`` (:class:`OptimizerState`)."""
 

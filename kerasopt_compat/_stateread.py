@@ -55,7 +55,7 @@ from ._modelfile import (
     read_model_file,
 )
 from ._normalize import CustomObjects
-from ._state import EXTRA_SLOTS, HEAD, ORDER, SLOTS, TAIL, NoteTaker, OptimizerState, Saver, SlotName, VariableState
+from ._state import EXTRA_SLOTS, HEAD, ORDER, SLOTS, TAIL, NoteTaker, OptimizerState, Saver, VariableState, slot_exists
 
 __all__ = ["read_state"]
 
@@ -133,18 +133,6 @@ def _opt_info(stored: StoredModel, custom_objects: CustomObjects, unknown_keys: 
     return _Opt(canonical, cls if isinstance(cls, str) else None, wrapped, options, hint)
 
 
-def _exists(slot: SlotName, generation: str, options: Mapping[str, Any]) -> bool:
-    """Whether ``generation``'s class creates ``slot`` with these stored options."""
-    if getattr(slot, generation) is None:
-        return False
-    if slot.when is None or generation in slot.always_in:
-        return True
-    value = options.get(slot.when)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value != 0
-    return bool(value)
-
-
 def _float_lr(options: Mapping[str, Any]) -> bool:
     lr = options.get("learning_rate", options.get("lr"))
     return isinstance(lr, (int, float)) and not isinstance(lr, bool)
@@ -209,8 +197,8 @@ class _Builder:
 
 
 def _expected_slots(cls: str, generation: str, options: Mapping[str, Any]) -> List[str]:
-    out = [s.canonical for s in EXTRA_SLOTS if _exists(s, generation, options)]
-    out.extend(s.canonical for s in SLOTS[cls] if _exists(s, generation, options))
+    out = [s.canonical for s in EXTRA_SLOTS if slot_exists(s, generation, options)]
+    out.extend(s.canonical for s in SLOTS[cls] if slot_exists(s, generation, options))
     return out
 
 
@@ -663,11 +651,11 @@ class _KerasReader(NoteTaker):
             elif what == "learning_rate":
                 if _float_lr(options):
                     out.append((what, None))
-            elif _exists(extra_slots[what], generation, options):
+            elif slot_exists(extra_slots[what], generation, options):
                 out.extend((what, i) for i in range(n_vars))
         by_name = {s.canonical: s for s in SLOTS[cls]}
         for block in ORDER[cls][generation]:
-            present = [s for s in block if _exists(by_name[s], generation, options)]
+            present = [s for s in block if slot_exists(by_name[s], generation, options)]
             if len(present) > 1:
                 out.extend((s, i) for i in range(n_vars) for s in present)
             elif present:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ._state import EXTRA_SLOTS, HEAD, ORDER, SLOTS, TAIL, OptimizerState, SlotName, VariableState
+from ._state import EXTRA_SLOTS, HEAD, ORDER, SLOTS, TAIL, OptimizerState, SlotName, VariableState, slot_exists
 
 __all__ = ["h5_weights", "keras_weights", "StateLayout"]
 
@@ -33,17 +33,6 @@ class StateLayout:
 
     def __init__(self, names: List[str], values: List[Any], notes: List[str]) -> None:
         self.names, self.values, self.notes = names, values, notes
-
-
-def _exists(slot: SlotName, generation: str, options: Mapping[str, Any]) -> bool:
-    if getattr(slot, generation) is None:
-        return False
-    if slot.when is None or generation in slot.always_in:
-        return True
-    value = options.get(slot.when)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value != 0
-    return bool(value)
 
 
 def h5_weights(state: OptimizerState, target: str) -> Tuple[Optional[StateLayout], List[str]]:
@@ -101,8 +90,8 @@ def _lay_out(state: OptimizerState, target: str, fmt: str, ties: Tuple[str, ...]
     if reasons:
         return None, reasons
     assert isinstance(cls, str) and state.iterations is not None
-    rows = [row for row in SLOTS[cls] if _exists(row, target, options)]
-    extras = [row for row in EXTRA_SLOTS if _exists(row, target, options)]
+    rows = [row for row in SLOTS[cls] if slot_exists(row, target, options)]
+    extras = [row for row in EXTRA_SLOTS if slot_exists(row, target, options)]
     notes: List[str] = []
     for var in variables:
         missing = [

@@ -1,17 +1,18 @@
-"""``fix-model --to TARGET IN... -o OUTDIR``: many model files at once.
+"""``fix-model --to TARGET IN... -o OUTDIR`` and ``upgrade IN... -o OUTDIR``: many model files at once.
 
 Each ``IN`` is a model file, a SavedModel directory, or a folder walked for
-``.h5``/``.hdf5``/``.keras`` files, TF.js ``model.json`` files and SavedModel
-directories (a directory holding ``saved_model.pb``, not walked into). Each is
-fixed by :func:`kerasopt_compat.fix_model` into ``OUTDIR`` under its path
-relative to the folder it was found in (a file given by itself: its name), one
-file at a time or with ``--jobs N`` worker processes; every output is written
-atomically and no input is touched. Per file: a line on error (``--on-error
-stop`` stops there, ``skip`` goes on), the warnings unless ``-q``, a progress
-bar on a terminal, and with ``--report FILE.jsonl`` one JSON line (path,
-output, container, class, what changed, state, warnings, error). Then one
-summary line, and the exit status of ``normalize``: 0 ok, 1 a file failed or
-(``--check``) would change, 2 usage.
+``.h5``/``.hdf5``/``.keras`` files, TF.js ``model.json`` files (``fix-model``
+only) and SavedModel directories (a directory holding ``saved_model.pb``, not
+walked into). Each is fixed by :func:`kerasopt_compat.fix_model` (or upgraded
+by :func:`kerasopt_compat.upgrade_model` to ``NAME.keras``) into ``OUTDIR``
+under its path relative to the folder it was found in (a file given by
+itself: its name), one file at a time or with ``--jobs N`` worker processes;
+every output is written atomically and no input is touched. Per file: a line
+on error (``--on-error stop`` stops there, ``skip`` goes on), the warnings
+unless ``-q``, a progress bar on a terminal, and with ``--report FILE.jsonl``
+one JSON line (path, output, container, class, what changed, state,
+warnings, error). Then one summary line, and the exit status of
+``normalize``: 0 ok, 1 a file failed or (``--check``) would change, 2 usage.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import json
 import os
 import sys
 import warnings
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ._errors import KerasOptCompatError
 
-__all__ = ["model_files", "run"]
+__all__ = ["add_options", "model_files", "run"]
 
 #: File names walked for (lower case): model files by extension, TF.js by name.
 _SUFFIXES = (".h5", ".hdf5", ".keras")
@@ -37,8 +38,23 @@ def _is_savedmodel(path: str) -> bool:
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb"))
 
 
-def model_files(inputs: List[str]) -> Iterator[Tuple[str, str]]:
+def add_options(p: argparse.ArgumentParser) -> None:
+    """The options of the many-files form, shared by ``fix-model`` and ``upgrade``."""
+    p.add_argument("-o", "--output-dir", metavar="OUTDIR", help="write every IN into this folder (paths kept relative to IN)")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="with -o: worker processes")
+    p.add_argument(
+        "--on-error",
+        choices=("stop", "skip"),
+        default="stop",
+        help="with -o: a file that fails: stop there (default) or go on with the others",
+    )
+    p.add_argument("--report", metavar="FILE.jsonl", help="with -o: one JSON line per file (what changed, warnings, error)")
+
+
+def model_files(inputs: List[str], tfjs: bool = True) -> Iterator[Tuple[str, str]]:
     """``(input path, output path relative to OUTDIR)`` of every model file under ``inputs``, sorted per input.
+
+    ``tfjs=False`` leaves TF.js ``model.json`` files out of walked folders.
 
     >>> list(model_files([]))
     []
@@ -57,41 +73,77 @@ def model_files(inputs: List[str]) -> Iterator[Tuple[str, str]]:
                     found.append(os.path.join(here, name))
                     dirs.remove(name)  # a SavedModel is one model, not a folder to walk
             for name in sorted(files):
-                if name.lower().endswith(_SUFFIXES) or name == _TFJS_NAME:
+                if name.lower().endswith(_SUFFIXES) or (tfjs and name == _TFJS_NAME):
                     found.append(os.path.join(here, name))
         for path in sorted(found):
             yield path, os.path.relpath(path, root)
 
 
-def _one(job: Tuple[str, str, Dict[str, Any]]) -> Dict[str, Any]:
-    """Fix one file (in a worker process with ``--jobs``): the report line as a dict."""
+Job = Tuple[str, str, str, Dict[str, Any]]  # (command, input, output, options)
+
+
+def _fix_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
     from ._modelfile import fix_model
 
-    src, dst, options = job
     line: Dict[str, Any] = {"path": src, "output": None if options["check"] else dst}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            if not options["check"]:
-                os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
-            result = fix_model(src, dst, **options)
-        except (KerasOptCompatError, OSError) as exc:
-            line.update(error=str(exc), output=None)
-        else:
-            before = result.before if isinstance(result.before, dict) else {}
-            line.update(
-                container=result.format,
-                family=result.family,
-                **{"class": before.get("class_name")},
-                changed=result.changed,
-                state=result.state,
-                error=None,
-            )
-    line["warnings"] = ["%s: %s" % (w.category.__name__, w.message) for w in caught]
+    try:
+        if not options["check"]:
+            os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+        result = fix_model(src, dst, **options)
+    except (KerasOptCompatError, OSError) as exc:
+        line.update(error=str(exc), output=None)
+    else:
+        before = result.before if isinstance(result.before, dict) else {}
+        line.update(
+            container=result.format,
+            family=result.family,
+            **{"class": before.get("class_name")},
+            changed=result.changed,
+            state=result.state,
+            error=None,
+        )
     return line
 
 
-def _results(jobs: List[Tuple[str, str, Dict[str, Any]]], workers: int, stop: Any) -> Iterator[Dict[str, Any]]:
+def _upgrade_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
+    from ._modelfile import _detect, read_optimizer
+    from ._upgrade import upgrade_model
+
+    line: Dict[str, Any] = {"path": src, "output": dst}
+    try:
+        os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
+        upgrade_model(src, dst, **options)
+    except Exception as exc:  # noqa: BLE001 -- native Keras' own load errors too: one file's failure is its line
+        text = str(exc) if isinstance(exc, (KerasOptCompatError, OSError)) else "%s: %s" % (type(exc).__name__, exc)
+        line.update(error=text, output=None)
+        return line
+    try:  # the optimizer the .keras file now holds (a model saved without one has none)
+        written: Optional[str] = read_optimizer(dst)["class_name"]
+    except KerasOptCompatError:
+        written = None
+    line.update(container=_detect(src), **{"class": written}, changed=True, state=options.get("state"), error=None)
+    return line
+
+
+_WORKERS: Dict[str, Callable[[str, str, Dict[str, Any]], Dict[str, Any]]] = {
+    "fix-model": _fix_one,
+    "upgrade": _upgrade_one,
+}
+
+
+def _one(job: Job) -> Dict[str, Any]:
+    """One file (in a worker process with ``--jobs``): the report line as a dict."""
+    command, src, dst, options = job
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = _WORKERS[command](src, dst, options)
+    # upgrade: the installed TensorFlow/Keras' own deprecation notices are not about the file (as for one file)
+    noise = (DeprecationWarning, FutureWarning) if command == "upgrade" else ()
+    line["warnings"] = ["%s: %s" % (w.category.__name__, w.message) for w in caught if not issubclass(w.category, noise)]
+    return line
+
+
+def _results(jobs: List[Job], workers: int, stop: Any) -> Iterator[Dict[str, Any]]:
     """Report lines in input order; with ``workers > 1`` at most ``2 * workers`` files in flight."""
     if workers == 1:
         for job in jobs:
@@ -99,11 +151,14 @@ def _results(jobs: List[Tuple[str, str, Dict[str, Any]]], workers: int, stop: An
             if stop():
                 return
         return
+    import multiprocessing
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
+    # upgrade's workers load TensorFlow/JAX/PyTorch, which are multithreaded: fresh interpreters, never a fork
+    context = multiprocessing.get_context("spawn") if jobs and jobs[0][0] == "upgrade" else None
     window: Any = deque()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending = iter(jobs)
         for job in pending:
             window.append(pool.submit(_one, job))
@@ -117,39 +172,51 @@ def _results(jobs: List[Tuple[str, str, Dict[str, Any]]], workers: int, stop: An
             future.cancel()
 
 
-def run(args: argparse.Namespace) -> int:
-    """The bulk ``fix-model`` (``args`` from ``_fixcli.parser``)."""
+def _keras_name(rel: str) -> str:
+    """``upgrade``'s output for an input at ``rel``: the same path with ``.keras`` for its extension."""
+    stem = os.path.normpath(rel)
+    base, ext = os.path.splitext(stem)
+    return (base if ext.lower() in _SUFFIXES else stem) + ".keras"
+
+
+def run(args: argparse.Namespace, command: str = "fix-model") -> int:
+    """The many-files ``fix-model`` (``args`` from ``_fixcli.parser``) or ``upgrade`` (``_upgrade.parser``)."""
+    say = "kerasopt-compat %s: " % command
     if args.jobs < 1:
-        print("kerasopt-compat fix-model: --jobs must be at least 1", file=sys.stderr)
+        print(say + "--jobs must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     out_dir = args.output_dir
+    upgrade = command == "upgrade"
     try:
-        pairs = list(model_files(args.paths))
+        pairs = list(model_files(args.paths, tfjs=not upgrade))
     except FileNotFoundError as exc:
-        print("kerasopt-compat fix-model: no such file or directory: %s" % exc, file=sys.stderr)
+        print(say + "no such file or directory: %s" % exc, file=sys.stderr)
         return EXIT_USAGE
-    targets = [os.path.abspath(os.path.join(out_dir, rel)) for _, rel in pairs]
+    targets = [os.path.abspath(os.path.join(out_dir, _keras_name(rel) if upgrade else rel)) for _, rel in pairs]
     if len(set(targets)) != len(targets):
         twice = sorted({t for t in targets if targets.count(t) > 1})
-        print("kerasopt-compat fix-model: two inputs would be written to %s; give them apart" % twice[0], file=sys.stderr)
+        print(say + "two inputs would be written to %s; give them apart" % twice[0], file=sys.stderr)
         return EXIT_USAGE
     out_abs = os.path.abspath(out_dir)
     for path in args.paths:  # outputs inside a walked folder would be walked next time; inputs inside OUTDIR overwritten
         here = os.path.abspath(path)
         if _within(out_abs, here) or _within(here, out_abs):
-            message = "-o %s overlaps the input %s; pick another output folder" % (out_dir, path)
-            print("kerasopt-compat fix-model: " + message, file=sys.stderr)
+            print(say + "-o %s overlaps the input %s; pick another output folder" % (out_dir, path), file=sys.stderr)
             return EXIT_USAGE
-    options = dict(
-        target=args.to,
-        force=args.force,
-        check=args.check,
-        strict=args.strict,
-        custom_objects=list(args.custom),
-        unknown_keys=args.unknown_keys,
-        state=args.state,
-    )
-    jobs = [(src, dst, options) for (src, _), dst in zip(pairs, targets)]
+    if upgrade:
+        options: Dict[str, Any] = dict(force=args.force, strict=args.strict, state=args.state)
+        args.check = False
+    else:
+        options = dict(
+            target=args.to,
+            force=args.force,
+            check=args.check,
+            strict=args.strict,
+            custom_objects=list(args.custom),
+            unknown_keys=args.unknown_keys,
+            state=args.state,
+        )
+    jobs = [(command, src, dst, options) for (src, _), dst in zip(pairs, targets)]
     counts = {"rewritten": 0, "unchanged": 0, "failed": 0}
     stopped = False
 
@@ -178,15 +245,10 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         report.close()
     total = sum(counts.values())
-    verb = "would change" if args.check else "rewritten"
-    summary = "kerasopt-compat fix-model: %d file%s: %d %s, %d unchanged, %d failed" % (
-        total,
-        "" if total == 1 else "s",
-        counts["rewritten"],
-        verb,
-        counts["unchanged"],
-        counts["failed"],
-    )
+    verb = "would change" if args.check else "written as .keras" if upgrade else "rewritten"
+    summary = say + "%d file%s: %d %s, " % (total, "" if total == 1 else "s", counts["rewritten"], verb)
+    summary += "" if upgrade else "%d unchanged, " % counts["unchanged"]
+    summary += "%d failed" % counts["failed"]
     if stopped:
         summary += " (stopped at the first failure: --on-error stop; %d not tried)" % (len(jobs) - total)
     print(summary, file=sys.stderr)

@@ -12,6 +12,7 @@ from typing import Optional, Sequence
 from . import _tables as T
 from ._cli import add_unknown_keys
 from ._errors import KerasOptCompatError
+from ._fixbulk import add_options
 from ._modelfile import fix_model
 
 
@@ -36,15 +37,7 @@ def parser() -> argparse.ArgumentParser:
         help="a model file or SavedModel directory (never modified) and where to write its fixed copy (atomically); "
         "with -o: model files, SavedModel directories and folders to walk for them",
     )
-    p.add_argument("-o", "--output-dir", metavar="OUTDIR", help="fix every IN into this folder (paths kept relative to IN)")
-    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="with -o: worker processes")
-    p.add_argument(
-        "--on-error",
-        choices=("stop", "skip"),
-        default="stop",
-        help="with -o: a file that fails: stop there (default) or go on with the others",
-    )
-    p.add_argument("--report", metavar="FILE.jsonl", help="with -o: one JSON line per file (what changed, warnings, error)")
+    add_options(p)
     p.add_argument(
         "--to",
         required=True,
@@ -84,7 +77,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.output_dir is not None:
         from ._fixbulk import run
 
-        return run(args)
+        return run(args, "fix-model")
     if len(args.paths) != 2:
         p.error("give IN and OUT, or several IN with -o OUTDIR")
     if args.jobs != 1 or args.report or args.on_error != "stop":

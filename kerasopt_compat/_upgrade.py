@@ -66,6 +66,11 @@ def upgrade_model(
         exc.note_installed(fl.describe())
         raise exc
     model = load_model(src_path, custom_objects, state=state, strict=strict)
+    if state == "fresh" and getattr(model, "optimizer", None) is not None:
+        from ._restore import _Live
+
+        # saved built (zero slots, iteration 0): an unbuilt one makes Keras 3's loader warn that the counts differ
+        _Live(model.optimizer).build(model.trainable_variables)
     folder = os.path.dirname(os.path.abspath(dst_path))
     fd, tmp = tempfile.mkstemp(prefix=".%s.tmp-" % os.path.basename(dst_path), suffix=".keras", dir=folder)
     os.close(fd)
@@ -80,16 +85,28 @@ def upgrade_model(
 
 
 def parser() -> argparse.ArgumentParser:
+    from ._fixbulk import add_options
+
     p = argparse.ArgumentParser(
         prog="kerasopt-compat upgrade",
         description="Load a model file (.h5, .keras, SavedModel directory) with kerasopt_compat.load_model and save "
-        "it as the installed Keras' native .keras archive (written atomically; IN is never modified). Needs the "
-        "installed TensorFlow/Keras; a model with custom layers needs the Python API (custom_objects).",
-        epilog="example:\n  kerasopt-compat upgrade saved_by_tf215/ model.keras\n\nexit status: 0 written, 2 error",
+        "it as the installed Keras' native .keras archive (written atomically; IN is never modified). With -o: "
+        "many files and folders at once, each IN written as OUTDIR/<its path>.keras. Needs the installed "
+        "TensorFlow/Keras; a model with custom layers needs the Python API (custom_objects).",
+        epilog="examples:\n"
+        "  kerasopt-compat upgrade saved_by_tf215/ model.keras\n"
+        "  kerasopt-compat upgrade old_models/ more.h5 -o upgraded/ --on-error skip --report upgraded.jsonl\n\n"
+        "exit status: 0 written, 1 with -o: a file failed, 2 error",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("src", metavar="IN", help="model file or SavedModel directory (never modified)")
-    p.add_argument("dst", metavar="OUT", help="the .keras file to write")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="IN OUT | IN...",
+        help="a model file or SavedModel directory (never modified) and the .keras file to write; with -o: model "
+        "files, SavedModel directories and folders to walk for them",
+    )
+    add_options(p)
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     p.add_argument("--strict", action="store_true", help="a setting the installed Keras cannot hold is an error")
     p.add_argument(
@@ -103,11 +120,21 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.output_dir is not None:
+        from ._fixbulk import run
+
+        return run(args, "upgrade")
+    if len(args.paths) != 2:
+        p.error("give IN and OUT.keras, or several IN with -o OUTDIR")
+    if args.jobs != 1 or args.report or args.on_error != "stop":
+        p.error("--jobs, --report and --on-error are for -o OUTDIR")
+    src, dst = args.paths
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            upgrade_model(args.src, args.dst, force=args.force, strict=args.strict, state=args.state)
+            upgrade_model(src, dst, force=args.force, strict=args.strict, state=args.state)
         except KerasOptCompatError as exc:
             print("error: %s" % exc, file=sys.stderr)
             return 2
@@ -116,6 +143,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 for item in caught:
                     if issubclass(item.category, (DeprecationWarning, FutureWarning)):
                         continue
-                    print("warning: %s: %s" % (args.src, item.message), file=sys.stderr)
-    print("%s: written by the installed Keras from %s" % (args.dst, args.src))
+                    print("warning: %s: %s" % (src, item.message), file=sys.stderr)
+    print("%s: written by the installed Keras from %s" % (dst, src))
     return 0

@@ -316,7 +316,53 @@ def test_upgrade_command(tmp_path: pathlib.Path, capsys: Any) -> None:
     assert main(["upgrade", str(path), str(out)]) == 2
     assert "exists" in capsys.readouterr().err
     assert main(["upgrade", str(path), str(out), "--force", "--state", "fresh", "-q"]) == 0
-    assert int(_np(FL.keras.models.load_model(str(out)).optimizer.iterations)) == 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fresh = FL.keras.models.load_model(str(out))
+    assert not [w for w in caught if "Skipping variable loading" in str(w.message)]  # saved built, zero slots
+    assert int(_np(fresh.optimizer.iterations)) == 0
+    assert _step(fresh, case) == "different"  # a fresh Adam's step is not the saver's
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("jobs", ["1", "2"] if FULL else ["1"])
+def test_upgrade_many_files_into_a_folder(jobs: str, tmp_path: pathlib.Path, capsys: Any) -> None:
+    """``upgrade IN... -o OUTDIR``: a folder walked (a SavedModel and its .h5 twin in a subfolder, a broken file)."""
+    import shutil
+
+    from kerasopt_compat._cli import main
+
+    env, case, sm, h5 = next(item for item in _resume_corpus_all() if item[1]["case"] == "keras2_adam_twin")
+    models = tmp_path / "models"
+    shutil.copytree(RESUME / env / sm, models / "team" / "run1")
+    shutil.copy(RESUME / env / h5, models / "team" / "run1_twin.h5")
+    (models / "broken.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)  # HDF5 signature, nothing after it
+    before = sorted((p.relative_to(models), p.stat().st_mtime_ns, p.stat().st_size) for p in models.rglob("*"))
+    out, report = tmp_path / "upgraded", tmp_path / "report.jsonl"
+    args = ["upgrade", str(models), "-o", str(out), "--jobs", jobs, "--on-error", "skip", "--report", str(report), "-q"]
+    status = main(args)
+    assert status == 1  # broken.h5 failed; the others were written
+    assert sorted((p.relative_to(models), p.stat().st_mtime_ns, p.stat().st_size) for p in models.rglob("*")) == before
+    assert "3 files: 2 written as .keras, 1 failed" in capsys.readouterr().err
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [pathlib.Path(line["path"]).relative_to(models).as_posix() for line in lines] == [
+        "broken.h5",
+        "team/run1",
+        "team/run1_twin.h5",
+    ]
+    assert lines[0]["error"] and lines[0]["output"] is None
+    assert [line["container"] for line in lines[1:]] == ["savedmodel", "h5"]
+    assert [line["class"] for line in lines[1:]] == ["Adam", "Adam"]
+    for line, name in zip(lines[1:], ["team/run1.keras", "team/run1_twin.keras"]):
+        assert line["output"] == str(out / name) and line["error"] is None
+        model = FL.keras.models.load_model(line["output"])  # the installed Keras' own loader
+        assert int(_np(model.optimizer.iterations)) == case["iterations"]
+        assert _step(model, case) == "exact"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "team",
+        "team/run1.keras",
+        "team/run1_twin.keras",
+    ]  # no temporary file left
 
 
 @pytest.mark.tf

@@ -29,8 +29,6 @@ installed Keras 3 (any backend: TensorFlow is not needed).
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
 import sys
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
@@ -39,6 +37,7 @@ from . import _protowire as pw
 from ._ckpt import Bundle, ObjectGraph, _object_path, _variables_prefix
 from ._errors import ModelFileError, NoOptimizerError
 from ._modelfile import _MAX_JSON_BYTES, _METADATA_PB, _canonical, _json, _read_savedmodel, read_model_file
+from .fixes import keras3_model_from_keras2_config
 
 __all__ = [
     "SavedModelError",
@@ -364,23 +363,6 @@ def plan_weights(
 # --------------------------------------------------------------------------- building (Keras 3)
 
 
-@contextlib.contextmanager
-def _legacy_scopes(safe_mode: bool) -> Iterator[None]:
-    """The scopes Keras 3's ``.h5`` loader builds a model config in, where the installed Keras has them."""
-    with contextlib.ExitStack() as stack:
-        try:
-            saving_options = importlib.import_module("keras.src.legacy.saving.saving_options")
-            stack.enter_context(saving_options.keras_option_scope(use_legacy_config=True))
-        except (ImportError, AttributeError, TypeError):
-            pass  # older Keras 3: no such option
-        try:
-            serialization_lib = importlib.import_module("keras.src.saving.serialization_lib")
-            stack.enter_context(serialization_lib.SafeModeScope(safe_mode))
-        except (ImportError, AttributeError):
-            pass
-        yield
-
-
 #: Keras 2 layer config keys that Keras 3's layers do not take (``Unrecognized keyword arguments``),
 #: per class: the value that means what Keras 3 does anyway. A key holding that value is dropped
 #: from the copy Keras 3 builds; any other value is refused (the layer would compute something else).
@@ -416,11 +398,9 @@ def _keras3_config(folder: str, config: Any) -> Any:
 
 
 def _build_model(parts: SavedModelParts, custom_objects: Optional[Mapping[str, Any]], safe_mode: bool) -> Any:
-    saving_utils = importlib.import_module("keras.src.legacy.saving.saving_utils")
     config = _keras3_config(parts.folder, _decoded(parts.model_config))
     try:
-        with _legacy_scopes(safe_mode):
-            model = saving_utils.model_from_config(config, custom_objects=dict(custom_objects or {}))
+        model = keras3_model_from_keras2_config(config, dict(custom_objects or {}), safe_mode)
     except Exception as exc:  # noqa: BLE001 - the installed Keras' own reason, in the package's error
         raise _refuse(
             parts.folder,

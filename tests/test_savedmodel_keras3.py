@@ -28,7 +28,7 @@ import warnings
 from typing import Any, Dict, List, Tuple
 
 import pytest
-from live_helpers import require_keras
+from live_helpers import require_keras, write_report
 
 require_keras()
 
@@ -50,6 +50,23 @@ FULL = os.environ.get("KOC_RESUME_FULL") == "1"
 #: tests/data/resume_sm, the model kinds of one saver, one upgrade.
 SAMPLE = {"keras2_adam_twin", "legacy_adam_bn"}
 SAMPLE_KINDS_SAVER = "tfkeras221"
+
+
+#: (saver env, corpus, model) -> outcome, for the "SavedModels in Keras 3" table of compat_matrix.md (full envs).
+OUTCOMES: Dict[Tuple[str, str, str], str] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report() -> Any:
+    yield
+    if not FULL or not OUTCOMES:
+        return
+    rows: Dict[str, Dict[str, int]] = {}
+    for (saver, corpus, _), outcome in sorted(OUTCOMES.items()):
+        counts = rows.setdefault("%s %s" % (saver, corpus), {"models": 0})
+        counts["models"] += 1
+        counts[outcome] = counts.get(outcome, 0) + 1
+    write_report("koc_savedmodels.json", {"flavour": FL.describe(), "rows": rows})
 
 
 def _resume_corpus() -> List[Tuple[str, Dict[str, Any], str, str]]:
@@ -147,6 +164,7 @@ def test_savedmodel_holds_the_savers_weights_and_state(item: Tuple[str, Dict[str
                 np.testing.assert_allclose(np.asarray(state[name].slots[slot], dtype="float64"), value, rtol=1e-7)
                 compared += 1
     assert compared, "no slot of %s/%s was compared" % (env, entry["dir"])
+    OUTCOMES[(env, "resume_sm", entry["dir"])] = "state exact"
 
 
 def _first(cases: set) -> Tuple[pathlib.Path, Dict[str, Any]]:
@@ -235,6 +253,7 @@ def test_other_model_kinds_load_predict_and_resume(item: Tuple[str, Dict[str, An
         # "OrthogonalInitializer"): its own .h5 loader fails the same on a Keras 2 LSTM
         with pytest.raises(koc.ModelFileError, match="cannot build its model config.*Orthogonal"):
             koc.load_model(DATA / "savedmodel_kinds" / env / case["file"])
+        OUTCOMES[(env, "kinds", case["kind"])] = "refused"
         return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -255,6 +274,7 @@ def test_other_model_kinds_load_predict_and_resume(item: Tuple[str, Dict[str, An
         assert any(issubclass(w.category, koc.OptimizerStateWarning) for w in caught), (
             "%s/%s: %s step differently from the saver, no OptimizerStateWarning" % (env, case["kind"], differs)
         )
+    OUTCOMES[(env, "kinds", case["kind"])] = "documented" if differs else "exact"
 
 
 def _reads_orthogonal() -> bool:

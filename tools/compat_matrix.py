@@ -120,6 +120,7 @@ def main(root: str) -> int:
     lines += _keras_suite_section(envs)
     lines += _trajectory_section(envs)
     lines += _resume_section(envs)
+    lines += _savedmodel_section(envs)
     models = [rep for rep in _env_reports(envs, "model_matrix.json").values()]
     if models:
         from model_matrix import render
@@ -356,6 +357,40 @@ def _resume_section(envs) -> list:
         columns,
         {"%s (%s)" % (env, rep["generation"]): [cell(rep["rows"].get(c)) for c in columns] for env, rep in found.items()},
     )
+    return lines
+
+
+def _savedmodel_section(envs) -> list:
+    """Per Keras 3 env: the SavedModel corpora rebuilt by kerasopt_compat.load_model (tests/test_savedmodel_keras3.py)."""
+    found = _env_reports(envs, "koc_savedmodels.json")
+    if not found:
+        return []
+    columns = sorted({col for rep in found.values() for col in rep["rows"]}, key=lambda c: (c.split()[1], c))
+
+    def cell(counts) -> str:
+        if counts is None:
+            return ""
+        n = counts["models"]
+        if "state exact" in counts:
+            return "%d/%d weights and state exact" % (counts["state exact"], n)
+        extra = ["%d %s" % (counts[k], k) for k in ("documented", "refused") if counts.get(k)]
+        return "%d/%d exact%s" % (counts.get("exact", 0), n, " (%s)" % ", ".join(extra) if extra else "")
+
+    lines = [
+        "",
+        "## TF 2.x SavedModels in Keras 3",
+        "",
+        "Keras 3's own `load_model` opens none of these. `kerasopt_compat.load_model` rebuilds each in the Keras 3 envs",
+        "that run the corpora whole (tests/test_savedmodel_keras3.py). **kinds** (`tests/data/savedmodel_kinds`, written",
+        "by `tools/export_sm_kinds.py`: a two-input Functional model, Embedding + LSTM, a custom layer from",
+        "`custom_objects`, trained 3 steps): predictions equal the saver's (1e-5) and one more step is the saver's",
+        "(**exact**; **documented**: steps differently with an `OptimizerStateWarning` saying why; **refused**: the",
+        "installed Keras cannot build the layer config, e.g. Keras 3.3 and Keras 2's `Orthogonal` initializer, refused",
+        "with the package's error). **resume_sm** (`tests/data/resume_sm`): every weight, the iteration count and",
+        "every slot equal what the saver held. The resume corpus's SavedModels (TF 2.9 and 2.15) are in the table above.",
+        "",
+    ]
+    lines += _table("loaded in", columns, {env: [cell(rep["rows"].get(c)) for c in columns] for env, rep in found.items()})
     return lines
 
 

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ._errors import KerasOptCompatError
 
-__all__ = ["add_options", "model_files", "run"]
+__all__ = ["add_options", "many_or_one", "model_files", "run"]
 
 #: File names walked for (lower case): model files by extension, TF.js by name.
 _SUFFIXES = (".h5", ".hdf5", ".keras")
@@ -49,6 +49,19 @@ def add_options(p: argparse.ArgumentParser) -> None:
         help="with -o: a file that fails: stop there (default) or go on with the others",
     )
     p.add_argument("--report", metavar="FILE.jsonl", help="with -o: one JSON line per file (what changed, warnings, error)")
+
+
+def many_or_one(p: argparse.ArgumentParser, args: argparse.Namespace, command: str, out: str) -> Optional[int]:
+    """With ``-o OUTDIR``: run the many-files form, its exit status. Else check ``IN OUT`` (``out``: how usage
+    names OUT) and set ``args.src``/``args.dst``; None."""
+    if args.output_dir is not None:
+        return run(args, command)
+    if len(args.paths) != 2:
+        p.error("give IN and %s, or several IN with -o OUTDIR" % out)
+    if args.jobs != 1 or args.report or args.on_error != "stop":
+        p.error("--jobs, --report and --on-error are for -o OUTDIR")
+    args.src, args.dst = args.paths
+    return None
 
 
 def model_files(inputs: List[str], tfjs: bool = True) -> Iterator[Tuple[str, str]]:

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 from . import _tables as T
 from ._cli import add_unknown_keys
 from ._errors import KerasOptCompatError
-from ._fixbulk import add_options
+from ._fixbulk import add_options, many_or_one
 from ._modelfile import fix_model
 
 
@@ -74,15 +74,9 @@ _STATE_WORDS = {
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = parser()
     args = p.parse_args(argv)
-    if args.output_dir is not None:
-        from ._fixbulk import run
-
-        return run(args, "fix-model")
-    if len(args.paths) != 2:
-        p.error("give IN and OUT, or several IN with -o OUTDIR")
-    if args.jobs != 1 or args.report or args.on_error != "stop":
-        p.error("--jobs, --report and --on-error are for -o OUTDIR")
-    args.src, args.dst = args.paths
+    status = many_or_one(p, args, "fix-model", "OUT")
+    if status is not None:
+        return status
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

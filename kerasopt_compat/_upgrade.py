@@ -120,17 +120,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from ._fixbulk import many_or_one
+
     p = parser()
     args = p.parse_args(argv)
-    if args.output_dir is not None:
-        from ._fixbulk import run
-
-        return run(args, "upgrade")
-    if len(args.paths) != 2:
-        p.error("give IN and OUT.keras, or several IN with -o OUTDIR")
-    if args.jobs != 1 or args.report or args.on_error != "stop":
-        p.error("--jobs, --report and --on-error are for -o OUTDIR")
-    src, dst = args.paths
+    status = many_or_one(p, args, "upgrade", "OUT.keras")
+    if status is not None:
+        return status
+    src, dst = args.src, args.dst
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

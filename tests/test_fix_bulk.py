@@ -130,3 +130,35 @@ def test_usage_errors(argv, message, tmp_path, capsys):
         status = exc.code
     assert status == 2 and message in capsys.readouterr().err
     assert not (MODELS / "tf29" / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["a.h5", "b.keras", "c.h5"], "give IN and OUT.keras"),
+        (["a.h5", "b.keras", "--report", "r.jsonl"], "are for -o OUTDIR"),
+        # model.h5 and model.keras of one folder would both become OUTDIR/model.keras
+        ([str(MODELS / "tf215" / "adam.h5"), str(MODELS / "tf215" / "adam.keras"), "-o", "{tmp}"], "two inputs would be"),
+        ([str(MODELS / "tf29"), "-o", str(MODELS / "tf29" / "out")], "overlaps the input"),
+    ],
+)
+def test_upgrade_usage_errors_come_before_any_keras(argv, message, tmp_path, capsys):
+    """``upgrade IN... -o OUTDIR`` checks its arguments without TensorFlow (the upgrade itself is tested in the
+    Keras 3 envs: tests/test_savedmodel_keras3.py)."""
+    argv = [a.replace("{tmp}", str(tmp_path / "o")) for a in argv]
+    try:
+        status = main(["upgrade"] + argv)
+    except SystemExit as exc:  # argparse
+        status = exc.code
+    assert status == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not (MODELS / "tf29" / "out").exists()
+
+
+def test_upgrade_output_names():
+    from kerasopt_compat._fixbulk import _keras_name
+
+    assert _keras_name("a/model.h5") == "a/model.keras"
+    assert _keras_name("a/model.HDF5") == "a/model.keras"
+    assert _keras_name("model.keras") == "model.keras"
+    assert _keras_name("runs/sm_dir/") == "runs/sm_dir.keras"  # a SavedModel directory
+    assert _keras_name("runs/v1.2") == "runs/v1.2.keras"  # a directory name with a dot keeps it

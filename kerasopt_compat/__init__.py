@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ._upgrade import upgrade_model
     from ._write import to_native
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Public names whose modules load on first access.
 _LAZY = {

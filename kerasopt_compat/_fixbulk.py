@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ._errors import KerasOptCompatError
 
-__all__ = ["add_options", "many_or_one", "model_files", "run"]
+__all__ = ["add_options", "many_or_one", "model_files", "one_file", "run"]
 
 #: File names walked for (lower case): model files by extension, TF.js by name.
 _SUFFIXES = (".h5", ".hdf5", ".keras")
@@ -150,10 +150,33 @@ def _one(job: Job) -> Dict[str, Any]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         line = _WORKERS[command](src, dst, options)
-    # upgrade: the installed TensorFlow/Keras' own deprecation notices are not about the file (as for one file)
-    noise = (DeprecationWarning, FutureWarning) if command == "upgrade" else ()
-    line["warnings"] = ["%s: %s" % (w.category.__name__, w.message) for w in caught if not issubclass(w.category, noise)]
+    line["warnings"] = ["%s: %s" % (w.category.__name__, w.message) for w in _about_the_file(caught, command)]
     return line
+
+
+#: Per command, warning classes that are not about the file: ``upgrade`` loads through the installed
+#: TensorFlow/Keras, whose own deprecation notices would drown the file's warnings.
+_NOISE: Dict[str, Tuple[type, ...]] = {"upgrade": (DeprecationWarning, FutureWarning)}
+
+
+def _about_the_file(caught: List[Any], command: str) -> List[Any]:
+    return [w for w in caught if not issubclass(w.category, _NOISE.get(command, ()))]
+
+
+def one_file(args: argparse.Namespace, command: str, call: Callable[[], Any]) -> Tuple[Any, Optional[int]]:
+    """The ``IN OUT`` form: ``(call(), None)``, or ``(None, 2)`` after printing the package's error; the
+    warnings about ``args.src`` printed either way unless ``-q``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return call(), None
+        except KerasOptCompatError as exc:
+            print("error: %s" % exc, file=sys.stderr)
+            return None, EXIT_USAGE
+        finally:
+            if not args.quiet:
+                for item in _about_the_file(caught, command):
+                    print("warning: %s: %s" % (args.src, item.message), file=sys.stderr)
 
 
 def _results(jobs: List[Job], workers: int, stop: Any) -> Iterator[Dict[str, Any]]:

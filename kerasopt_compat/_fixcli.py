@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import warnings
 from typing import Optional, Sequence
 
 from . import _tables as T
 from ._cli import add_unknown_keys
-from ._errors import KerasOptCompatError
-from ._fixbulk import add_options, many_or_one
+from ._fixbulk import add_options, many_or_one, one_file
 from ._modelfile import fix_model
 
 
@@ -77,27 +74,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     status = many_or_one(p, args, "fix-model", "OUT")
     if status is not None:
         return status
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = fix_model(
-                args.src,
-                args.dst,
-                args.to,
-                force=args.force,
-                check=args.check,
-                strict=args.strict,
-                custom_objects=args.custom,
-                unknown_keys=args.unknown_keys,
-                state=args.state,
-            )
-        except KerasOptCompatError as exc:
-            print("error: %s" % exc, file=sys.stderr)
-            return 2
-        finally:
-            if not args.quiet:
-                for item in caught:
-                    print("warning: %s: %s" % (args.src, item.message), file=sys.stderr)
+    result, failed = one_file(
+        args,
+        "fix-model",
+        lambda: fix_model(
+            args.src,
+            args.dst,
+            args.to,
+            force=args.force,
+            check=args.check,
+            strict=args.strict,
+            custom_objects=args.custom,
+            unknown_keys=args.unknown_keys,
+            state=args.state,
+        ),
+    )
+    if failed is not None:
+        return failed
     if args.check:
         if not result.changed:
             print("%s: the stored optimizer already is %s's (%s); nothing would change" % (args.src, args.to, result.family))

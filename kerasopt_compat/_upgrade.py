@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
-import warnings
 from typing import Any, Mapping, Optional, Sequence
 
-from ._errors import KerasOptCompatError, ModelFileError
+from ._errors import ModelFileError
 from ._modelfile import PathLike
 
 __all__ = ["upgrade_model"]
@@ -120,26 +118,17 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from ._fixbulk import many_or_one
+    from ._fixbulk import many_or_one, one_file
 
     p = parser()
     args = p.parse_args(argv)
     status = many_or_one(p, args, "upgrade", "OUT.keras")
     if status is not None:
         return status
-    src, dst = args.src, args.dst
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            upgrade_model(src, dst, force=args.force, strict=args.strict, state=args.state)
-        except KerasOptCompatError as exc:
-            print("error: %s" % exc, file=sys.stderr)
-            return 2
-        finally:
-            if not args.quiet:
-                for item in caught:
-                    if issubclass(item.category, (DeprecationWarning, FutureWarning)):
-                        continue
-                    print("warning: %s: %s" % (src, item.message), file=sys.stderr)
-    print("%s: written by the installed Keras from %s" % (dst, src))
+    _, failed = one_file(
+        args, "upgrade", lambda: upgrade_model(args.src, args.dst, force=args.force, strict=args.strict, state=args.state)
+    )
+    if failed is not None:
+        return failed
+    print("%s: written by the installed Keras from %s" % (args.dst, args.src))
     return 0

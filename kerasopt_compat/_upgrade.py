@@ -43,6 +43,7 @@ def upgrade_model(
     """
     from ._flavour import flavour
     from ._load import load_model
+    from ._optional import parse_version
 
     src_path, dst_path = os.fspath(src), os.fspath(dst)
     if not dst_path.endswith(".keras"):
@@ -57,7 +58,7 @@ def upgrade_model(
         if os.path.isdir(dst_path):
             raise ModelFileError("upgrade_model: %s is a directory" % dst_path, value=dst_path, has_value=True)
     fl = flavour()
-    if fl.kind != "keras3" and tuple(int(p) for p in (fl.keras_version or "0.0").split(".")[:2]) < (2, 13):
+    if fl.kind != "keras3" and parse_version(fl.keras_version or "0")[:2] < (2, 13):
         exc = ModelFileError(
             "upgrade_model: the installed Keras cannot write .keras archives (Keras 2.13+, tf_keras and Keras 3 can)"
         )

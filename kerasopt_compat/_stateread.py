@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import zipfile
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
@@ -518,7 +519,8 @@ def _join(scope: str, leaf: str) -> str:
 #: Keras 2.13+ and Keras 3, unless the config turns on LoRA or quantization.
 _ALL_TRAINABLE = frozenset(
     """Dense EinsumDense Embedding Conv1D Conv2D Conv3D Conv1DTranspose Conv2DTranspose Conv3DTranspose
-    DepthwiseConv1D DepthwiseConv2D SeparableConv1D SeparableConv2D LayerNormalization PReLU""".split()
+    DepthwiseConv1D DepthwiseConv2D SeparableConv1D SeparableConv2D LayerNormalization PReLU
+    LSTMCell GRUCell SimpleRNNCell""".split()
 )
 #: Keys of a layer config that change which variables it has (Keras 3 LoRA, quantization).
 _VARIANT_KEYS = ("lora_rank", "quantization_config")
@@ -736,7 +738,15 @@ def _index_keys(group: Any, path: str) -> List[str]:
 
 
 def _trainable(doc: Any, fh: Any, path: str) -> List[_ModelVar]:
-    """The model's trainable variables (path in model.weights.h5, shape), in ``model.trainable_variables`` order."""
+    """The model's trainable variables (path in model.weights.h5, shape), in ``model.trainable_variables`` order.
+
+    ``model.weights.h5`` names each layer by where Keras tracked it, not by ``layer.name``: the
+    model's ``layers`` list is one group per layer, named after the layer's class in snake case,
+    numbered per class in list order (``layers/dense``, ``layers/dense_1``, ``layers/lstm``); a
+    layer's own variables are in ``vars``, the sub-layers it tracks in groups named by attribute
+    (:data:`_SUBLAYERS`: ``cell``, ``forward_layer``, ``layer``), a nested model's layers in its
+    own ``layers`` (Keras 2.13-2.15 and Keras 3 ``saving_lib``, checked in 2.15 and 3.15).
+    """
     if not isinstance(doc, Mapping) or doc.get("class_name") not in _MODEL_CLASSES:
         raise _Refuse(
             "the model is not a Sequential or Functional model (class %r)"
@@ -745,44 +755,112 @@ def _trainable(doc: Any, fh: Any, path: str) -> List[_ModelVar]:
     config = doc.get("config")
     if not isinstance(config, Mapping):
         raise _Refuse("config.json has no model config")
-    layers = config.get("layers")
-    if not isinstance(layers, list):
-        raise _Refuse("config.json lists no layers")
     if config.get("trainable") is False:
         raise _Refuse("the whole model is frozen (trainable: false)")
     root_vars = fh.get("vars")
     if root_vars is not None and len(root_vars.keys()):
         raise _Refuse("the model itself holds variables outside its layers")
     out: List[_ModelVar] = []
-    seen = set()
-    for layer in layers:
-        if not isinstance(layer, Mapping) or not isinstance(layer.get("config"), Mapping):
-            raise ModelFileError("%s: config.json: a layer entry is not a JSON object with a config" % path)
-        cls = layer.get("class_name")
-        cfg = layer["config"]
-        name = cfg.get("name")
-        if not isinstance(name, str):
-            raise ModelFileError("%s: config.json: a %r layer has no name" % (path, cls))
-        seen.add(name)
-        group = fh.get("layers/%s" % name)
-        if group is None:
-            continue
-        if cls in _MODEL_CLASSES or "layers" in group:
-            raise _Refuse("nested model %r: its variables' order is not determined" % name)
-        vars_group = group.get("vars")
-        if set(group.keys()) - {"vars"}:
-            raise _Refuse("layer %r (%s) stores sub-objects %s" % (name, cls, sorted(set(group.keys()) - {"vars"})))
-        shapes = _indexed_shapes(vars_group, path) if vars_group is not None else []
-        if not shapes:
-            continue
-        trainable = _trainable_indices(cls, cfg, len(shapes), name)
-        if cfg.get("trainable") is False:
-            continue
-        out.extend(_ModelVar("layers/%s/vars/%d" % (name, i), shapes[i]) for i in trainable)
-    stray = sorted(set(fh.get("layers").keys()) - seen) if fh.get("layers") is not None else []
-    if stray:
-        raise _Refuse("model.weights.h5 holds layers that config.json does not list: %s" % stray)
+    _model_vars(config, fh.get("layers"), "layers", path, True, out)
     return out
+
+
+#: Sub-layers a layer class tracks in ``model.weights.h5``, in the order their trainable
+#: variables follow the layer's own in ``trainable_variables`` (Keras 2.13+ and Keras 3, checked in
+#: 2.15 and 3.15): (attribute, config keys holding the sub-layer's entry, first present wins) or
+#: (attribute, the sub-layer's class, whose config is the layer's own: the RNN cells).
+_SUBLAYERS: Dict[str, Tuple[Tuple[str, Tuple[str, ...], Optional[str]], ...]] = {
+    "LSTM": (("cell", (), "LSTMCell"),),
+    "GRU": (("cell", (), "GRUCell"),),
+    "SimpleRNN": (("cell", (), "SimpleRNNCell"),),
+    "Bidirectional": (("forward_layer", ("layer",), None), ("backward_layer", ("backward_layer", "layer"), None)),
+    "TimeDistributed": (("layer", ("layer",), None),),
+}
+
+
+def _snake(class_name: str) -> str:
+    """Keras' ``to_snake_case`` of a class name (Keras 3 ``naming``; Keras 2's ``generic_utils`` agrees on class names)."""
+    name = re.sub(r"\W+", "", class_name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _holds_data(obj: Any) -> bool:
+    """Whether an h5 object is, or holds, a dataset (Keras 2's Bidirectional tracks its unbuilt
+    template ``layer``: an empty group, no variables to place)."""
+    if not hasattr(obj, "visititems"):
+        return True
+    return obj.visititems(lambda _name, item: True if not hasattr(item, "visititems") else None) is not None
+
+
+def _entry(layer: Any, path: str) -> Tuple[str, Mapping[str, Any]]:
+    """A layer entry's class name (without a ``package>`` prefix) and config."""
+    if not isinstance(layer, Mapping) or not isinstance(layer.get("config"), Mapping):
+        raise ModelFileError("%s: config.json: a layer entry is not a JSON object with a config" % path)
+    cls = layer.get("class_name")
+    if not isinstance(cls, str) or not cls:
+        raise ModelFileError("%s: config.json: a layer entry has no class_name" % path)
+    return cls.rsplit(">", 1)[-1], layer["config"]
+
+
+def _model_vars(config: Mapping[str, Any], group: Any, where: str, path: str, trainable: bool, out: List[_ModelVar]) -> None:
+    """Append the trainable variables of a model's ``layers`` (tracked in ``group``, at ``where``) to ``out``."""
+    layers = config.get("layers")
+    if not isinstance(layers, list):
+        raise _Refuse("config.json lists no layers" + ("" if where == "layers" else " for %s" % where))
+    used: Dict[str, int] = {}
+    listed = set()
+    for layer in layers:
+        cls, cfg = _entry(layer, path)
+        if not isinstance(cfg.get("name"), str):
+            raise ModelFileError("%s: config.json: a %r layer has no name" % (path, cls))
+        key = _snake(cls)  # Keras' _get_unique_name: dense, dense_1, ... per class, in list order
+        used[key] = used.get(key, -1) + 1
+        key = key if used[key] == 0 else "%s_%d" % (key, used[key])
+        listed.add(key)
+        sub = group.get(key) if group is not None else None
+        if sub is not None:
+            _layer_vars(cls, cfg, sub, "%s/%s" % (where, key), path, trainable and cfg.get("trainable") is not False, out)
+    stray = sorted(set(group.keys()) - listed) if group is not None else []
+    if stray:
+        raise _Refuse("model.weights.h5 holds layers under %s that config.json does not list: %s" % (where, stray))
+
+
+def _layer_vars(
+    cls: str, cfg: Mapping[str, Any], group: Any, where: str, path: str, trainable: bool, out: List[_ModelVar]
+) -> None:
+    """Append one layer's trainable variables (its own, then its sub-layers') to ``out``."""
+    name = cfg.get("name", cls)
+    if cls in _MODEL_CLASSES:
+        if set(group.keys()) - {"layers", "vars"} or len(group.get("vars", ())):
+            raise _Refuse("nested model %r stores variables or sub-objects outside its layers" % name)
+        _model_vars(cfg, group.get("layers"), where + "/layers", path, trainable, out)
+        return
+    subs = _SUBLAYERS.get(cls, ())
+    tabled = {"vars"} | {attr for attr, _, _ in subs}
+    extra = [key for key in group.keys() if key not in tabled and _holds_data(group[key])]
+    if extra:
+        raise _Refuse("layer %r (%s) stores sub-objects %s" % (name, cls, sorted(extra)))
+    vars_group = group.get("vars")
+    shapes = _indexed_shapes(vars_group, path) if vars_group is not None else []
+    if shapes:
+        indices = _trainable_indices(cls, cfg, len(shapes), name)
+        if trainable:
+            out.extend(_ModelVar("%s/vars/%d" % (where, i), shapes[i]) for i in indices)
+    for attr, keys, fixed in subs:
+        sub = group.get(attr)
+        if sub is None:
+            continue
+        if fixed is not None:
+            sub_cls, sub_cfg = fixed, cfg
+        else:
+            entry = next((cfg[k] for k in keys if isinstance(cfg.get(k), Mapping)), None)
+            if entry is None:
+                raise _Refuse("layer %r (%s) stores %r but its config has no %s" % (name, cls, attr, " or ".join(keys)))
+            sub_cls, sub_cfg = _entry(entry, path)
+        _layer_vars(
+            sub_cls, sub_cfg, sub, "%s/%s" % (where, attr), path, trainable and sub_cfg.get("trainable") is not False, out
+        )
 
 
 def _trainable_indices(cls: Any, cfg: Mapping[str, Any], n: int, name: str) -> List[int]:

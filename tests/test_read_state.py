@@ -312,7 +312,8 @@ def test_chunked_weight_names(tmp_path: pathlib.Path) -> None:
     assert as_json(read_state(path)) == as_json(read_state(LEGACY_H5)._replace(path=str(path)))
 
 
-def _rewrite_keras(src: pathlib.Path, dst: pathlib.Path, edit: Any) -> None:
+def _rewrite_keras(src: pathlib.Path, dst: pathlib.Path, edit: Any, config: Any = None) -> None:
+    """Copy a .keras archive, ``edit(fh)`` its model.weights.h5 and ``config(bytes) -> bytes`` its config.json."""
     import h5py
 
     weights = dst.parent / "model.weights.h5"
@@ -323,6 +324,8 @@ def _rewrite_keras(src: pathlib.Path, dst: pathlib.Path, edit: Any) -> None:
         with zipfile.ZipFile(dst, "w") as zout:
             for info in zin.infolist():
                 data = weights.read_bytes() if info.filename == "model.weights.h5" else zin.read(info)
+                if info.filename == "config.json" and config is not None:
+                    data = config(data)
                 zout.writestr(info, data)
 
 
@@ -356,16 +359,52 @@ def test_keras_shape_mismatch_is_refused(tmp_path: pathlib.Path) -> None:
 
 def test_keras_unknown_layer_is_refused(tmp_path: pathlib.Path) -> None:
     dst = tmp_path / "m.keras"
-    with zipfile.ZipFile(ADAM_KERAS) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for info in zin.infolist():
-            data = zin.read(info)
-            if info.filename == "config.json":
-                data = data.replace(b'"class_name": "Dense"', b'"class_name": "MyDense"', 1)
-            zout.writestr(info, data)
+    # the layer's weights sit where Keras tracks a MyDense: layers/my_dense (class name in snake case)
+    _rewrite_keras(
+        ADAM_KERAS,
+        dst,
+        lambda fh: fh.move("layers/dense", "layers/my_dense"),
+        lambda data: data.replace(b'"class_name": "Dense"', b'"class_name": "MyDense"', 1),
+    )
     state = read_state(dst)
     assert state.variables == () and state.iterations == 3
     assert "'MyDense' layer" in state.notes[0]
     assert state.untied
+
+
+def test_keras_layers_tie_by_tracked_path_not_layer_name(tmp_path: pathlib.Path) -> None:
+    """model.weights.h5 names layers by class and order (layers/dense, layers/dense_1), whatever layer.name is."""
+    dst = tmp_path / "m.keras"
+    # swap the names: the first Dense is now called dense_1, the second dense; the file is unchanged
+    swap = {b'"name": "dense"': b'"name": "@1"', b'"name": "dense_1"': b'"name": "dense"', b'"name": "@1"': b'"name": "dense_1"'}
+
+    def rename(data: bytes) -> bytes:
+        for a, b in swap.items():
+            data = data.replace(a, b)
+        return data
+
+    _rewrite_keras(ADAM_KERAS, dst, lambda fh: None, rename)
+    assert json.loads(zipfile.ZipFile(dst).read("config.json"))["config"]["layers"][1]["config"]["name"] == "dense_1"
+    state, original = read_state(dst), read_state(ADAM_KERAS)
+    assert not state.untied and [v.model_path for v in state.variables] == [v.model_path for v in original.variables]
+    for a, b in zip(state.variables, original.variables):
+        assert sorted(a.slots) == sorted(b.slots) and all(np.array_equal(a.slots[k], b.slots[k]) for k in a.slots)
+
+
+def test_keras_stray_layer_group_is_refused(tmp_path: pathlib.Path) -> None:
+    dst = tmp_path / "m.keras"
+    _rewrite_keras(ADAM_KERAS, dst, lambda fh: fh.copy("layers/dense_1", "layers/dense_7"))
+    state = read_state(dst)
+    assert state.variables == () and state.untied
+    assert "holds layers under layers that config.json does not list: ['dense_7']" in state.notes[0]
+
+
+def test_keras_unknown_sub_object_with_data_is_refused(tmp_path: pathlib.Path) -> None:
+    dst = tmp_path / "m.keras"
+    _rewrite_keras(ADAM_KERAS, dst, lambda fh: fh.copy("layers/dense_1/vars", "layers/dense_1/extra/vars"))
+    state = read_state(dst)
+    assert state.variables == () and state.untied
+    assert "layer 'dense_1' (Dense) stores sub-objects ['extra']" in state.notes[0]
 
 
 def test_keras_non_index_vars_is_malformed(tmp_path: pathlib.Path) -> None:

@@ -40,7 +40,15 @@ wrong table row fails against the real wheel.
 
 Models: ``twin`` = ``Dense(2) -> Dense(2)`` on 2 inputs (both kernels (2, 2),
 both biases (2,)); ``bn`` = ``Dense(4) -> BatchNormalization -> Dense(4,
-trainable=False) -> Dense(1)`` on 3 inputs.
+trainable=False) -> Dense(1)`` on 3 inputs; ``named`` = ``twin`` with layer
+names that are not Keras' defaults (``hidden``, and ``dense`` for the second,
+after a layer built before took the first default name); ``wrapped`` = a
+Functional model on (3, 2) sequences: ``Bidirectional(LSTM(2,
+return_sequences=True)) -> TimeDistributed(Dense(2)) -> LSTM(2) ->
+Sequential([Dense(2)]) -> Dense(2)``.
+
+``--models KIND,...`` writes only the cases of those model kinds and merges
+them into the existing manifest (the other cases and their files are kept).
 """
 
 from __future__ import annotations
@@ -71,8 +79,8 @@ ALL = ("legacy", "keras2", "keras3")
 NEW = ("keras2", "keras3")
 CASES = [
     ("sgd", "SGD", {"learning_rate": 0.05}, ALL, ("twin",)),
-    ("sgd_nesterov", "SGD", {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}, ALL, ("twin", "bn")),
-    ("adam", "Adam", {"learning_rate": 0.01}, ALL, ("twin", "bn")),
+    ("sgd_nesterov", "SGD", {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}, ALL, ("twin", "bn", "named", "wrapped")),
+    ("adam", "Adam", {"learning_rate": 0.01}, ALL, ("twin", "bn", "named", "wrapped")),
     ("adam_amsgrad", "Adam", {"learning_rate": 0.01, "amsgrad": True}, ALL, ("twin",)),
     ("rmsprop", "RMSprop", {"learning_rate": 0.01}, ALL, ("twin",)),
     ("rmsprop_centered", "RMSprop", {"learning_rate": 0.01, "momentum": 0.5, "centered": True}, ALL, ("twin",)),
@@ -114,6 +122,16 @@ def make_optimizer(ns, family, cls, options):
 def make_model(kind):
     if kind == "twin":
         return K.Sequential([K.Input(shape=(2,)), K.layers.Dense(2), K.layers.Dense(2)])
+    if kind == "named":  # layer names that are not Keras' defaults (``.keras`` stores weights by tracked path)
+        K.layers.Dense(2)  # a layer built before, as in a notebook: the defaults are now dense_1, dense_2
+        return K.Sequential([K.Input(shape=(2,)), K.layers.Dense(2, name="hidden"), K.layers.Dense(2, name="dense")])
+    if kind == "wrapped":  # sub-layers: RNN cells, Bidirectional, TimeDistributed, a nested model
+        inputs = K.Input(shape=(3, 2))
+        x = K.layers.Bidirectional(K.layers.LSTM(2, return_sequences=True))(inputs)
+        x = K.layers.TimeDistributed(K.layers.Dense(2))(x)
+        x = K.layers.LSTM(2)(x)
+        x = K.Sequential([K.Input(shape=(2,)), K.layers.Dense(2)], name="inner")(x)
+        return K.Model(inputs, K.layers.Dense(2)(x))
     return K.Sequential(
         [
             K.Input(shape=(3,)),
@@ -127,10 +145,16 @@ def make_model(kind):
 
 def batches(kind):
     """Four fixed (x, y) batches of 4 samples."""
-    n_in, n_out = (2, 2) if kind == "twin" else (3, 1)
+    n_in, n_out = (3, 1) if kind == "bn" else (2, 2)
+    shape = (4, 3, n_in) if kind == "wrapped" else (4, n_in)
     out = []
     for step in range(4):
-        x = (np.arange(4 * n_in, dtype="float32").reshape(4, n_in) + step) / (4.0 * n_in) - 0.3
+        x = (np.arange(int(np.prod(shape)), dtype="float32").reshape(shape) + step) / float(np.prod(shape)) - 0.3
+        if x.ndim == 3:
+            x = np.sin(x * 7.0).astype("float32")
+            y = np.stack([np.cos(x.sum(axis=(1, 2)) * (k + 1)) for k in range(n_out)], axis=1).astype("float32")
+            out.append((x, y))
+            continue
         y = np.stack([np.sin(x.sum(axis=1) * (k + 1)) for k in range(n_out)], axis=1).astype("float32")
         out.append((x, y))
     return out
@@ -315,13 +339,27 @@ def run_case(out_dir, family, ns, case, kind):
 
 
 def main(argv):
+    only = None
+    if len(argv) == 5 and argv[3] == "--models":
+        only, argv = set(argv[4].split(",")), argv[:3]
     if len(argv) != 3:
-        sys.stderr.write("usage: export_resume.py OUTDIR ENVNAME\n")
+        sys.stderr.write("usage: export_resume.py OUTDIR ENVNAME [--models KIND,...]\n")
         return 2
     out_dir = os.path.join(argv[1], argv[2])
-    if os.path.isdir(out_dir):
-        shutil.rmtree(out_dir)
-    os.makedirs(out_dir)
+    kept, notes = [], []
+    if only is not None:
+        with open(os.path.join(out_dir, "manifest.json")) as fh:
+            old = json.load(fh)
+        kept = [c for c in old["cases"] if c["model"] not in only]
+        notes = [n for n in old["notes"] if not any("_%s" % kind in n for kind in only)]
+        for case in old["cases"]:
+            for f in case["files"] if case["model"] in only else ():
+                target = os.path.join(out_dir, f["file"])
+                (shutil.rmtree if os.path.isdir(target) else os.remove)(target)
+    else:
+        if os.path.isdir(out_dir):
+            shutil.rmtree(out_dir)
+        os.makedirs(out_dir)
     saved_by = {
         "env": argv[2],
         "python": platform.python_version(),
@@ -330,13 +368,14 @@ def main(argv):
         "keras_version": FL.keras_version,
         "default_family": FL.default_family,
     }
-    cases = []
-    notes = []
+    cases = list(kept)
     for family, ns in families():
         for case in CASES:
             if family not in case[3]:
                 continue
             for kind in case[4]:
+                if only is not None and kind not in only:
+                    continue
                 try:
                     entry, case_notes = run_case(out_dir, family, ns, case, kind)
                 except Exception as exc:  # noqa: BLE001

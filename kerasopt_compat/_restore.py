@@ -538,14 +538,34 @@ class _Tie(NamedTuple):
     why: str
 
 
-def _tie(variables: Sequence[VariableState], trainable: Sequence[Any]) -> List[_Tie]:
-    """Tie each stored variable to a live trainable variable: by name, by
-    object-graph name, or by position where the state says so; shapes must
-    agree; a stored name that two live variables match equally well, or two
-    stored variables that claim the same live one, is refused."""
+def _layer_weights(model: Any, trainable: Sequence[Any]) -> Dict[Tuple[str, int], int]:
+    """(top-level layer name, position among its weights) -> index in ``trainable``: the pair by which
+    Keras' ``.h5`` loader assigns weights (each layer's trainable, then non-trainable weights)."""
+    index = {id(v): i for i, v in enumerate(trainable)}
+    out: Dict[Tuple[str, int], int] = {}
+    for layer in getattr(model, "layers", None) or ():
+        weights = list(getattr(layer, "trainable_weights", ())) + list(getattr(layer, "non_trainable_weights", ()))
+        for position, var in enumerate(weights):
+            if id(var) in index:
+                out[(layer.name, position)] = index[id(var)]
+    return out
+
+
+def _tie(
+    variables: Sequence[VariableState], trainable: Sequence[Any], by_layer: Optional[Mapping[Tuple[str, int], int]] = None
+) -> List[_Tie]:
+    """Tie each stored variable to a live trainable variable: by the layer and position where the
+    file stores the model variable (``.h5``: as Keras' loader assigns the weights, whatever the
+    layers' inner names became, RNN cells, ``Bidirectional`` and nested models included), by name,
+    by object-graph name, or by position where the state says so; shapes must agree; a stored name
+    that two live variables match equally well, or two stored variables that claim the same live
+    one, is refused."""
     forms = [_live_forms(v) for v in trainable]
     picks: List[Tuple[VariableState, Optional[int], str]] = []
     for vs in variables:
+        if vs.layer is not None and by_layer and tuple(vs.layer) in by_layer:
+            picks.append((vs, by_layer[tuple(vs.layer)], ""))
+            continue
         if vs.tie == "position" or not vs.name:
             if 0 <= vs.index < len(trainable):
                 picks.append((vs, vs.index, ""))
@@ -786,7 +806,7 @@ def _restore(model: Any, source: Any, strict: bool, optimizer: Any, generation: 
     if refused is None:
         iterations = int(state.iterations) if state.iterations is not None else None
         raw = state.extra.get("raw_iterations") if isinstance(state.extra, Mapping) else None
-        entries, plan = _plan_slots(state, live, trainable, saver_gen, issues)
+        entries, plan = _plan_slots(state, live, trainable, saver_gen, issues, _layer_weights(model, trainable))
         if iterations is None:
             issues.add(E.NoStateWarning, "the state %s holds no iteration count: it restarts at 0" % state.path)
         _plan_class_wide(state, live, saver_gen, iterations or 0, issues, entries, plan)
@@ -812,7 +832,12 @@ def _restore(model: Any, source: Any, strict: bool, optimizer: Any, generation: 
 
 
 def _plan_slots(
-    state: OptimizerState, live: _Live, trainable: Sequence[Any], saver_gen: str, issues: _Issues
+    state: OptimizerState,
+    live: _Live,
+    trainable: Sequence[Any],
+    saver_gen: str,
+    issues: _Issues,
+    by_layer: Optional[Mapping[Tuple[str, int], int]] = None,
 ) -> Tuple[List[SlotRestore], List[Tuple[Any, Any]]]:
     import numpy as np
 
@@ -829,7 +854,7 @@ def _plan_slots(
             "the state %s holds no slot variables%s: every slot starts fresh"
             % (state.path, "" if state.iterations is None else " (only the iteration count)"),
         )
-    ties = _tie(state.variables, trainable)
+    ties = _tie(state.variables, trainable, by_layer)
     refused = [t for t in ties if t.live is None]
     if refused:
         issues.add(

@@ -170,7 +170,11 @@ class VariableState(NamedTuple):
     is the object graph's ``full_name`` (``dense/kernel``), ``index`` the
     variable's position in the model's ``trainable_variables`` (-1 if no
     longer trainable), and ``OptimizerState.extra["object_paths"]`` maps each
-    name to its object path (``layer_with_weights-0/kernel``).
+    name to its object path (``layer_with_weights-0/kernel``). ``layer``, for
+    ``.h5`` files, is where the file stores the model variable itself: the
+    top-level layer's name and the variable's position among that layer's
+    weights (``model_weights/<layer>``'s ``weight_names``: trainable, then
+    non-trainable), the pair by which Keras' own ``.h5`` loader assigns it.
     """
 
     name: Optional[str]
@@ -179,6 +183,7 @@ class VariableState(NamedTuple):
     slots: Mapping[str, Any]
     tie: str
     model_path: Optional[str] = None
+    layer: Optional[Tuple[str, int]] = None
 
 
 def slot_exists(slot: SlotName, generation: str, options: Mapping[str, Any]) -> bool:

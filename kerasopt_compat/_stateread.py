@@ -335,6 +335,7 @@ class _H5Reader(NoteTaker):
                     raise ModelFileError("%s: 'optimizer_weights' is not a group" % self.path)
                 names = _name_list(group, "weight_names", self.path)
                 values = [_dataset(group, name, self.path) for name in names]
+            layer_of = _layer_weights(fh.get("model_weights"), self.path) if names else {}
         generation = self._generation(names, keras_version)
         saver = Saver(generation or "unknown", keras_version, "h5")
         if not names:
@@ -348,6 +349,7 @@ class _H5Reader(NoteTaker):
         else:
             iterations, builder = self._keras3(names, values)
         variables = builder.variables("name") if builder is not None else ()
+        variables = tuple(v._replace(layer=layer_of.get(v.name or "")) for v in variables)
         if self.opt.cls in SLOTS and generation is not None and variables:
             self.notes.extend(_missing_notes(variables, _expected_slots(self.opt.cls, generation, self.opt.options)))
         return self._state(saver, iterations, variables)
@@ -507,6 +509,27 @@ class _H5Reader(NoteTaker):
             self.extra["raw_iterations"] = raw
             return raw // steps
         return raw
+
+
+def _layer_weights(group: Any, path: str) -> Dict[str, Tuple[str, int]]:
+    """Where an ``.h5`` file stores each model variable: its name (without ``:0``; Keras 3's optimizer
+    spells it with ``_`` for ``/``, so that form too) -> (top-level layer, position among its weights).
+    A name two variables share (in either form) is left out."""
+    if group is None or not hasattr(group, "attrs") or "layer_names" not in group.attrs:
+        return {}
+    out: Dict[str, Tuple[str, int]] = {}
+    clashes = set()
+    for layer in _name_list(group, "layer_names", path):
+        sub = group.get(layer)
+        if sub is None or not hasattr(sub, "attrs") or "weight_names" not in sub.attrs:
+            continue
+        for i, name in enumerate(_name_list(sub, "weight_names", path)):
+            bare = name[:-2] if name.endswith(":0") else name
+            for form in dict.fromkeys((bare, bare.replace("/", "_"))):
+                if form in out:
+                    clashes.add(form)
+                out[form] = (layer, i)
+    return {k: v for k, v in out.items() if k not in clashes}
 
 
 def _join(scope: str, leaf: str) -> str:

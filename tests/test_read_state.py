@@ -459,3 +459,20 @@ def test_corrupted_h5_raises_only_model_file_error(tmp_path: pathlib.Path, flips
         if done.returncode < 0:
             continue  # killed by a signal inside HDF5
         assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "env, case", [("tf29", "legacy_adam_wrapped"), ("tf215", "keras2_adam_wrapped"), ("tf221", "keras3_adam_wrapped")]
+)
+def test_h5_variables_know_the_layer_that_stores_them(env: str, case: str) -> None:
+    """Each .h5 slot's variable is tied to (top-level layer, position among its weights) from model_weights:
+    the pair Keras' loader assigns the weights by, whatever the inner cell names become on reload."""
+    state = read_state(RESUME / env / (case + ".h5"))
+    layers = [v.layer for v in state.variables]
+    assert layers[:6] == [("bidirectional", i) for i in range(6)]  # forward cell's 3, then the backward cell's
+    assert layers[6:] == [("time_distributed", 0), ("time_distributed", 1)] + [("lstm_1", i) for i in range(3)] + [
+        ("inner", 0),
+        ("inner", 1),
+        ("dense_2", 0),
+        ("dense_2", 1),
+    ]

@@ -563,8 +563,9 @@ def _tie(
     forms = [_live_forms(v) for v in trainable]
     picks: List[Tuple[VariableState, Optional[int], str]] = []
     for vs in variables:
-        if vs.layer is not None and by_layer and tuple(vs.layer) in by_layer:
-            picks.append((vs, by_layer[tuple(vs.layer)], ""))
+        where = (str(vs.layer[0]), int(vs.layer[1])) if vs.layer is not None else None  # a list when read back from JSON
+        if where is not None and by_layer and where in by_layer:
+            picks.append((vs, by_layer[where], ""))
             continue
         if vs.tie == "position" or not vs.name:
             if 0 <= vs.index < len(trainable):

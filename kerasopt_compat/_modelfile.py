@@ -794,7 +794,7 @@ def _write_h5(
             if optimizer_weights is not None:
                 group = fout.create_group("optimizer_weights")
                 group.attrs["weight_names"] = [n.encode("utf-8") for n in optimizer_weights.names]
-                common = next((layout for layout, _ in old.values() if layout), {})
+                common: Dict[str, Any] = next((layout for layout, _ in old.values() if layout), {})
                 for name, value in zip(optimizer_weights.names, optimizer_weights.values):
                     shape = tuple(getattr(value, "shape", ()))
                     layout, was = old.get(name, (common, None))

@@ -32,6 +32,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tup
 
 from . import _errors as E
 from ._state import GENERATIONS, SLOTS, OptimizerState, Saver, SlotName, VariableState
+from .fixes import compiled_optimizer_follows
 
 __all__ = [
     "state_of",
@@ -720,6 +721,7 @@ def _attach(model: Any, optimizer: Any) -> None:
     if compiled and getattr(model, "optimizer", None) is not None:
         if model.optimizer is not optimizer:
             model.optimizer = optimizer
+        compiled_optimizer_follows(model, optimizer)  # what a .keras archive saves
         for attr in ("train_function", "train_tf_function"):
             if getattr(model, attr, None) is not None:
                 setattr(model, attr, None)

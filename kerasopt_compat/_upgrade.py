@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+import warnings
 from typing import Any, Mapping, Optional, Sequence
 
-from ._errors import ModelFileError
+from ._errors import KerasOptCompatError, ModelFileError
 from ._modelfile import PathLike
 
 __all__ = ["upgrade_model"]
@@ -65,11 +66,14 @@ def upgrade_model(
         exc.note_installed(fl.describe())
         raise exc
     model = load_model(src_path, custom_objects, state=state, strict=strict)
-    if state == "fresh" and getattr(model, "optimizer", None) is not None:
+    if getattr(model, "optimizer", None) is not None:
         from ._restore import _Live
 
-        # saved built (zero slots, iteration 0): an unbuilt one makes Keras 3's loader warn that the counts differ
-        _Live(model.optimizer).build(model.trainable_variables)
+        if _Live(model.optimizer).generation == "legacy":
+            _archive_generation(model, src_path, state, strict)
+        elif state == "fresh":
+            # saved built (zero slots, iteration 0): an unbuilt one makes Keras 3's loader warn that the counts differ
+            _Live(model.optimizer).build(model.trainable_variables)
     folder = os.path.dirname(os.path.abspath(dst_path))
     fd, tmp = tempfile.mkstemp(prefix=".%s.tmp-" % os.path.basename(dst_path), suffix=".keras", dir=folder)
     os.close(fd)
@@ -81,6 +85,40 @@ def upgrade_model(
             os.unlink(tmp)
         raise
     return dst_path
+
+
+def _archive_generation(model: Any, src_path: str, state: str, strict: bool) -> None:
+    """Give ``model`` the installed default (Keras 2) class of its legacy optimizer, the state restored into it.
+
+    Keras 2.13-2.15 and tf_keras 2.x save a legacy (``optimizers.legacy``,
+    OptimizerV2) optimizer into a ``.keras`` archive that their own
+    ``load_model`` cannot read ("'Adam' object has no attribute 'build'"; seen
+    with TF 2.13 and 2.15): the archive gets the default namespace's class.
+    Its state is restored by variable from ``src_path`` in that generation
+    (:func:`~kerasopt_compat.restore_state`, ``generation="keras2"``): where
+    the two generations' update rules differ (Nadam, RMSprop) that says so with
+    its :class:`~kerasopt_compat.OptimizerStateWarning` subclass, or raises
+    with ``state="require"``. Keras 3 has no legacy optimizers."""
+    from ._errors import OptimizerStateError, OptimizerStateWarning
+    from ._live import deserialize, serialize
+    from ._restore import _attach, _Live, restore_state
+
+    if state != "fresh":
+        try:
+            restore_state(model, src_path, strict=state == "require", generation="keras2")
+            return
+        except OptimizerStateError:
+            raise
+        except KerasOptCompatError as exc:
+            warnings.warn(
+                "%s: the legacy optimizer's state was not restored into the Keras 2 class the .keras archive needs "
+                "(%s); training restarts from a fresh optimizer state" % (src_path, exc),
+                OptimizerStateWarning,
+                stacklevel=3,
+            )
+    optimizer = deserialize(serialize(model.optimizer), strict=strict)  # namespace-neutral: the default class
+    _attach(model, optimizer)
+    _Live(optimizer).build(model.trainable_variables)
 
 
 def parser() -> argparse.ArgumentParser:

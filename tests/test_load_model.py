@@ -171,11 +171,6 @@ def test_load_model_restores_the_stored_optimizer(item, tmp_path):
     elif REFUSED in (row["ours"], row["native_after_fix"]):
         # only a class newer than this release (FIRST_RELEASE), never one it loaded natively
         assert inner["class_name"] in koc._tables.FIRST_RELEASE, row
-        if row["native"] == OK and row["ours"] == OK and inner["class_name"] == "AdamW":
-            pytest.xfail(
-                "known gap: fix-model --to tf2.11/tf2.12 refuses AdamW (_tables._TF211_LACKS: their "
-                "optimizers.deserialize cannot build it), though their .h5 loader reads a TF 2.15 AdamW entry"
-            )
         assert row["native"] != OK, row
         assert row["ours"] in (OK, REFUSED) and row["native_after_fix"] in (OK, FAILS_COMPILE, REFUSED), row
         if row["ours"] == REFUSED:  # only where the installed Keras has no class for it at all

@@ -21,7 +21,7 @@ import shutil
 import stat
 import threading
 import time
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 from ._errors import ModelFileError
 
@@ -113,6 +113,23 @@ def _newest_change(path: str, st: os.stat_result) -> float:
     return newest
 
 
+#: folder -> the names in it that hold TEMP_MARK, listed once per process: a stale temporary is older than the
+#: process, so the first listing holds every one (a bulk run writing 10 000 files into one folder lists it once).
+_LISTED: Dict[str, List[str]] = {}
+_LISTED_LOCK = threading.Lock()
+
+
+def _temporaries_in(folder: str) -> List[str]:
+    key = os.path.realpath(folder)
+    with _LISTED_LOCK:
+        if key not in _LISTED:
+            try:
+                _LISTED[key] = [n for n in os.listdir(folder) if TEMP_MARK in n]
+            except OSError:
+                return []
+        return list(_LISTED[key])
+
+
 def remove_stale(dst: str) -> List[str]:
     """Remove the temporaries of ``dst`` that a killed process left behind; the paths removed.
 
@@ -124,11 +141,7 @@ def remove_stale(dst: str) -> List[str]:
     pattern = _temp_pattern(name)
     started = _started()
     removed: List[str] = []
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return removed
-    for entry in names:
+    for entry in _temporaries_in(folder):
         if not pattern.match(entry):
             continue
         path = os.path.join(folder, entry)

@@ -122,7 +122,8 @@ def test_cli_outputs_get_the_umask_mode(tmp_path, umask022):
     report = tmp_path / "report.jsonl"
     status = main(["fix-model", "--to", "tf2.9", str(H5), str(KERAS), "-o", str(tmp_path / "many"), "--report", str(report)])
     assert status == 0
-    for path in [tmp_path / "out.json", tmp_path / "one.h5", report, tmp_path / "many" / "adam.h5", tmp_path / "many" / "adam.keras"]:
+    many = [tmp_path / "many" / "adam.h5", tmp_path / "many" / "adam.keras"]
+    for path in [tmp_path / "out.json", tmp_path / "one.h5", report] + many:
         assert _mode(path) == 0o644, path
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import warnings
 import zipfile
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
@@ -594,8 +593,7 @@ def fix_model(
     action, weights = _state_action(src_path, stored, family, state, custom_objects, unknown_keys)
     if check:
         return FixResult(changed, before, after, stored.format, family, False, action)
-    if os.path.abspath(src_path) == os.path.abspath(dst_path):
-        raise ModelFileError("%s: the output must be a new path; fix_model never modifies its input" % dst_path)
+    _refuse_input_as_output(src_path, dst_path, "fix_model")
     if os.path.lexists(dst_path) and not force:
         raise ModelFileError("%s: already exists; pass force=True (--force) to replace it" % dst_path)
     if os.path.lexists(dst_path) and os.path.isdir(dst_path) != (stored.format == "savedmodel"):
@@ -616,6 +614,23 @@ def fix_model(
     else:
         _WRITERS[stored.format](src_path, dst_path, after, compile_null_defaults(stored, family))
     return FixResult(changed, before, after, stored.format, family, True, action)
+
+
+def _refuse_input_as_output(src: str, dst: str, who: str) -> None:
+    """``ModelFileError`` when ``dst`` is ``src`` or overlaps it (one inside the other; a SavedModel's folder),
+    with symlinks resolved and hard links seen (``_atomic.same_file``): the input is never replaced."""
+    from ._atomic import overlap, same_file
+
+    src_whole = os.path.dirname(src) if os.path.basename(src) == _METADATA_PB else src
+    if same_file(src, dst) or same_file(src_whole, dst):
+        why = "it is the input %s" % src
+    elif overlap(src_whole, dst):
+        why = "it overlaps the input %s (one lies inside the other)" % src_whole
+    else:
+        return
+    raise ModelFileError(
+        "%s: the output must be a new path; %s never modifies its input: %s, once links are resolved" % (dst, who, why)
+    )
 
 
 #: fix_model's ``state`` values.
@@ -701,41 +716,10 @@ def compile_null_defaults(stored: StoredModel, family: str) -> Dict[str, Any]:
     return {key: value for key, value in defaults.items() if key in stored.compile_args and stored.compile_args[key] is None}
 
 
-def _temp_beside(dst: str, directory: bool) -> str:
-    folder = os.path.dirname(os.path.abspath(dst)) or "."
-    prefix = ".%s.tmp-" % os.path.basename(dst)
-    if directory:
-        return tempfile.mkdtemp(prefix=prefix, dir=folder)
-    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=folder)
-    os.close(fd)
-    return tmp
-
-
-def _replace(tmp: str, dst: str) -> None:
-    """Move ``tmp`` into place; an old ``dst`` (allowed by force) goes only once ``tmp`` is complete."""
-    if os.path.isdir(dst) and not os.path.islink(dst):
-        old = _temp_beside(dst, directory=True)
-        os.rmdir(old)
-        os.rename(dst, old)
-        try:
-            os.rename(tmp, dst)
-        except OSError:
-            os.rename(old, dst)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, dst)
-
-
 def _atomic_file(dst: str, fill: Callable[[str], None]) -> None:
-    tmp = _temp_beside(dst, directory=False)
-    try:
-        fill(tmp)
-        _replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from ._atomic import write_file
+
+    write_file(dst, fill)
 
 
 def _dumps(doc: Any) -> str:
@@ -872,11 +856,11 @@ def _replace_optimizer_vars(data: bytes, values: Any) -> bytes:
 
 
 def _write_savedmodel(src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any]) -> None:
+    from ._atomic import atomic_path
+
     src_dir = os.path.dirname(src) if os.path.basename(src) == _METADATA_PB else src
-    tmp = _temp_beside(dst, directory=True)
-    try:
-        os.rmdir(tmp)
-        shutil.copytree(src_dir, tmp)
+    with atomic_path(dst, directory=True) as tmp:
+        shutil.copytree(src_dir, tmp, copy_function=shutil.copyfile, dirs_exist_ok=True)
         pb = os.path.join(tmp, _METADATA_PB)
         with open(pb, "rb") as fh:
             data = fh.read()
@@ -884,10 +868,6 @@ def _write_savedmodel(src: str, dst: str, entry: Dict[str, Any], compile_default
         doc["training_config"] = dict(doc["training_config"], optimizer_config=entry)
         with open(pb, "wb") as fh:
             fh.write(_replace_root_metadata(data, _dumps(doc).encode("utf-8"), src))
-        _replace(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _write_tfjs(src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any]) -> None:

@@ -37,7 +37,12 @@ from . import _protowire as pw
 from ._ckpt import Bundle, ObjectGraph, _object_path, _variables_prefix
 from ._errors import ModelFileError, NoOptimizerError
 from ._modelfile import _MAX_JSON_BYTES, _METADATA_PB, _canonical, _json, _read_savedmodel, read_model_file
-from .fixes import keras3_model_from_keras2_config, keras3_nested_layer_config
+from .fixes import (
+    KERAS3_INITIALIZER_RENAMES,
+    keras3_initializer_name,
+    keras3_model_from_keras2_config,
+    keras3_nested_layer_config,
+)
 
 __all__ = [
     "SavedModelError",
@@ -414,6 +419,8 @@ def _keras3_config(folder: str, config: Any) -> Any:
     class_name = out.get("class_name")
     if isinstance(out.get("config"), dict):
         keras3_nested_layer_config(class_name, out["config"], _public_layer)
+        if isinstance(class_name, str) and class_name in KERAS3_INITIALIZER_RENAMES:
+            out["class_name"] = keras3_initializer_name(class_name)
     dropped = KERAS2_ONLY_LAYER_KEYS.get(class_name) if isinstance(class_name, str) else None
     inner = out.get("config")
     if dropped and isinstance(inner, dict):

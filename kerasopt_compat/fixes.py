@@ -284,3 +284,27 @@ def saved_call_spec(model: Any) -> Optional[Any]:
         if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], (list, tuple)) and len(spec[0]) == 1:
             return spec[0][0]
     return getattr(model, "_saved_model_inputs_spec", None)
+
+
+#: Keras 2 initializer class names that some Keras 3 releases do not deserialize, and the name they
+#: do: Keras 3.3.3 exports ``keras.initializers.Orthogonal`` but its ``initializers.get`` knows only
+#: ``OrthogonalInitializer`` ("Could not interpret initializer identifier"; its own ``.h5`` loader
+#: fails the same on a Keras 2 LSTM); Keras 3.15 reads both. Applied only where the installed Keras
+#: does not resolve the stored name. Can go when Keras 3.3 is no longer supported.
+KERAS3_INITIALIZER_RENAMES: Dict[str, str] = {"Orthogonal": "OrthogonalInitializer"}
+
+
+@functools.lru_cache(maxsize=None)
+def keras3_initializer_name(class_name: str) -> str:
+    """The name the installed Keras 3 deserializes a stored Keras 2 initializer ``class_name`` by
+    (:data:`KERAS3_INITIALIZER_RENAMES`), ``class_name`` itself where it resolves as stored."""
+    renamed = KERAS3_INITIALIZER_RENAMES.get(class_name)
+    if renamed is None:
+        return class_name
+    import keras
+
+    try:
+        keras.initializers.get({"class_name": class_name, "config": {}})
+    except (ValueError, TypeError):
+        return renamed
+    return class_name

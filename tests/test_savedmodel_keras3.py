@@ -253,13 +253,6 @@ def test_other_model_kinds_load_predict_and_resume(item: Tuple[str, Dict[str, An
 
     env, case = item
     custom = {"KocScale": koc_scale_layer()} if "KocScale" in case["custom_objects"] else None
-    if case["kind"] == "embed_lstm" and not _reads_orthogonal():
-        # Keras 3.3 cannot deserialize the initializer Keras 2 calls "Orthogonal" (it knows
-        # "OrthogonalInitializer"): its own .h5 loader fails the same on a Keras 2 LSTM
-        with pytest.raises(koc.ModelFileError, match="cannot build its model config.*Orthogonal"):
-            koc.load_model(DATA / "savedmodel_kinds" / env / case["file"])
-        OUTCOMES[(env, "kinds", case["kind"])] = "refused"
-        return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = koc.load_model(DATA / "savedmodel_kinds" / env / case["file"], custom_objects=custom)
@@ -284,15 +277,6 @@ def test_other_model_kinds_load_predict_and_resume(item: Tuple[str, Dict[str, An
     )
     assert not [w for w in caught if issubclass(w.category, koc.OptimizerStateWarning)]
     OUTCOMES[(env, "kinds", case["kind"])] = "exact"
-
-
-def _reads_orthogonal() -> bool:
-    """Whether the installed Keras resolves Keras 2's initializer config ``Orthogonal``."""
-    try:
-        FL.keras.initializers.get({"class_name": "Orthogonal", "config": {"gain": 1.0, "seed": None}})
-    except ValueError:
-        return False
-    return True
 
 
 def _drop_duplicate_token_rows(tokens: Any, *weights: Dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import pathlib
 import warnings
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 from live_helpers import require_keras
@@ -53,6 +53,29 @@ def _feed(case: Dict[str, Any]) -> Dict[str, Any]:
     return {k: tf.constant(np.asarray(v) if k == "c" else np.asarray(v, dtype="float32")) for k, v in case["x"].items()}
 
 
+_NATIVE: Dict[str, Optional[BaseException]] = {}
+
+
+def _native_error(case: Dict[str, Any]) -> Optional[BaseException]:
+    """What the installed native loader raises on the file (None: it loads it). TF 2.4 cannot read a TF 2.7
+    SavedModel's Keras metadata (``keras_metadata.pb`` came with TF 2.5): there nothing is to be better than."""
+    key = "%s/%s" % (case["env"], case["file"])
+    if key not in _NATIVE:
+        try:
+            FL.keras.models.load_model(str(DATA / case["env"] / case["file"]))
+        except Exception as exc:  # noqa: BLE001 - whatever the installed loader raises
+            _NATIVE[key] = exc
+        else:
+            _NATIVE[key] = None
+    return _NATIVE[key]
+
+
+def _skip_unless_native_loads(case: Dict[str, Any]) -> None:
+    error = _native_error(case)
+    if error is not None:
+        pytest.skip("the installed loader cannot open it either (%s: %s)" % (type(error).__name__, str(error)[:120]))
+
+
 def _name(var: Any) -> str:
     name = var.name
     return name[:-2] if name.endswith(":0") else name
@@ -67,6 +90,7 @@ def test_the_corpus_is_there() -> None:
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_native_loader_returns_it_unbuilt(case: Dict[str, Any]) -> None:
     """The regression's premise: the installed loader loads it, without weights until the first call."""
+    _skip_unless_native_loads(case)
     model = FL.keras.models.load_model(str(DATA / case["env"] / case["file"]))
     with pytest.raises(ValueError, match="not yet been created"):
         model.weights  # noqa: B018
@@ -78,6 +102,11 @@ def test_native_loader_returns_it_unbuilt(case: Dict[str, Any]) -> None:
 @pytest.mark.parametrize("state", ["restore", "require"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_load_model_predicts_and_resumes_exactly(case: Dict[str, Any], state: str) -> None:
+    error = _native_error(case)
+    if error is not None:  # never worse than the native loader; not better either, where it cannot read the file
+        with pytest.raises(type(error)):
+            koc.load_model(DATA / case["env"] / case["file"], state=state)
+        return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = koc.load_model(DATA / case["env"] / case["file"], state=state)
@@ -98,6 +127,7 @@ def test_load_model_predicts_and_resumes_exactly(case: Dict[str, Any], state: st
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_fresh_state_is_not_the_savers_step(case: Dict[str, Any]) -> None:
     """The check above can fail: a fresh Adam does not take the saver's step."""
+    _skip_unless_native_loads(case)
     model = koc.load_model(DATA / case["env"] / case["file"], state="fresh")
     assert int(_np(model.optimizer.iterations)) == 0
     feed = _feed(case)

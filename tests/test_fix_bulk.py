@@ -49,6 +49,41 @@ def test_model_files_walks_folders_and_keeps_savedmodels_whole():
     assert list(model_files([str(one)])) == [(str(one), "adam.h5")]
 
 
+@pytest.mark.parametrize("command", [["upgrade"], ["fix-model", "--to", "tf2.9"]])
+def test_a_savedmodel_without_saved_model_pb_is_skipped_and_said(command, tmp_path, capsys):
+    """issue 24: a SavedModel folder that lost saved_model.pb (a corrupt keras_metadata.pb beside it) was
+    walked into, nothing found, "0 files" and exit 0."""
+    models = tmp_path / "models"
+    broken = models / "team" / "run1"
+    (broken / "variables").mkdir(parents=True)
+    (broken / "keras_metadata.pb").write_bytes(b"\x0a\xff\xff not a protobuf")
+    (broken / "variables" / "variables.index").write_bytes(b"")
+    (broken / "variables" / "stray.h5").write_bytes(b"")  # not walked into
+    report = tmp_path / "report.jsonl"
+    status = main(command + [str(models), "-o", str(tmp_path / "out"), "--report", str(report)])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "%s: skipped: a SavedModel directory without saved_model.pb (it holds keras_metadata.pb, " % broken in err
+    assert "variables/variables.index" in err
+    assert "0 files: 0 " in err and "; 1 folder skipped (SavedModel parts without saved_model.pb)" in err
+    assert [(line["path"], line["skipped"], line["output"]) for line in _report(report)] == [(str(broken), True, None)]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
+    # given by itself, the same
+    assert main(command + [str(broken), "-o", str(tmp_path / "out2"), "-q"]) == 1
+    assert "skipped: a SavedModel directory without saved_model.pb" in capsys.readouterr().err
+
+
+def test_model_files_reports_skipped_folders_and_still_finds_the_rest(tmp_path):
+    (tmp_path / "a" / "variables").mkdir(parents=True)
+    (tmp_path / "a" / "fingerprint.pb").write_bytes(b"")
+    (tmp_path / "b.h5").write_bytes(b"")
+    skipped: list = []
+    assert list(model_files([str(tmp_path)], skipped=skipped)) == [(str(tmp_path / "b.h5"), "b.h5")]
+    assert [p for p, _ in skipped] == [str(tmp_path / "a")]
+    assert "fingerprint.pb" in skipped[0][1]
+    assert list(model_files([str(MODELS)], skipped=skipped)) and len(skipped) == 1  # complete SavedModels: none
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_folder_is_fixed_file_by_file(jobs, tmp_path, capsys):
     before = _tree_digest(MODELS)

@@ -664,6 +664,17 @@ def _tf2(first: int, last: int) -> FrozenSet[str]:
     return frozenset("tf2.%d" % minor for minor in (4, *range(8, 22)) if first <= minor <= last)
 
 
+def _newer_keras3(minor: int) -> str:
+    return (
+        "only Keras >= 3.%d builds it: load the file there (or with kerasopt_compat.load_model) and save the model "
+        "from the target's Keras (tf_keras for a Keras 2 target), or target Keras >= 3.%d" % (minor, minor)
+    )
+
+
+def _keras3_before(minor: int) -> FrozenSet[str]:
+    return frozenset("keras3.%d" % m for m in range(3, minor) if "keras3.%d" % m in RELEASES)
+
+
 #: Every Keras 3 release name (TF 2.16+ and ``keras3``/``keras3.N``).
 _KERAS3 = frozenset(name for name, release in RELEASES.items() if release.generation == "keras3")
 #: The Keras 2 loaders (TF 2.4-2.15's tf.keras and tf_keras).
@@ -690,7 +701,7 @@ _ALL_FORMATS = frozenset(["h5", "keras", "savedmodel"])
 #: :class:`FileFormatWarning`; an error with ``strict=True``), naming the
 #: first layer and key (``_modelfile.unbuildable``). ``cannot`` is measured
 #: with the native ``load_model(compile=False)`` of the committed newer-Keras
-#: files in the tf29, tf211, tf215, tfkeras221 and tf221 envs
+#: files in the tf29, tf211, tf215, tfkeras221, tf221 and tf216-keras33 envs
 #: (tests/test_model_features.py); the releases between them are taken from
 #: their neighbours (Keras 2 only added keys). A row goes when no supported
 #: release needs it.
@@ -773,6 +784,8 @@ MODEL_FEATURES: Tuple[ModelFeature, ...] = (
         _FROM_KERAS3,
         frozenset(["Sequential", "Functional", "Model"]),
     ),
+    # Keras 3.13 added Dense/EinsumDense/Embedding quantization_config and 3.15 the initializers'
+    # input_axes/output_axes (their wheels' sources); measured: Keras 3.3.3 (tf216-keras33) rejects both
     ModelFeature(
         "Keras 3's quantization_config",
         "key",
@@ -780,9 +793,9 @@ MODEL_FEATURES: Tuple[ModelFeature, ...] = (
         "quantization_config",
         None,
         _H5_KERAS,
-        "Keras 3.1x",
-        _KERAS2_LOADERS,
-        _FROM_KERAS3,
+        "Keras 3.13+",
+        _KERAS2_LOADERS | _keras3_before(13),
+        _newer_keras3(13),
     ),
     ModelFeature(
         "Keras 3's initializer input_axes",
@@ -791,9 +804,9 @@ MODEL_FEATURES: Tuple[ModelFeature, ...] = (
         "input_axes",
         None,
         _H5_KERAS,
-        "Keras 3.1x",
-        _KERAS2_LOADERS,
-        _FROM_KERAS3,
+        "Keras 3.15+",
+        _KERAS2_LOADERS | _keras3_before(15),
+        _newer_keras3(15),
     ),
     ModelFeature(
         "a wrapped layer stored without its module (Keras <= 2.12)",

@@ -672,7 +672,9 @@ def fix_model(
     anything would change. A format the target's ``load_model`` cannot open
     (``.keras`` for TF <= 2.11, a SavedModel for Keras 3, TF.js for any) gives
     :class:`FileFormatWarning` saying what it opens instead, or
-    :class:`ModelFileError` with ``strict=True``. ``unknown_keys="keep"``: as in :func:`read_optimizer`
+    :class:`ModelFileError` with ``strict=True``; so does a stored model config
+    the target's loader cannot build (:class:`ModelConfigWarning`, naming the
+    first layer and key: :func:`unbuildable`, ``_tables.MODEL_FEATURES``). ``unknown_keys="keep"``: as in :func:`read_optimizer`
     (kept keys and classes are written through unchanged). Imports no TensorFlow.
 
     ``state`` is for the stored optimizer state (iteration count, slots), which

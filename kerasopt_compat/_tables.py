@@ -680,8 +680,8 @@ _KERAS3 = frozenset(name for name, release in RELEASES.items() if release.genera
 #: The Keras 2 loaders (TF 2.4-2.15's tf.keras and tf_keras).
 _KERAS2_LOADERS = _tf2(4, 15) | {"tf_keras"}
 _FROM_KERAS3 = (
-    "a Keras 2 loader builds the models Keras 2 saves: load the file with Keras 3 and save the model for it "
-    "from Keras 2 (rebuild it with tf_keras), or target a Keras 3 release"
+    "a Keras 2 loader builds what Keras 2 saves: rebuild the model in Keras 2 (tf_keras, TF 2.15) and save it "
+    "there (kerasopt_compat.load_model restores the optimizer state by variable), or target a Keras 3 release"
 )
 _FROM_TF_KERAS = (
     "TF 2.4-2.15 build the models Keras <= 2.15 saves: save the model with TF 2.15 (or older), "
@@ -695,7 +695,9 @@ _H5_KERAS = frozenset(["h5", "keras"])
 _ALL_FORMATS = frozenset(["h5", "keras", "savedmodel"])
 
 #: What a release's own ``load_model`` cannot build from the model config a
-#: newer (or other-generation) Keras stored, in the order a loader meets it.
+#: newer (or other-generation) Keras stored. A graph op is looked for first
+#: (the graph loads before the layers); the rest is named at the first object,
+#: in stored order, that a row matches (rows in table order at each object).
 #: ``fix_model`` rewrites only the optimizer; when the copy's model config has
 #: one of these for its target, it says so (:class:`ModelConfigWarning`, a
 #: :class:`FileFormatWarning`; an error with ``strict=True``), naming the

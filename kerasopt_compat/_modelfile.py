@@ -25,7 +25,7 @@ import os
 import shutil
 import warnings
 import zipfile
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from . import _tables as T
 from . import _write
@@ -34,6 +34,7 @@ from ._errors import (
     FileFormatWarning,
     InvalidConfigError,
     KerasOptCompatError,
+    ModelConfigWarning,
     ModelFileError,
     NoOptimizerError,
     OptimizerStateWarning,
@@ -400,6 +401,136 @@ def unopenable(path: PathLike, fmt: str, release: str) -> Optional[str]:
     return "a %s, which %s cannot open: %s" % (_KIND_LABEL[kind], release, reasons[0])
 
 
+def _target_releases(release: str) -> FrozenSet[str]:
+    """The RELEASES keys a target stands for (a generation: all its releases)."""
+    key = _target_key(release)
+    if key in T.RELEASES:
+        return frozenset([key])
+    generation = resolve_target(release)
+    return frozenset(name for name, rel in T.RELEASES.items() if rel.generation == generation)
+
+
+def unbuildable(path: PathLike, fmt: str, release: str) -> Optional[str]:
+    """What in the model config of the ``fmt`` file ``path`` ``release``'s own
+    ``load_model`` cannot build (the first row of ``_tables.MODEL_FEATURES``
+    found, naming the layer and key), and what works instead; None when no row
+    applies (a generation: when none of its releases can build it). Reads the
+    stored config only (h5 ``model_config``, ``.keras`` ``config.json``, the
+    SavedModel's ``keras_metadata.pb`` and ``saved_model.pb``); imports nothing.
+
+    >>> unbuildable("tests/data/models/tf221/adam.h5", "h5", "tf2.9")[:60]  # doctest: +SKIP
+    "layer 'input_layer' (InputLayer) stores Keras 3's InputLayer"
+    """
+    releases = _target_releases(release)
+    rows = [row for row in T.MODEL_FEATURES if fmt in row.formats and releases <= row.cannot]
+    if not rows:
+        return None
+    fspath = os.fspath(path)
+    for row in rows:
+        if row.match == "op" and row.value and _savedmodel_has_op(fspath, row.value):
+            return "%s (written by %s), which %s cannot load: %s" % (
+                row.what,
+                row.written_by,
+                release,
+                row.instead,
+            )
+    config = _model_config(fspath, fmt)
+    if config is None:
+        return None
+    found = _first_feature(config, [row for row in rows if row.match != "op"])
+    if found is None:
+        return None
+    row, layer, layer_cls, cls = found
+    return "layer %r (%s)%s stores %s (key %r, written by %s), which %s's load_model cannot build: %s" % (
+        layer,
+        layer_cls,
+        "" if cls == layer_cls else ", in its %s," % cls,
+        row.what,
+        row.key,
+        row.written_by,
+        release,
+        row.instead,
+    )
+
+
+def _model_config(path: str, fmt: str) -> Any:
+    """The stored model config (without the training/compile config), or None."""
+    try:
+        if fmt == "h5":
+            with _h5py().File(path, "r") as fh:
+                raw = fh.attrs.get("model_config")
+            return None if raw is None else _json(_attr_text(raw, path, "model_config"), path, "the 'model_config' attribute")
+        if fmt == "keras":
+            doc = _json(_zip_member(path, _KERAS_CONFIG), path, _KERAS_CONFIG)
+            return {k: v for k, v in doc.items() if k != "compile_config"} if isinstance(doc, Mapping) else None
+        if fmt == "savedmodel":
+            with open(_pb_path(path), "rb") as fh:
+                doc = _json(_root_metadata(fh.read(), path), path, "the root node's metadata in %s" % _METADATA_PB)
+            return {k: v for k, v in doc.items() if k != "training_config"} if isinstance(doc, Mapping) else None
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError, ModelFileError):
+        return None  # what cannot be read is said where the file is read for its optimizer
+    return None
+
+
+def _savedmodel_has_op(path: str, op: str) -> bool:
+    """Whether ``saved_model.pb`` has a graph node running ``op``: the NodeDef
+    field ``op`` (2, length-delimited) holding that name, as bytes."""
+    folder = os.path.dirname(path) if os.path.basename(path) == _METADATA_PB else path
+    name = op.encode("ascii")
+    if len(name) > 127:
+        return False
+    needle = bytes([(2 << 3) | LEN, len(name)]) + name
+    try:
+        with open(os.path.join(folder, "saved_model.pb"), "rb") as fh:
+            return needle in fh.read()
+    except OSError:
+        return False
+
+
+def _first_feature(doc: Any, rows: List[T.ModelFeature]) -> Optional[Tuple[T.ModelFeature, str, str, str]]:
+    """``(row, layer name, layer class, class)`` of the first object (depth first, in stored
+    order) a row matches; the layer is the innermost object around it whose config has a
+    ``name`` and a ``dtype`` or ``layers`` (a layer or model, not a dtype policy)."""
+    stack: List[Tuple[Any, Tuple[str, str]]] = [(doc, ("", ""))]
+    while stack:
+        obj, layer = stack.pop()
+        if isinstance(obj, list):
+            stack.extend((item, layer) for item in reversed(obj))
+            continue
+        if not isinstance(obj, Mapping):
+            continue
+        cls = obj.get("class_name")
+        config = obj.get("config")
+        if isinstance(cls, str):
+            if isinstance(config, Mapping) and isinstance(config.get("name"), str) and ("dtype" in config or "layers" in config):
+                layer = (config["name"], cls)
+            for row in rows:
+                if (not row.classes or cls in row.classes) and cls not in row.skip and _matches(row, obj, config):
+                    return row, layer[0], layer[1] or cls, cls
+        stack.extend((value, layer) for value in reversed(list(obj.values())))
+    return None
+
+
+def _matches(row: T.ModelFeature, obj: Mapping[str, Any], config: Any) -> bool:
+    if row.match == "module":
+        return obj.get("module") == row.value
+    if row.match == "inbound":
+        nodes = obj.get("inbound_nodes")
+        return isinstance(nodes, list) and any(isinstance(node, Mapping) for node in nodes)
+    if not isinstance(config, Mapping) or row.key not in config:
+        return False
+    value = config[row.key]
+    if row.match == "key":
+        return True
+    if row.match == "list":
+        return isinstance(value, list)
+    if row.match == "class":
+        return isinstance(value, Mapping) and value.get("class_name") == row.value
+    if row.match == "no_module":
+        return isinstance(value, Mapping) and "class_name" in value and "module" not in value
+    return False
+
+
 # --------------------------------------------------------------------------- fixing
 
 
@@ -540,7 +671,9 @@ def fix_model(
     anything would change. A format the target's ``load_model`` cannot open
     (``.keras`` for TF <= 2.11, a SavedModel for Keras 3, TF.js for any) gives
     :class:`FileFormatWarning` saying what it opens instead, or
-    :class:`ModelFileError` with ``strict=True``. ``unknown_keys="keep"``: as in :func:`read_optimizer`
+    :class:`ModelFileError` with ``strict=True``; so does a stored model config
+    the target's loader cannot build (:class:`ModelConfigWarning`, naming the
+    first layer and key: :func:`unbuildable`, ``_tables.MODEL_FEATURES``). ``unknown_keys="keep"``: as in :func:`read_optimizer`
     (kept keys and classes are written through unchanged). Imports no TensorFlow.
 
     ``state`` is for the stored optimizer state (iteration count, slots), which
@@ -582,12 +715,14 @@ def fix_model(
     except KerasOptCompatError as exc:
         exc.note_file(src_path)
         raise
-    reason = unopenable(src_path, stored.format, target)
+    reason, category = unopenable(src_path, stored.format, target), FileFormatWarning
+    if reason is None:
+        reason, category = unbuildable(src_path, stored.format, target), ModelConfigWarning
     if reason is not None:
         message = "%s: %s" % (src_path, reason)
         if strict:
             raise ModelFileError(message)
-        warnings.warn(message, FileFormatWarning, stacklevel=2)
+        warnings.warn(message, category, stacklevel=2)
     before = json.loads(json.dumps(stored.optimizer))
     changed = before != after
     action, weights = _state_action(src_path, stored, family, state, custom_objects, unknown_keys)

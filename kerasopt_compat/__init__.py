@@ -81,6 +81,7 @@ _SUBMODULES = frozenset(
         "_optional",
         "_protowire",
         "_restore",
+        "_safefs",
         "_smload",
         "_state",
         "_statecli",

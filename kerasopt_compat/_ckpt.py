@@ -36,6 +36,7 @@ from ._errors import ModelFileError, NoOptimizerError
 from ._modelfile import _METADATA_PB, _canonical, _read_savedmodel, read_model_file
 from ._normalize import CustomObjects
 from ._optional import import_optional_dependency, parse_version
+from ._safefs import open_regular
 from ._state import SLOTS, NoteTaker, OptimizerState, Saver, VariableState
 
 __all__ = ["Bundle", "BundleEntry", "ObjectGraph", "GraphNode", "savedmodel_state", "savedmodel_weights"]
@@ -182,6 +183,8 @@ DTYPES: Dict[int, str] = {
 DT_STRING = 7
 #: Largest tensor read into memory (a forged entry could claim any size).
 MAX_TENSOR_BYTES = 1 << 34
+#: Largest ``.index`` file read (it is read whole; a real one is a few hundred bytes per variable).
+MAX_INDEX_BYTES = 256 * 1024 * 1024
 _MAX_SHARDS = 1 << 16
 _INT64_SIGN = 1 << 63
 
@@ -244,15 +247,19 @@ class Bundle:
     :data:`CRC_MAX_TENSOR_BYTES` (``"auto"``), always (``True``) or never.
     """
 
-    def __init__(self, prefix: PathLike, *, verify_crc: Union[bool, str] = "auto") -> None:
+    def __init__(self, prefix: PathLike, *, verify_crc: Union[bool, str] = "auto", root: Optional[str] = None) -> None:
         self.prefix = os.fspath(prefix)
         self.index_path = self.prefix + ".index"
         self.verify_crc = verify_crc
+        #: the folder (a SavedModel) every file of the bundle must really be in (``_safefs.inside``), or None
+        self.root = root
         try:
-            with open(self.index_path, "rb") as fh:
-                data = fh.read()
+            with open_regular(self.index_path, "the checkpoint index", root) as fh:
+                data = fh.read(MAX_INDEX_BYTES + 1)
         except OSError as exc:
             raise ModelFileError("%s: cannot read the checkpoint index: %s" % (self.index_path, exc.strerror or exc)) from None
+        if len(data) > MAX_INDEX_BYTES:
+            raise ModelFileError("%s: the checkpoint index is larger than %d bytes" % (self.index_path, MAX_INDEX_BYTES))
         self.entries: Dict[str, BundleEntry] = {}
         header: Optional[bytes] = None
         for raw_key, value in _table_entries(data, self.index_path):
@@ -292,7 +299,7 @@ class Bundle:
         if entry.size > MAX_TENSOR_BYTES:
             raise ModelFileError("%s claims %d bytes" % (where, entry.size))
         try:
-            with open(path, "rb") as fh:
+            with open_regular(path, "the checkpoint data file", self.root) as fh:  # a FIFO: ModelFileError, no hang
                 fh.seek(0, os.SEEK_END)
                 if entry.offset + entry.size > fh.tell():
                     raise ModelFileError(
@@ -504,10 +511,15 @@ class ObjectGraph:
 # --------------------------------------------------------------------------- SavedModel
 
 
+def _folder(path: str) -> str:
+    """The SavedModel folder of ``path`` (the folder, or its ``keras_metadata.pb``)."""
+    return os.path.dirname(path) if os.path.basename(path) == _METADATA_PB else path
+
+
 def _variables_prefix(path: str) -> str:
-    directory = os.path.dirname(path) if os.path.basename(path) == _METADATA_PB else path
+    directory = _folder(path)
     prefix = os.path.join(directory, "variables", "variables")
-    if not os.path.isfile(prefix + ".index"):
+    if not os.path.lexists(prefix + ".index"):  # not a regular file: refused when it is read
         raise ModelFileError("%s: no variables/variables.index: a SavedModel without its checkpoint" % directory)
     return prefix
 
@@ -538,7 +550,7 @@ def savedmodel_weights(path: PathLike, *, verify_crc: Union[bool, str] = "auto")
     the variable is called; no TensorFlow needed.
     """
     fspath = os.fspath(path)
-    bundle = Bundle(_variables_prefix(fspath), verify_crc=verify_crc)
+    bundle = Bundle(_variables_prefix(fspath), verify_crc=verify_crc, root=_folder(fspath))
     graph = bundle.object_graph()
     out = {}
     for node in _model_variables(graph):
@@ -596,7 +608,7 @@ def savedmodel_state(
     doc = _read_savedmodel(fspath).doc
     keras_version = doc.get("keras_version") if isinstance(doc, Mapping) else None
     keras_version = keras_version if isinstance(keras_version, str) else None
-    bundle = Bundle(_variables_prefix(fspath), verify_crc=verify_crc)
+    bundle = Bundle(_variables_prefix(fspath), verify_crc=verify_crc, root=_folder(fspath))
     graph = bundle.object_graph()
     opt = _optimizer_node(graph)
     if opt is None:

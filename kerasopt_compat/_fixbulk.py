@@ -103,8 +103,8 @@ def _fix_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
         if not options["check"]:
             os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
         result = fix_model(src, dst, **options)
-    except (KerasOptCompatError, OSError) as exc:
-        line.update(error=str(exc), output=None)
+    except Exception as exc:  # noqa: BLE001 -- whatever a damaged file raises, it is that file's line; the run goes on
+        line.update(error=_error_text(exc), output=None)
     else:
         before = result.before if isinstance(result.before, dict) else {}
         line.update(
@@ -127,8 +127,7 @@ def _upgrade_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
         os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
         upgrade_model(src, dst, **options)
     except Exception as exc:  # noqa: BLE001 -- native Keras' own load errors too: one file's failure is its line
-        text = str(exc) if isinstance(exc, (KerasOptCompatError, OSError)) else "%s: %s" % (type(exc).__name__, exc)
-        line.update(error=text, output=None)
+        line.update(error=_error_text(exc), output=None)
         return line
     try:  # the optimizer the .keras file now holds (a model saved without one has none)
         written: Optional[str] = read_optimizer(dst)["class_name"]
@@ -136,6 +135,13 @@ def _upgrade_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
         written = None
     line.update(container=_detect(src), **{"class": written}, changed=True, state=options.get("state"), error=None)
     return line
+
+
+def _error_text(exc: BaseException) -> str:
+    """A report line's error: the package's message (and OSError's) as is, any other exception with its class."""
+    if isinstance(exc, (KerasOptCompatError, OSError)):
+        return str(exc)
+    return "%s: %s" % (type(exc).__name__, exc)
 
 
 _WORKERS: Dict[str, Callable[[str, str, Dict[str, Any]], Dict[str, Any]]] = {
@@ -147,11 +153,26 @@ _WORKERS: Dict[str, Callable[[str, str, Dict[str, Any]], Dict[str, Any]]] = {
 def _one(job: Job) -> Dict[str, Any]:
     """One file (in a worker process with ``--jobs``): the report line as a dict."""
     command, src, dst, options = job
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        line = _WORKERS[command](src, dst, options)
-    line["warnings"] = ["%s: %s" % (w.category.__name__, w.message) for w in _about_the_file(caught, command)]
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            line = _WORKERS[command](src, dst, options)
+        line["warnings"] = ["%s: %s" % (w.category.__name__, w.message) for w in _about_the_file(caught, command)]
+    except Exception as exc:  # noqa: BLE001 -- never let one file end the run
+        line = _failed(job, exc)
     return line
+
+
+def _failed(job: Job, exc: BaseException) -> Dict[str, Any]:
+    """The report line of a file whose worker failed outside the per-file handler (or whose process died)."""
+    return {"path": job[1], "output": None, "error": _error_text(exc), "warnings": []}
+
+
+def _result(future: Any, job: Job) -> Dict[str, Any]:
+    try:
+        return future.result()  # type: ignore[no-any-return]
+    except Exception as exc:  # noqa: BLE001 -- a worker that died (BrokenProcessPool): that file's line
+        return _failed(job, exc)
 
 
 #: Per command, warning classes that are not about the file: ``upgrade`` loads through the installed
@@ -197,14 +218,14 @@ def _results(jobs: List[Job], workers: int, stop: Any) -> Iterator[Dict[str, Any
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending = iter(jobs)
         for job in pending:
-            window.append(pool.submit(_one, job))
+            window.append((pool.submit(_one, job), job))
             if len(window) >= 2 * workers:
-                yield window.popleft().result()
+                yield _result(*window.popleft())
                 if stop():
                     break
         while window and not stop():
-            yield window.popleft().result()
-        for future in window:
+            yield _result(*window.popleft())
+        for future, _ in window:
             future.cancel()
 
 

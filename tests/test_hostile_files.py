@@ -1,0 +1,462 @@
+"""Hostile and unlucky model files (issue 25): each bad input is built here, in a temp dir, from a real model
+file of tests/data/models; the public API and the command line must answer with the package's own error
+(or a documented, safe outcome), in bounded time, and never change an input. No TensorFlow needed."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import pathlib
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import warnings
+import zipfile
+from typing import Callable, Dict, Iterator, List, Optional
+
+import pytest
+
+import kerasopt_compat as koc
+from kerasopt_compat import _modelfile
+from kerasopt_compat.__main__ import main
+
+h5py = pytest.importorskip("h5py")
+np = pytest.importorskip("numpy")
+
+MODELS = pathlib.Path(__file__).parent / "data" / "models"
+KERAS2 = MODELS / "tf215" / "adam.keras"  # Keras 2.15 .keras: optimizer/vars, layers/dense/vars
+KERAS3 = MODELS / "tf221" / "adam.keras"
+H5 = MODELS / "tf215" / "adam.h5"  # Keras 2 .h5 with optimizer_weights
+SAVEDMODEL = MODELS / "tf215" / "adam.savedmodel"
+SHARD = "variables.data-00000-of-00001"
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no os.mkfifo on this platform")
+needs_symlink = pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges on Windows")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def digest(path: pathlib.Path) -> str:
+    """A hash of a file or folder (names, link texts and bytes; a FIFO by name only, never opened)."""
+    h = hashlib.sha256()
+    items = [path] if not path.is_dir() or path.is_symlink() else [path] + sorted(path.rglob("*"))
+    for p in items:
+        h.update(str(p.relative_to(path.parent)).encode())
+        mode = os.lstat(p).st_mode
+        if stat.S_ISLNK(mode):
+            h.update(b"->" + os.readlink(p).encode())
+        elif stat.S_ISREG(mode):
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def deadline(seconds: int = 60) -> Iterator[None]:
+    """Fail (instead of hanging the suite) when the block blocks, e.g. opening a FIFO."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError("blocked for %d s" % seconds)
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def run_cli(args: List[str], timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m kerasopt_compat ARGS`` in its own process group, killed whole (``--jobs`` workers too) when it
+    outlives ``timeout``: a hang is a failure, never a stuck suite."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kerasopt_compat"] + args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("kerasopt-compat %s still running after %d s" % (" ".join(args), timeout))
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def rezip(src: pathlib.Path, dst: pathlib.Path, replace: Optional[Dict[str, bytes]] = None, extra=()) -> pathlib.Path:
+    """A copy of a .keras archive with members replaced and ``extra`` (name, bytes) members appended."""
+    replace = replace or {}
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info, replace.get(info.filename, zin.read(info)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # zipfile's "Duplicate name"
+            for name, data in extra:
+                zout.writestr(name, data)
+    return dst
+
+
+def with_weights(src: pathlib.Path, dst: pathlib.Path, edit: Callable[..., None]) -> pathlib.Path:
+    """A copy of a .keras archive whose model.weights.h5 was changed by ``edit(h5py.File)``."""
+    with zipfile.ZipFile(src) as zf:
+        buf = io.BytesIO(zf.read("model.weights.h5"))
+    with h5py.File(buf, "r+") as fh:
+        edit(fh)
+    return rezip(src, dst, {"model.weights.h5": buf.getvalue()})
+
+
+def with_h5(src: pathlib.Path, dst: pathlib.Path, edit: Callable[..., None]) -> pathlib.Path:
+    shutil.copyfile(src, dst)
+    with h5py.File(dst, "r+") as fh:
+        edit(fh)
+    return dst
+
+
+def flip_weights_byte(src: pathlib.Path, dst: pathlib.Path) -> pathlib.Path:
+    """A copy of a .keras archive with one bit of model.weights.h5's stored data flipped (its CRC then fails)."""
+    data = bytearray(src.read_bytes())
+    with zipfile.ZipFile(src) as zf:
+        info = zf.getinfo("model.weights.h5")
+    assert info.compress_type == zipfile.ZIP_STORED
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + info.compress_size // 2] ^= 0x10
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def other_file(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A second HDF5 file whose values must never reach a result."""
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as fh:
+        fh["secret"] = np.int64(31337)
+        fh["grp/x"] = np.full((3,), 31337.0, dtype="float32")
+    return path
+
+
+def outputs_left(folder: pathlib.Path, before: List[str]) -> List[str]:
+    return sorted(set(os.listdir(folder)) - set(before))
+
+
+# --------------------------------------------------------------------------- item 6: a damaged member
+
+
+@pytest.mark.parametrize("state", ["convert", "keep"])
+def test_bit_flip_in_keras_weights_is_the_package_error(tmp_path, state):
+    bad = flip_weights_byte(KERAS2, tmp_path / "bad.keras")
+    before, listing = digest(bad), os.listdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(koc.ModelFileError, match="model.weights.h5"):
+            koc.fix_model(bad, tmp_path / "out.keras", "keras3", state=state)
+    with pytest.raises(koc.ModelFileError, match="model.weights.h5"):
+        koc.read_state(bad)
+    assert digest(bad) == before
+    assert outputs_left(tmp_path, listing) == []  # no output, no temporary
+    status = main(["fix-model", str(bad), str(tmp_path / "out.keras"), "--to", "keras3", "-q"])
+    assert status == 2 and outputs_left(tmp_path, listing) == []
+
+
+def _bulk_folder(tmp_path: pathlib.Path) -> pathlib.Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copyfile(H5, folder / "a0.h5")
+    flip_weights_byte(KERAS2, folder / "a1_bitflip.keras")
+    shutil.copyfile(H5, folder / "a2_boom.h5")
+    rezip(KERAS2, folder / "a3_duplicate.keras", extra=[("config.json", b"not json")])
+    shutil.copyfile(KERAS3, folder / "a4.keras")
+    return folder
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_bulk_skip_reports_every_failure_whatever_its_class_and_goes_on(tmp_path, jobs, monkeypatch):
+    folder = _bulk_folder(tmp_path)
+    before = digest(folder)
+    real = _modelfile.fix_model
+
+    def fix_model(src, dst, *args, **kwargs):  # a failure no reader anticipates: not the package's, not OSError
+        if "boom" in os.fspath(src):
+            raise RuntimeError("unexpected failure")
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(_modelfile, "fix_model", fix_model)  # --jobs 2: forked workers inherit it
+    out, report = tmp_path / "out", tmp_path / "report.jsonl"
+    with deadline(120):
+        status = main(["fix-model", "--to", "keras3", str(folder), "-o", str(out), "--on-error", "skip", "--jobs", jobs,
+                       "--report", str(report), "-q"])  # fmt: skip
+    assert status == 1
+    assert digest(folder) == before
+    lines = {pathlib.Path(line["path"]).name: line for line in map(json.loads, report.read_text().splitlines())}
+    assert sorted(lines) == ["a0.h5", "a1_bitflip.keras", "a2_boom.h5", "a3_duplicate.keras", "a4.keras"]
+    assert lines["a2_boom.h5"]["error"] == "RuntimeError: unexpected failure"
+    assert "model.weights.h5" in lines["a1_bitflip.keras"]["error"]
+    assert "more than once" in lines["a3_duplicate.keras"]["error"]
+    assert lines["a0.h5"]["error"] is None and lines["a4.keras"]["error"] is None  # the run reached the last file
+    assert sorted(p.name for p in out.iterdir()) == ["a0.h5", "a4.keras"]
+
+
+# --------------------------------------------------------------------------- item 7: duplicate members
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        pytest.param(json.dumps({"class_name": "Sequential", "config": {}}).encode(), id="no-compile_config"),
+        pytest.param(b"{not json", id="not-json"),
+        pytest.param(b"\xff\xfe\x00garbage", id="not-utf8"),
+    ],
+)
+def test_a_duplicate_config_json_is_refused(tmp_path, first):
+    with zipfile.ZipFile(KERAS2) as zf:
+        real = zf.read("config.json")
+    bad = rezip(KERAS2, tmp_path / "dup.keras", {"config.json": first}, extra=[("config.json", real)])
+    before = digest(bad)
+    for call in (koc.read_optimizer, koc.read_state, lambda p: koc.fix_model(p, tmp_path / "o.keras", "tf2.15")):
+        with pytest.raises(koc.UnsafeModelFileError, match="'config.json' more than once"):
+            call(bad)
+    assert digest(bad) == before and not (tmp_path / "o.keras").exists()
+
+
+@pytest.mark.parametrize("member", ["model.weights.h5", "metadata.json", "assets/x.txt"])
+def test_any_duplicate_member_is_refused(tmp_path, member):
+    with zipfile.ZipFile(KERAS2) as zf:
+        data = zf.read(member) if member in zf.namelist() else b"x"
+    bad = rezip(KERAS2, tmp_path / "dup.keras", extra=[(member, data), (member, data)])
+    with pytest.raises(koc.UnsafeModelFileError, match="more than once"):
+        koc.read_state(bad)
+    status = main(["fix-model", str(bad), str(tmp_path / "o.keras"), "--to", "keras3", "-q"])
+    assert status == 2 and not (tmp_path / "o.keras").exists()
+
+
+# --------------------------------------------------------------------------- item 8: a dataset where a group belongs
+
+
+def _dataset_at(name: str) -> Callable[..., None]:
+    def edit(fh):
+        if name in fh:
+            del fh[name]
+        fh[name] = np.arange(3, dtype="int64")
+
+    return edit
+
+
+@pytest.mark.parametrize("source", [KERAS2, KERAS3], ids=["keras2", "keras3"])
+@pytest.mark.parametrize("name", ["optimizer/vars", "vars", "layers", "layers/dense/vars"])
+def test_a_dataset_instead_of_a_group_in_model_weights(tmp_path, source, name):
+    bad = with_weights(source, tmp_path / "bad.keras", _dataset_at(name))
+    before = digest(bad)
+    try:
+        state = koc.read_state(bad)
+    except koc.ModelFileError as exc:
+        assert "not a group" in str(exc) and name in str(exc)
+    else:  # a group Keras leaves empty or absent (the root vars): read, but no slot is tied through it
+        assert name in ("vars",) and state.untied and state.variables == ()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            koc.fix_model(bad, tmp_path / "out.keras", "tf2.15" if source == KERAS3 else "keras3")
+        except koc.ModelFileError as exc:
+            assert "not a group" in str(exc)
+    assert digest(bad) == before
+
+
+@pytest.mark.parametrize("name", ["optimizer_weights", "model_weights"])
+def test_a_dataset_instead_of_a_group_in_an_h5(tmp_path, name):
+    bad = with_h5(H5, tmp_path / "bad.h5", _dataset_at(name))
+    with pytest.raises(koc.ModelFileError, match="not a group"):
+        koc.read_state(bad)
+
+
+# --------------------------------------------------------------------------- item 4: FIFOs and other special files
+
+
+@needs_fifo
+def test_a_fifo_as_checkpoint_shard_is_refused_without_blocking(tmp_path):
+    sm = tmp_path / "m.savedmodel"
+    shutil.copytree(SAVEDMODEL, sm)
+    (sm / "variables" / SHARD).unlink()
+    os.mkfifo(sm / "variables" / SHARD)
+    before = digest(sm)
+    with deadline(60):
+        with pytest.raises(koc.UnsafeModelFileError, match="FIFO"):
+            koc.read_state(sm)
+        with pytest.raises(koc.UnsafeModelFileError, match="FIFO"):
+            koc.fix_model(sm, tmp_path / "out", "keras2")  # state: the shard is read; copy: a FIFO is not copied
+    assert digest(sm) == before and not (tmp_path / "out").exists()
+
+
+@needs_fifo
+@pytest.mark.parametrize("name", ["keras_metadata.pb", "variables/variables.index"])
+def test_a_fifo_as_savedmodel_part_is_refused(tmp_path, name):
+    sm = tmp_path / "m.savedmodel"
+    shutil.copytree(SAVEDMODEL, sm)
+    (sm / name).unlink()
+    os.mkfifo(sm / name)
+    with deadline(60), pytest.raises(koc.UnsafeModelFileError, match="FIFO"):
+        koc.read_state(sm)
+
+
+@needs_fifo
+def test_a_fifo_named_like_a_model_file(tmp_path):
+    fifo = tmp_path / "m.h5"
+    os.mkfifo(fifo)
+    with deadline(60):
+        for call in (koc.read_optimizer, koc.read_state):
+            with pytest.raises(koc.UnsafeModelFileError, match="FIFO"):
+                call(fifo)
+        assert main(["fix-model", str(fifo), str(tmp_path / "o.h5"), "--to", "keras3", "-q"]) == 2
+
+
+@needs_fifo
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_fifo_in_a_walked_folder_is_that_files_error(tmp_path, jobs):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copyfile(H5, folder / "m0.h5")
+    os.mkfifo(folder / "m1.h5")
+    shutil.copyfile(H5, folder / "m2.h5")
+    done = run_cli(["fix-model", "--to", "keras3", str(folder), "-o", str(tmp_path / "out"), "--on-error", "skip",
+                    "--jobs", jobs, "-q"])  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "m1.h5" in done.stderr and "FIFO" in done.stderr and "1 failed" in done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m0.h5", "m2.h5"]
+
+
+@needs_fifo
+def test_a_fifo_behind_an_h5_external_link_is_never_opened(tmp_path):
+    os.mkfifo(tmp_path / "pipe.h5")
+
+    def edit(fh):
+        fh["optimizer_weights/trap"] = h5py.ExternalLink(str(tmp_path / "pipe.h5"), "/x")
+
+    bad = with_h5(H5, tmp_path / "bad.h5", edit)
+    with deadline(60), pytest.raises(koc.UnsafeModelFileError, match="external link"):
+        koc.read_state(bad)
+
+
+# --------------------------------------------------------------------------- item 2: links out of a file
+
+
+def _keras_edit_external(target: pathlib.Path) -> Callable[..., None]:
+    def edit(fh):
+        del fh["optimizer/vars/0"]
+        fh["optimizer/vars/0"] = h5py.ExternalLink(str(target), "/secret")
+
+    return edit
+
+
+def test_h5_external_link_is_never_resolved(tmp_path):
+    target = other_file(tmp_path)
+
+    def edit(fh):
+        group = fh["optimizer_weights"]
+        name = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]][0]
+        del group[name]
+        group[name] = h5py.ExternalLink(str(target), "/secret")
+
+    bad = with_h5(H5, tmp_path / "bad.h5", edit)
+    before = digest(bad)
+    with pytest.raises(koc.UnsafeModelFileError, match="external link"):
+        koc.read_state(bad)
+    with pytest.raises(koc.UnsafeModelFileError, match="external link"):
+        koc.fix_model(bad, tmp_path / "out.h5", "tf2.9", state="convert")
+    assert not (tmp_path / "out.h5").exists() and digest(bad) == before
+    assert main(["state", str(bad)]) == 2
+
+
+def test_keras_external_link_is_never_resolved(tmp_path):
+    bad = with_weights(KERAS2, tmp_path / "bad.keras", _keras_edit_external(other_file(tmp_path)))
+    with pytest.raises(koc.UnsafeModelFileError, match="external link"):
+        koc.read_state(bad)
+    with pytest.raises(koc.UnsafeModelFileError, match="external link"):
+        koc.fix_model(bad, tmp_path / "out.keras", "keras3", state="convert")
+    assert not (tmp_path / "out.keras").exists()
+
+
+@pytest.mark.parametrize("kind", ["virtual", "external-storage"])
+def test_h5_virtual_dataset_or_external_storage_is_never_read(tmp_path, kind):
+    target = other_file(tmp_path)
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(np.int64(31337).tobytes())
+
+    def edit(fh):
+        group = fh["optimizer_weights"]
+        name = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]][0]
+        del group[name]
+        if kind == "virtual":
+            layout = h5py.VirtualLayout(shape=(3,), dtype="float32")
+            layout[:] = h5py.VirtualSource(str(target), "grp/x", shape=(3,))
+            group.create_virtual_dataset(name, layout)
+        else:
+            group.create_dataset(name, shape=(1,), dtype="int64", external=[(str(raw), 0, 8)])  # h5py ignores it for ()
+
+    bad = with_h5(H5, tmp_path / "bad.h5", edit)
+    with pytest.raises(koc.UnsafeModelFileError, match="virtual|external files"):
+        koc.read_state(bad)
+    with pytest.raises(koc.UnsafeModelFileError):
+        koc.fix_model(bad, tmp_path / "out.h5", "tf2.9", state="convert")
+
+
+def _savedmodel_with_link(tmp_path: pathlib.Path, where: str, text: str) -> pathlib.Path:
+    sm = tmp_path / "m.savedmodel"
+    shutil.copytree(SAVEDMODEL, sm)
+    (sm / "assets").mkdir(exist_ok=True)
+    os.symlink(text, sm / where)
+    return sm
+
+
+@needs_symlink
+@pytest.mark.parametrize(
+    "where, text",
+    [
+        ("assets/passwd", "/etc/passwd"),
+        ("assets/etc", "/etc"),
+        ("assets/up", "../.."),
+        ("up", ".."),
+        ("assets/dangling", "/nonexistent/file"),
+        ("assets/sibling", "../../m.savedmodel/variables"),  # resolves inside, but only through the folder's own name
+    ],
+)
+def test_savedmodel_link_out_of_the_folder_is_refused(tmp_path, where, text):
+    sm = _savedmodel_with_link(tmp_path, where, text)
+    before = digest(sm)
+    listing = os.listdir(tmp_path)
+    with pytest.raises(koc.UnsafeModelFileError, match="out of the SavedModel folder"):
+        koc.fix_model(sm, tmp_path / "out", "keras2", state="keep")
+    assert digest(sm) == before
+    assert outputs_left(tmp_path, listing) == []  # no output, no temporary folder
+    assert main(["fix-model", str(sm), str(tmp_path / "out"), "--to", "keras2", "-q"]) == 2
+
+
+@needs_symlink
+@pytest.mark.parametrize("text", ["../variables/variables.index", "..", "missing-inside"])
+def test_savedmodel_link_inside_the_folder_is_kept_as_a_link(tmp_path, text):
+    sm = _savedmodel_with_link(tmp_path, "assets/alias", text)
+    koc.fix_model(sm, tmp_path / "out", "keras2", state="keep")
+    copied = tmp_path / "out" / "assets" / "alias"
+    assert copied.is_symlink() and os.readlink(copied) == text
+    assert os.path.realpath(copied).startswith(os.path.realpath(tmp_path / "out"))
+    assert not (tmp_path / "out" / "keras_metadata.pb").is_symlink()
+
+
+@needs_symlink
+@pytest.mark.parametrize("name", [SHARD, "variables.index"])
+def test_savedmodel_checkpoint_linked_from_outside_is_not_read(tmp_path, name):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    sm = tmp_path / "m.savedmodel"
+    shutil.copytree(SAVEDMODEL, sm)
+    shutil.move(str(sm / "variables" / name), str(elsewhere / name))
+    os.symlink(str(elsewhere / name), sm / "variables" / name)
+    with pytest.raises(koc.UnsafeModelFileError, match="outside"):
+        koc.read_state(sm)

@@ -28,6 +28,7 @@ the part at fault; nothing is ever imported or executed.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -186,6 +187,9 @@ MAX_TENSOR_BYTES = 1 << 34
 #: Largest ``.index`` file read (it is read whole; a real one is a few hundred bytes per variable).
 MAX_INDEX_BYTES = 256 * 1024 * 1024
 _MAX_SHARDS = 1 << 16
+#: Largest rank and element count of a stored tensor (numpy's limits; TensorFlow's own are larger only on paper).
+_MAX_RANK = 32
+_MAX_ELEMENTS = 1 << 40
 _INT64_SIGN = 1 << 63
 
 
@@ -229,6 +233,13 @@ def _parse_entry(key: str, value: bytes, where: str) -> BundleEntry:
             if size < 0:
                 raise ModelFileError("%s: a stored tensor with an unknown or negative dimension %d" % (part, size))
             dims.append(size)
+        if len(dims) > _MAX_RANK:
+            raise ModelFileError("%s: a stored tensor of rank %d (numpy holds at most %d)" % (part, len(dims), _MAX_RANK))
+        count = 1
+        for size in dims:
+            count *= max(size, 1)
+        if count > _MAX_ELEMENTS:  # also with a 0 dimension: numpy refuses a shape whose other dims overflow
+            raise ModelFileError("%s: a stored tensor of shape %s: more elements than any file holds" % (part, dims))
         shape = tuple(dims)
     crc = struct.unpack("<I", bytes(f[6][-1]))[0] if f[6] else None
     entry = BundleEntry(key, _scalar(f[1], 0), shape, _scalar(f[3], 0), _scalar(f[4], 0), _scalar(f[5], 0), crc, bool(f[7]))
@@ -278,9 +289,14 @@ class Bundle:
         endianness = _scalar(h[2], 0)
         if not 0 < self.num_shards <= _MAX_SHARDS:
             raise ModelFileError("%s: the header says %d data shards" % (self.index_path, self.num_shards))
-        if endianness not in (0, 1):
+        if endianness == 1:  # as TensorFlow itself on every platform it ships for (little endian)
+            raise ModelFileError(
+                "%s: the header says the bundle was written big-endian; TensorFlow refuses a bundle whose byte order is "
+                "not the reader's, and so does kerasopt_compat" % self.index_path
+            )
+        if endianness != 0:
             raise ModelFileError("%s: unknown endianness %d in the header" % (self.index_path, endianness))
-        self.byteorder = "<" if endianness == 0 else ">"
+        self.byteorder = "<"
         for entry in self.entries.values():
             if entry.shard_id >= self.num_shards:
                 raise ModelFileError(
@@ -333,6 +349,8 @@ class Bundle:
         for dim in entry.shape:
             count *= dim
         if entry.dtype == DT_STRING:
+            if count > entry.size:  # at least one length byte per string
+                raise ModelFileError("%s: %d strings cannot fit in %d bytes" % (where, count, entry.size))
             return self._strings(entry, count, where)
         code = DTYPES.get(entry.dtype)
         if code is None:
@@ -390,6 +408,7 @@ class Bundle:
 # --------------------------------------------------------------------------- object graph
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+_DECIMAL = re.compile(r"[0-9]+")
 _VARIABLE_VALUE = "VARIABLE_VALUE"
 
 # tensorflow/core/protobuf/trackable_object_graph.proto
@@ -498,7 +517,8 @@ class ObjectGraph:
         """The node ids of a tracked list (children named ``0``, ``1``, ...), in index order."""
         if node_id is None:
             return []
-        items = [(int(local), child) for local, child in self.nodes[node_id].children if local.isdigit()]
+        # ASCII digits only: str.isdigit() is true for "²", which int() refuses
+        items = [(int(local), child) for local, child in self.nodes[node_id].children if _DECIMAL.fullmatch(local)]
         return [child for _, child in sorted(items)]
 
     def variable(self, node_id: int) -> Attribute:
@@ -701,12 +721,29 @@ class _StateReader(NoteTaker):
             "children: %s" % (self.bundle.index_path, sorted(names)[:20])
         )
 
-    def _value(self, node_id: int) -> Any:
-        return self.bundle.tensor(self.graph.variable(node_id).checkpoint_key)
+    def _value(self, node_id: int, what: Optional[str] = None) -> Any:
+        """A variable's value: a real-number array (a string or complex tensor is malformed here)."""
+        key = self.graph.variable(node_id).checkpoint_key
+        value = self.bundle.tensor(key)
+        kind = getattr(getattr(value, "dtype", None), "kind", None)
+        if kind not in ("b", "i", "u", "f"):
+            held = "a string tensor" if isinstance(value, list) else "dtype %s" % getattr(value, "dtype", None)
+            raise ModelFileError(
+                "%s: %s (%s) holds %s, not numbers" % (self.bundle.index_path, what or "variable %r" % key, key, held)
+            )
+        return value
+
+    def _shape(self, key: str) -> Tuple[int, ...]:
+        entry = self.bundle.entries.get(key)
+        if entry is None:
+            raise ModelFileError(
+                "%s: the object graph names %r, which the checkpoint index lacks" % (self.bundle.index_path, key)
+            )
+        return tuple(entry.shape)
 
     def _child_value(self, what: str) -> Any:
         child = self.node.child(_OPT_CHILDREN[self.generation()][what])
-        return None if child is None else self._value(child)
+        return None if child is None else self._value(child, "the optimizer's %s" % what)
 
     def iterations(self) -> Optional[int]:
         value = self._child_value("iterations")
@@ -729,7 +766,7 @@ class _StateReader(NoteTaker):
             holder = self.node.child(first)
             node = None if holder is None else self.graph.nodes[holder].child(second)
             if node is not None and self.graph.nodes[node].variable() is not None:
-                value = self._value(node)
+                value = self._value(node, "the loss scale's %s" % second)
                 if value.shape == ():
                     out[what] = value.item()
         return out
@@ -749,7 +786,7 @@ class _StateReader(NoteTaker):
         name = _var_name(attr) if attr.full_name else _object_path(attr)
         self.paths[name] = _object_path(attr)
         index = self.trainable.index(var_node) if var_node in self.trainable else -1
-        shape = tuple(self.bundle.entries[attr.checkpoint_key].shape)
+        shape = self._shape(attr.checkpoint_key)
         for slot, value in slots.items():
             if tuple(value.shape) != shape:
                 raise ModelFileError(
@@ -823,6 +860,6 @@ class _StateReader(NoteTaker):
                 return False
             slot_key = self.graph.variable(item).checkpoint_key
             var_key = self.graph.variable(var).checkpoint_key
-            if self.bundle.entries[slot_key].shape != self.bundle.entries[var_key].shape:
+            if self._shape(slot_key) != self._shape(var_key):
                 return False
         return True

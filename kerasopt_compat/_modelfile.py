@@ -366,8 +366,11 @@ def _replace_root_metadata(data: bytes, metadata: bytes, path: str) -> bytes:
 
 
 def _read_tfjs(path: str) -> _Meta:
-    with open_regular(path) as fh:
-        data = fh.read(_MAX_JSON_BYTES + 1)
+    try:
+        with open_regular(path) as fh:
+            data = fh.read(_MAX_JSON_BYTES + 1)
+    except OSError as exc:
+        raise ModelFileError("%s: cannot read: %s" % (path, exc.strerror or exc)) from None
     if len(data) > _MAX_JSON_BYTES:
         raise ModelFileError("%s: larger than %d bytes" % (path, _MAX_JSON_BYTES))
     doc = _json(data, path, "the file")

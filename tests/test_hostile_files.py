@@ -460,3 +460,170 @@ def test_savedmodel_checkpoint_linked_from_outside_is_not_read(tmp_path, name):
     os.symlink(str(elsewhere / name), sm / "variables" / name)
     with pytest.raises(koc.UnsafeModelFileError, match="outside"):
         koc.read_state(sm)
+
+
+# --------------------------------------------------------------------------- item 9: checkpoint entries
+
+ITER_KEY = "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+LR_KEY = "optimizer/_learning_rate/.ATTRIBUTES/VARIABLE_VALUE"
+SLOT_KEY = "optimizer/_variables/1/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def _bundle_parts(sm: pathlib.Path):
+    from kerasopt_compat._ckpt import OBJECT_GRAPH_KEY, Bundle
+
+    bundle = Bundle(sm / "variables" / "variables")
+    tensors = {
+        key: (entry.dtype, entry.shape, bundle.tensor(key).tobytes())
+        for key, entry in bundle.entries.items()
+        if key != OBJECT_GRAPH_KEY
+    }
+    return bundle.object_graph(), tensors
+
+
+def _forged_savedmodel(tmp_path: pathlib.Path, *, graph=None, tensors=None, overrides=None, header=None):
+    """A copy of a Keras 2.15 SavedModel (tests/data/resume_sm) whose checkpoint bundle is written again by the
+    test-only writer of tests/test_ckpt.py, with changed tensors, entries, object graph or header."""
+    from test_ckpt import _copy, encode_graph, write_bundle
+
+    from kerasopt_compat._ckpt import OBJECT_GRAPH_KEY
+
+    sm = _copy(tmp_path)
+    old_graph, old_tensors = _bundle_parts(sm)
+    old_tensors.update(tensors or {})
+    old_tensors[OBJECT_GRAPH_KEY] = (7, (), encode_graph(graph or old_graph))
+    prefix = sm / "variables" / "variables"
+    write_bundle(prefix, old_tensors, overrides=overrides)
+    if header is not None:
+        _rewrite_header(prefix, header)
+    return sm
+
+
+def _rewrite_header(prefix: pathlib.Path, header: bytes) -> None:
+    """Write the index again with another BundleHeaderProto (the entry with the empty key)."""
+    from test_ckpt import _block
+
+    from kerasopt_compat import _protowire as pw
+    from kerasopt_compat._ckpt import _table_entries
+
+    index = pathlib.Path(str(prefix) + ".index")
+    entries = [(k, header if k == b"" else v) for k, v in _table_entries(index.read_bytes(), str(index))]
+    block = _block(entries)
+    index_block = _block([(b"\xff", pw.encode_varint(0) + pw.encode_varint(len(block) - 5))])
+    meta = _block([])
+    handles = pw.encode_varint(len(block) + len(index_block)) + pw.encode_varint(len(meta) - 5)
+    handles += pw.encode_varint(len(block)) + pw.encode_varint(len(index_block) - 5)
+    footer = handles + b"\0" * (40 - len(handles)) + (0xDB4775248B80FB57).to_bytes(8, "little")
+    index.write_bytes(block + index_block + meta + footer)
+
+
+def _tag(number: int, wire: int) -> bytes:
+    from kerasopt_compat import _protowire as pw
+
+    return pw.encode_varint(number << 3 | wire)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"shape": (1,) * 100, "size": 4}, "rank 100"),
+        ({"shape": (0, 1 << 62, 1 << 62), "size": 0}, "more elements"),
+    ],
+    ids=["100-dims", "0x2^62x2^62"],
+)
+def test_checkpoint_shapes_numpy_cannot_hold(tmp_path, override, message):
+    sm = _forged_savedmodel(tmp_path, overrides={SLOT_KEY: override})
+    with pytest.raises(koc.ModelFileError, match=message):
+        koc.read_state(sm)
+
+
+@pytest.mark.parametrize(
+    "key, tensor, message",
+    [
+        (LR_KEY, (8, (), np.complex64(0.001 + 1j).tobytes()), "learning_rate .* holds dtype complex64, not numbers"),
+        (LR_KEY, (7, (), b"0.001"), "learning_rate .* holds a string tensor"),
+        (ITER_KEY, (7, (), b"3"), "iterations .* holds a string tensor"),
+        (SLOT_KEY, (7, (), b"m"), "holds a string tensor"),
+    ],
+    ids=["complex-lr", "string-lr", "string-iterations", "string-slot"],
+)
+def test_checkpoint_values_that_are_not_numbers(tmp_path, key, tensor, message):
+    sm = _forged_savedmodel(tmp_path, tensors={key: tensor})
+    with pytest.raises(koc.ModelFileError, match=message):
+        koc.read_state(sm)
+
+
+def test_checkpoint_variable_missing_from_the_index(tmp_path):
+    from test_ckpt import _copy
+
+    graph, _ = _bundle_parts(_copy(tmp_path / "probe"))
+    node = next(
+        i
+        for i, n in enumerate(graph.nodes)
+        if any(a.checkpoint_key.startswith("layer_with_weights-0/kernel") for a in n.attributes)
+    )
+    attrs = tuple(a._replace(checkpoint_key="gone/.ATTRIBUTES/VARIABLE_VALUE") for a in graph.nodes[node].attributes)
+    nodes = list(graph.nodes)
+    nodes[node] = nodes[node]._replace(attributes=attrs)
+    from kerasopt_compat._ckpt import ObjectGraph
+
+    sm = _forged_savedmodel(tmp_path, graph=ObjectGraph(nodes, graph.where))
+    with pytest.raises(koc.ModelFileError, match="'gone/.ATTRIBUTES/VARIABLE_VALUE'"):
+        koc.read_state(sm)
+
+
+def test_checkpoint_list_child_named_like_a_digit(tmp_path):
+    from test_ckpt import _copy
+
+    from kerasopt_compat._ckpt import ObjectGraph
+
+    good = koc.read_state(_copy(tmp_path / "probe"))
+    graph, _ = _bundle_parts(_copy(tmp_path / "probe2"))
+    lst = graph.follow("optimizer", "_variables")
+    nodes = list(graph.nodes)
+    nodes[lst] = nodes[lst]._replace(children=nodes[lst].children + (("\u00b2", 0), ("\u0663", 0)))  # '²', Arabic 3
+    sm = _forged_savedmodel(tmp_path, graph=ObjectGraph(nodes, graph.where))
+    state = koc.read_state(sm)  # not list items: ignored, as TensorFlow's own list restore ignores them
+    assert state.iterations == good.iterations and len(state.variables) == len(good.variables)
+
+
+def test_checkpoint_declared_big_endian_is_refused(tmp_path):
+    from kerasopt_compat import _protowire as pw
+
+    header = _tag(1, 0) + pw.encode_varint(1) + _tag(2, 0) + pw.encode_varint(1)  # num_shards 1, BIG endian
+    sm = _forged_savedmodel(tmp_path, header=header)
+    with pytest.raises(koc.ModelFileError, match="big-endian"):
+        koc.read_state(sm)
+    little = _forged_savedmodel(tmp_path / "again", header=_tag(1, 0) + pw.encode_varint(1) + _tag(2, 0) + pw.encode_varint(0))
+    assert koc.read_state(little).iterations == 3
+
+
+# --------------------------------------------------------------------------- item 10: unreadable parts
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads a mode-000 file")
+@pytest.mark.parametrize("name", ["keras_metadata.pb", "variables/variables.index", "variables/" + SHARD])
+def test_an_unreadable_savedmodel_part(tmp_path, name):
+    sm = tmp_path / "m.savedmodel"
+    shutil.copytree(SAVEDMODEL, sm)
+    os.chmod(sm / name, 0)
+    try:
+        for call in (koc.read_state, koc.read_optimizer) if name == "keras_metadata.pb" else (koc.read_state,):
+            with pytest.raises(koc.ModelFileError, match="ermission"):
+                call(sm)
+    finally:
+        os.chmod(sm / name, 0o644)
+
+
+@pytest.mark.parametrize("name", ["keras_metadata.pb", "variables/variables.index", "variables/" + SHARD])
+def test_a_folder_where_a_savedmodel_file_belongs(tmp_path, name):
+    """What an unreadable part gives as root too: open() fails; the package's error, never a raw OSError."""
+    sm = tmp_path / "m.savedmodel"
+    shutil.copytree(SAVEDMODEL, sm)
+    (sm / name).unlink()
+    (sm / name).mkdir()
+    calls = (koc.read_state, koc.read_optimizer) if name == "keras_metadata.pb" else (koc.read_state,)
+    for call in calls:
+        with pytest.raises(koc.ModelFileError, match="a directory"):
+            call(sm)
+    assert main(["state", str(sm)]) == 2

@@ -184,6 +184,8 @@ DTYPES: Dict[int, str] = {
 DT_STRING = 7
 #: Largest tensor read into memory (a forged entry could claim any size).
 MAX_TENSOR_BYTES = 1 << 34
+#: Most strings in a string tensor read (each length is checked in pure Python).
+MAX_STRINGS = 1 << 16
 #: Largest ``.index`` file read (it is read whole; a real one is a few hundred bytes per variable).
 MAX_INDEX_BYTES = 256 * 1024 * 1024
 _MAX_SHARDS = 1 << 16
@@ -351,6 +353,8 @@ class Bundle:
         if entry.dtype == DT_STRING:
             if count > entry.size:  # at least one length byte per string
                 raise ModelFileError("%s: %d strings cannot fit in %d bytes" % (where, count, entry.size))
+            if count > MAX_STRINGS:  # a Keras checkpoint stores scalar strings (the object graph) only
+                raise ModelFileError("%s: a string tensor of %d strings (more than %d)" % (where, count, MAX_STRINGS))
             return self._strings(entry, count, where)
         code = DTYPES.get(entry.dtype)
         if code is None:
@@ -408,6 +412,8 @@ class Bundle:
 # --------------------------------------------------------------------------- object graph
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+#: Most characters of all object paths together (a real model's are well under 1 MB).
+_MAX_PATH_CHARS = 32 * 1024 * 1024
 _DECIMAL = re.compile(r"[0-9]+")
 _VARIABLE_VALUE = "VARIABLE_VALUE"
 
@@ -495,11 +501,18 @@ class ObjectGraph:
         if self._paths is None:
             paths = {0: ""}
             queue = [0]
+            total = 0
             for node_id in queue:  # grows while iterating; each node enters once, so cycles end
                 prefix = paths[node_id]
                 for local, child in self.nodes[node_id].children:
                     if child not in paths:
                         paths[child] = local if not prefix else prefix + "/" + local
+                        total += len(paths[child])
+                        if total > _MAX_PATH_CHARS:  # a deep chain of long names: quadratic in the graph's size
+                            raise ModelFileError(
+                                "%s: the object paths exceed %d characters in all (node %d at depth %d)"
+                                % (self.where, _MAX_PATH_CHARS, child, paths[child].count("/") + 1)
+                            )
                         queue.append(child)
             self._paths = paths
         return self._paths

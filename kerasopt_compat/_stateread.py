@@ -313,13 +313,29 @@ def _group(parent: Any, name: str, path: str) -> Any:
 
 
 def _plain_storage(dataset: Any, where: str) -> None:
-    """Refuse a virtual dataset or one with external storage: its values live in other files, never read."""
+    """Refuse a virtual dataset or one with external storage (its values live in other files, never read),
+    and one whose declared size its stored bytes cannot hold (memory follows the file, not a declared shape)."""
     h5py = _h5py()
     plist = dataset.get_create_plist()
     if plist.get_layout() == getattr(h5py.h5d, "VIRTUAL", -1):
         raise UnsafeModelFileError("%s is an HDF5 virtual dataset (its values live in other files); never resolved" % where)
     if plist.get_external_count():
         raise UnsafeModelFileError("%s keeps its values in external files; kerasopt_compat never reads them" % where)
+    declared = dataset.dtype.itemsize
+    for dim in dataset.shape or ():
+        declared *= dim
+    stored = dataset.get_storage_size()
+    if declared > _DECLARED_FREE and declared > _MAX_RATIO * stored:
+        raise ModelFileError(
+            "%s declares %d bytes but stores %d: unallocated or compressed more than %dx; not read"
+            % (where, declared, stored, _MAX_RATIO)
+        )
+
+
+#: A dataset may declare this many bytes whatever it stores; above, at most ``_MAX_RATIO`` times its stored bytes
+#: (Keras writes every dataset uncompressed and allocated).
+_DECLARED_FREE = 16 * 1024 * 1024
+_MAX_RATIO = 64
 
 
 def _dataset(group: Any, name: str, path: str) -> Any:

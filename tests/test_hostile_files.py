@@ -627,3 +627,82 @@ def test_a_folder_where_a_savedmodel_file_belongs(tmp_path, name):
         with pytest.raises(koc.ModelFileError, match="a directory"):
             call(sm)
     assert main(["state", str(sm)]) == 2
+
+
+# --------------------------------------------------------------------------- item 5: memory follows the file
+
+
+def _capped(limit_mb: int) -> Callable[[], None]:
+    def cap() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit_mb << 20, limit_mb << 20))
+
+    return cap
+
+
+def run_capped(code: str, limit_mb: int = 700, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    """``code`` in a child process whose address space is capped (a MemoryError there is a failure)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, preexec_fn=_capped(limit_mb)
+    )
+
+
+needs_rlimit = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS caps memory on Linux")
+
+
+@needs_rlimit
+def test_a_huge_zero_filled_keras_member_is_streamed(tmp_path):
+    """A 256 MiB asset that deflates to ~256 KB: fix_model copies it through without holding it (360 MB cap)."""
+    big = tmp_path / "big.keras"
+    shutil.copyfile(KERAS2, big)
+    chunk = bytes(1 << 24)
+    with zipfile.ZipFile(big, "a", compression=zipfile.ZIP_DEFLATED) as zf, zf.open(
+        "assets/zeros.bin", "w", force_zip64=True
+    ) as fh:
+        for _ in range(16):
+            fh.write(chunk)
+    assert big.stat().st_size < 8 << 20
+    out = tmp_path / "out.keras"
+    code = "import kerasopt_compat as k; print(k.fix_model(%r, %r, 'keras3', state='keep').written)" % (str(big), str(out))
+    done = run_capped(code, limit_mb=360)
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr[-2000:]
+    with zipfile.ZipFile(out) as zf:
+        assert zf.getinfo("assets/zeros.bin").file_size == 1 << 28
+        assert zf.testzip() is None
+
+
+@needs_rlimit
+def test_an_h5_slot_declaring_gigabytes_it_does_not_store(tmp_path):
+    def edit(fh):
+        group = fh["optimizer_weights"]
+        name = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]][1]
+        del group[name]
+        group.create_dataset(name, shape=(1 << 29,), dtype="float32", chunks=(1 << 20,))  # 2 GiB, nothing allocated
+
+    bad = with_h5(H5, tmp_path / "bad.h5", edit)
+    assert bad.stat().st_size < 1 << 20
+    code = (
+        "import kerasopt_compat as k\n"
+        "try:\n    k.read_state(%r)\nexcept k.ModelFileError as exc:\n    print('refused:', exc)\n" % str(bad)
+    )
+    done = run_capped(code)
+    assert done.returncode == 0 and "refused:" in done.stdout and "declares 2147483648 bytes" in done.stdout, done.stderr
+
+
+def test_a_deep_object_graph_of_long_names_is_refused(tmp_path):
+    """A 4000-node chain of 2000-character names: its object paths would take ~16 GB."""
+    from kerasopt_compat._ckpt import GraphNode, ObjectGraph
+
+    nodes = [GraphNode((("n" * 2000, i + 1),), (), ()) for i in range(3999)] + [GraphNode((), (), ())]
+    graph = ObjectGraph(nodes, "forged")
+    with deadline(60), pytest.raises(koc.ModelFileError, match="object paths exceed"):
+        graph.paths()
+
+
+def test_a_string_tensor_of_millions_of_strings_is_refused(tmp_path):
+    from test_ckpt import _string_tensor  # noqa: F401 -- the writer's module, for its bundle format
+
+    sm = _forged_savedmodel(tmp_path, overrides={SLOT_KEY: {"dtype": 7, "shape": (20_000_000,), "size": 20_000_004}})
+    with deadline(60), pytest.raises(koc.ModelFileError, match="strings"):
+        koc.read_state(sm)

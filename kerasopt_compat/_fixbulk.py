@@ -168,13 +168,6 @@ def _failed(job: Job, exc: BaseException) -> Dict[str, Any]:
     return {"path": job[1], "output": None, "error": _error_text(exc), "warnings": []}
 
 
-def _result(future: Any, job: Job) -> Dict[str, Any]:
-    try:
-        return future.result()  # type: ignore[no-any-return]
-    except Exception as exc:  # noqa: BLE001 -- a worker that died (BrokenProcessPool): that file's line
-        return _failed(job, exc)
-
-
 #: Per command, warning classes that are not about the file: ``upgrade`` loads through the installed
 #: TensorFlow/Keras, whose own deprecation notices would drown the file's warnings.
 _NOISE: Dict[str, Tuple[type, ...]] = {"upgrade": (DeprecationWarning, FutureWarning)}
@@ -201,7 +194,11 @@ def one_file(args: argparse.Namespace, command: str, call: Callable[[], Any]) ->
 
 
 def _results(jobs: List[Job], workers: int, stop: Any) -> Iterator[Dict[str, Any]]:
-    """Report lines in input order; with ``workers > 1`` at most ``2 * workers`` files in flight."""
+    """Report lines in input order; with ``workers > 1`` at most ``2 * workers`` files in flight.
+
+    A worker process that dies (a crash in a C library on a damaged file, the kernel's out-of-memory killer)
+    breaks its pool: the files then in flight are run again one at a time, each in a pool of its own, so
+    only the one that kills its worker again fails (its report line says so), and the others go on."""
     if workers == 1:
         for job in jobs:
             yield _one(job)
@@ -210,23 +207,80 @@ def _results(jobs: List[Job], workers: int, stop: Any) -> Iterator[Dict[str, Any
         return
     import multiprocessing
     from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
 
     # upgrade's workers load TensorFlow/JAX/PyTorch, which are multithreaded: fresh interpreters, never a fork
     context = multiprocessing.get_context("spawn") if jobs and jobs[0][0] == "upgrade" else None
+    existed = {job[2] for job in jobs if os.path.lexists(job[2])}  # outputs not written by this run
+    pending = deque(jobs)
+    while pending and not stop():
+        in_flight: List[Tuple[Job, Any]] = []
+        yield from _pooled(pending, workers, context, stop, in_flight)
+        for job, future in in_flight:  # the pool broke: those it finished, then the others again, each alone
+            if stop():
+                return
+            done = future.done() and not future.cancelled() and future.exception() is None
+            if done:
+                yield future.result()
+                continue
+            command, src, dst, options = job
+            if dst not in existed:  # the broken pool may have written it before its result came back: ours to replace
+                job = (command, src, dst, dict(options, force=True))
+            yield _isolated(job, context)
+
+
+def _pooled(pending: Any, workers: int, context: Any, stop: Any, broken: List[Tuple[Job, Any]]) -> Iterator[Dict[str, Any]]:
+    """Run ``pending`` (consumed from the left) in one pool; when it breaks, the files in flight (with their
+    futures) go to ``broken``."""
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     window: Any = deque()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending = iter(jobs)
-        for job in pending:
-            window.append((pool.submit(_one, job), job))
-            if len(window) >= 2 * workers:
-                yield _result(*window.popleft())
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_setup) as pool:
+        try:
+            while pending or window:
+                while pending and len(window) < 2 * workers:
+                    window.append((pending[0], pool.submit(_one, pending[0])))  # a broken pool raises here
+                    pending.popleft()
+                job, future = window[0]
+                try:
+                    line = future.result()
+                except BrokenProcessPool:
+                    raise
+                except Exception as exc:  # noqa: BLE001 -- e.g. a result that does not pickle: that file's line
+                    line = _failed(job, exc)
+                window.popleft()
+                yield line
                 if stop():
                     break
-        while window and not stop():
-            yield _result(*window.popleft())
-        for future, _ in window:
+        except BrokenProcessPool:
+            broken.extend(window)
+            window.clear()
+        for _, future in window:
             future.cancel()
+
+
+def _worker_setup() -> None:
+    """In each worker: SIGTERM (a broken pool terminates its other workers) ends the file being written as
+    any failure does, its temporary output removed, instead of killing the process on the spot."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _isolated(job: Job, context: Any) -> Dict[str, Any]:
+    """One file in a worker of its own: its line, or (the worker died again) an error line saying so."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup) as pool:
+        try:
+            return pool.submit(_one, job).result()  # type: ignore[no-any-return]
+        except BrokenProcessPool:
+            return _failed(job, RuntimeError("the worker process reading this file died (crashed or was killed)"))
 
 
 def _keras_name(rel: str) -> str:

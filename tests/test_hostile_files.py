@@ -706,3 +706,31 @@ def test_a_string_tensor_of_millions_of_strings_is_refused(tmp_path):
     sm = _forged_savedmodel(tmp_path, overrides={SLOT_KEY: {"dtype": 7, "shape": (20_000_000,), "size": 20_000_004}})
     with deadline(60), pytest.raises(koc.ModelFileError, match="strings"):
         koc.read_state(sm)
+
+
+def test_bulk_jobs_survive_a_worker_that_dies(tmp_path, monkeypatch):
+    """A file that kills its worker process (a crash in a C library, the out-of-memory killer): that file's
+    line says so, every other file is written, in input order."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a0.h5", "a1.h5", "a2_die.h5", "a3.h5", "a4.h5", "a5.h5"):
+        shutil.copyfile(H5, folder / name)
+    real = _modelfile.fix_model
+    parent = os.getpid()
+
+    def fix_model(src, dst, *args, **kwargs):
+        if "die" in os.fspath(src) and os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(_modelfile, "fix_model", fix_model)  # forked workers inherit it
+    out, report = tmp_path / "out", tmp_path / "report.jsonl"
+    with deadline(180):
+        status = main(["fix-model", "--to", "keras3", str(folder), "-o", str(out), "--on-error", "skip", "--jobs", "2",
+                       "--report", str(report), "-q"])  # fmt: skip
+    assert status == 1
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [pathlib.Path(line["path"]).name for line in lines] == sorted(os.listdir(folder))
+    errors = {pathlib.Path(line["path"]).name: line["error"] for line in lines if line["error"]}
+    assert list(errors) == ["a2_die.h5"] and "worker process" in errors["a2_die.h5"]
+    assert sorted(p.name for p in out.iterdir()) == ["a0.h5", "a1.h5", "a3.h5", "a4.h5", "a5.h5"]

@@ -22,8 +22,10 @@ import json
 import os
 import sys
 import warnings
+from collections import Counter
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from ._atomic import check_folder, overlap
 from ._errors import KerasOptCompatError
 
 __all__ = ["add_options", "many_or_one", "model_files", "one_file", "run"]
@@ -157,7 +159,9 @@ def _one(job: Job) -> Dict[str, Any]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             line = _WORKERS[command](src, dst, options)
-        line["warnings"] = ["%s: %s" % (w.category.__name__, w.message) for w in _about_the_file(caught, command)]
+        line["warnings"] = [
+            "%s: %s" % (w.category.__name__, _unprefixed(w.message, src)) for w in _about_the_file(caught, command)
+        ]
     except Exception as exc:  # noqa: BLE001 -- never let one file end the run
         line = _failed(job, exc)
     return line
@@ -166,6 +170,17 @@ def _one(job: Job) -> Dict[str, Any]:
 def _failed(job: Job, exc: BaseException) -> Dict[str, Any]:
     """The report line of a file whose worker failed outside the per-file handler (or whose process died)."""
     return {"path": job[1], "output": None, "error": _error_text(exc), "warnings": []}
+
+
+def _unprefixed(message: Any, path: str) -> str:
+    """``message`` without a leading ``path: `` (the report line and the printed warning name the file once).
+
+    >>> _unprefixed("a.h5: kept", "a.h5"), _unprefixed("b.h5: kept", "a.h5")
+    ('kept', 'b.h5: kept')
+    """
+    text = str(message)
+    prefix = "%s: " % path
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 #: Per command, warning classes that are not about the file: ``upgrade`` loads through the installed
@@ -190,7 +205,7 @@ def one_file(args: argparse.Namespace, command: str, call: Callable[[], Any]) ->
         finally:
             if not args.quiet:
                 for item in _about_the_file(caught, command):
-                    print("warning: %s: %s" % (args.src, item.message), file=sys.stderr)
+                    print("warning: %s: %s" % (args.src, _unprefixed(item.message, args.src)), file=sys.stderr)
 
 
 def _results(jobs: List[Job], workers: int, stop: Any) -> Iterator[Dict[str, Any]]:
@@ -284,10 +299,15 @@ def _isolated(job: Job, context: Any) -> Dict[str, Any]:
 
 
 def _keras_name(rel: str) -> str:
-    """``upgrade``'s output for an input at ``rel``: the same path with ``.keras`` for its extension."""
+    """``upgrade``'s output for an input at ``rel``: the same path with ``.keras`` for its extension
+    (a model file's, or a SavedModel directory's ``.savedmodel``).
+
+    >>> _keras_name("a/m.h5"), _keras_name("x.savedmodel"), _keras_name("saved_dir")
+    ('a/m.keras', 'x.keras', 'saved_dir.keras')
+    """
     stem = os.path.normpath(rel)
     base, ext = os.path.splitext(stem)
-    return (base if ext.lower() in _SUFFIXES else stem) + ".keras"
+    return (base if ext.lower() in _SUFFIXES + (".savedmodel",) else stem) + ".keras"
 
 
 def run(args: argparse.Namespace, command: str = "fix-model") -> int:
@@ -296,6 +316,12 @@ def run(args: argparse.Namespace, command: str = "fix-model") -> int:
     if args.jobs < 1:
         print(say + "--jobs must be at least 1", file=sys.stderr)
         return EXIT_USAGE
+    if args.report:
+        try:
+            check_folder(args.report)
+        except KerasOptCompatError as exc:
+            print(say + "--report %s" % exc, file=sys.stderr)
+            return EXIT_USAGE
     out_dir = args.output_dir
     upgrade = command == "upgrade"
     try:
@@ -304,16 +330,17 @@ def run(args: argparse.Namespace, command: str = "fix-model") -> int:
         print(say + "no such file or directory: %s" % exc, file=sys.stderr)
         return EXIT_USAGE
     targets = [os.path.abspath(os.path.join(out_dir, _keras_name(rel) if upgrade else rel)) for _, rel in pairs]
-    if len(set(targets)) != len(targets):
-        twice = sorted({t for t in targets if targets.count(t) > 1})
-        print(say + "two inputs would be written to %s; give them apart" % twice[0], file=sys.stderr)
-        return EXIT_USAGE
-    out_abs = os.path.abspath(out_dir)
-    for path in args.paths:  # outputs inside a walked folder would be walked next time; inputs inside OUTDIR overwritten
-        here = os.path.abspath(path)
-        if _within(out_abs, here) or _within(here, out_abs):
+    # outputs inside a walked folder would be walked next time; inputs inside OUTDIR overwritten (links resolved:
+    # OUTDIR may be a symlink to an input's folder)
+    for path in args.paths:
+        if overlap(out_dir, path):
             print(say + "-o %s overlaps the input %s; pick another output folder" % (out_dir, path), file=sys.stderr)
             return EXIT_USAGE
+    real = Counter(os.path.realpath(t) for t in targets)  # OUTDIR/a may be a symlink to OUTDIR/b
+    if len(real) != len(targets):
+        twice = sorted(t for t in targets if real[os.path.realpath(t)] > 1)
+        print(say + "two inputs would be written to %s; give them apart" % twice[0], file=sys.stderr)
+        return EXIT_USAGE
     if upgrade:
         options: Dict[str, Any] = dict(force=args.force, strict=args.strict, state=args.state)
         args.check = False
@@ -368,10 +395,6 @@ def run(args: argparse.Namespace, command: str = "fix-model") -> int:
     return EXIT_OK
 
 
-def _within(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
 def _bar(args: argparse.Namespace, total: int) -> Any:
     """A tqdm bar (files) on a terminal; None otherwise or without tqdm."""
     if args.quiet or not sys.stderr.isatty() or total < 2:
@@ -397,7 +420,10 @@ class _Report:
     def close(self) -> None:
         if not self.path:
             return
-        tmp = "%s.tmp-%d" % (self.path, os.getpid())
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write("".join(text + "\n" for text in self.lines))
-        os.replace(tmp, self.path)
+        from ._atomic import write_file
+
+        def fill(tmp: str) -> None:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write("".join(text + "\n" for text in self.lines))
+
+        write_file(self.path, fill)

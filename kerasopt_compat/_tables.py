@@ -438,11 +438,21 @@ class Release(NamedTuple):
     #: :func:`~kerasopt_compat.deserialize` uses to pick among the installed
     #: namespaces (TF 2.9/2.10 ``optimizers.experimental``: AdamW, EMA)
     also: Optional[Tuple[str, Family]] = None
+    #: how this release spells its own generation, where it differs from
+    #: ``FAMILIES[generation]`` (TF 2.11/2.12: without AdamW/Adafactor, which
+    #: they read only in ``also``'s spelling)
+    spelling: Optional[Family] = None
 
 
-#: TF 2.11/2.12: AdamW and Adafactor only in ``optimizers.experimental``, which
-#: their ``optimizers.deserialize`` cannot build ("Unknown optimizer: 'AdamW'"); no Lion.
-_TF211_LACKS = frozenset(["Lion", "AdamW", "Adafactor"])
+#: TF 2.11/2.12 have no Lion. Their AdamW and Adafactor live only in
+#: ``optimizers.experimental``, which their ``optimizers.deserialize`` finds by
+#: the registered name their own ``serialize`` writes (``Custom>AdamW``,
+#: ``Custom>Adafactor``; plain ``AdamW`` is "Unknown optimizer", seen in the
+#: TF 2.11 wheel): written that way, as TF 2.9/2.10's experimental AdamW is.
+_TF211_LACKS = frozenset(["Lion"])
+_TF211_EXPERIMENTAL = frozenset(["AdamW", "Adafactor"])
+_TF211 = FAMILIES["keras2"]._replace(classes=FAMILIES["keras2"].classes - _TF211_EXPERIMENTAL - _TF211_LACKS)
+_TF211_ALSO = ("keras2", FAMILIES["keras2"]._replace(classes=_TF211_EXPERIMENTAL, class_prefix="Custom>"))
 #: Releases by name (tested ones only; checked against each tox env's own
 #: ``optimizers.deserialize`` by tests/test_native_loader.py). ``keras3`` is the
 #: newest Keras 3 (stand-alone or behind TF 2.16+); older Keras 3 releases lack
@@ -453,8 +463,8 @@ RELEASES: Dict[str, Release] = {
     "tf2.8": Release("legacy", schedule_extras=False),
     "tf2.9": Release("legacy", schedule_extras=False, also=("keras2", EXPERIMENTAL_TF29)),
     "tf2.10": Release("legacy", schedule_extras=False, also=("keras2", EXPERIMENTAL_TF210)),
-    "tf2.11": Release("keras2", _TF211_LACKS, schedule_extras=False),
-    "tf2.12": Release("keras2", _TF211_LACKS, schedule_extras=False),
+    "tf2.11": Release("keras2", _TF211_LACKS, schedule_extras=False, also=_TF211_ALSO, spelling=_TF211),
+    "tf2.12": Release("keras2", _TF211_LACKS, schedule_extras=False, also=_TF211_ALSO, spelling=_TF211),
     **{"tf2.%d" % minor: Release("keras2") for minor in range(13, 16)},
     "tf_keras": Release("keras2"),
     **{"tf2.%d" % minor: Release("keras3") for minor in range(16, 22)},

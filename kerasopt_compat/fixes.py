@@ -185,6 +185,25 @@ def complete_config(optimizer: Any, config: Any, attributes: Iterable[str] = ())
     return config
 
 
+def compiled_optimizer_follows(model: Any, optimizer: Any) -> None:
+    """Make the compile arguments a model saves name ``optimizer``, the one it now trains with.
+
+    Keras 2.13-2.15, tf_keras 2.x (``serialization_lib.Config``) and Keras 3
+    (``SerializableDict``) keep the arguments *given to* ``compile()`` in
+    ``model._compile_config`` and write those into a ``.keras`` archive's
+    ``compile_config``: an optimizer set afterwards (``model.optimizer = ...``)
+    is saved under the old one's config, so the archive's loader builds the old
+    class and skips (or mis-assigns) the variables saved (seen with TF 2.15: a
+    legacy Adam came back with 0 iterations). Keras before 2.13 has no
+    ``_compile_config`` (nothing to do). Can go when Keras saves
+    ``model.optimizer`` itself.
+    """
+    compiled = getattr(model, "_compile_config", None)
+    config = getattr(compiled, "config", None)
+    if isinstance(config, dict) and "optimizer" in config:
+        config["optimizer"] = optimizer
+
+
 def keras3_model_from_keras2_config(config: Any, custom_objects: Dict[str, Any], safe_mode: bool) -> Any:
     """Build a Keras 2 model config (``keras_metadata.pb``'s) in Keras 3, as Keras 3's own ``.h5`` loader does.
 

@@ -140,6 +140,8 @@ def test_usage_errors(argv, message, tmp_path, capsys):
         # model.h5 and model.keras of one folder would both become OUTDIR/model.keras
         ([str(MODELS / "tf215" / "adam.h5"), str(MODELS / "tf215" / "adam.keras"), "-o", "{tmp}"], "two inputs would be"),
         ([str(MODELS / "tf29"), "-o", str(MODELS / "tf29" / "out")], "overlaps the input"),
+        # tf29/adam.h5 and the SavedModel tf29/adam.savedmodel would both become OUTDIR/adam.keras
+        ([str(MODELS / "tf29"), "-o", "{tmp}"], "/o/adam.keras; give them apart"),
     ],
 )
 def test_upgrade_usage_errors_come_before_any_keras(argv, message, tmp_path, capsys):
@@ -162,3 +164,21 @@ def test_upgrade_output_names():
     assert _keras_name("model.keras") == "model.keras"
     assert _keras_name("runs/sm_dir/") == "runs/sm_dir.keras"  # a SavedModel directory
     assert _keras_name("runs/v1.2") == "runs/v1.2.keras"  # a directory name with a dot keeps it
+    assert _keras_name("runs/x.savedmodel") == "runs/x.keras"  # not x.savedmodel.keras
+    assert _keras_name("runs/X.SavedModel/") == "runs/X.keras"
+
+
+def test_fix_model_warnings_name_the_file_once(tmp_path, capsys):
+    """``warning: a.h5: the optimizer state ...``, not ``warning: a.h5: a.h5: ...``, in both forms and the report."""
+    src = MODELS / "tf29" / "adam.h5"
+    assert main(["fix-model", str(src), str(tmp_path / "one.h5"), "--to", "keras3"]) == 0
+    one = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert one and all(line.startswith("warning: %s: " % src) and line.count(str(src)) == 1 for line in one), one
+    report = tmp_path / "r.jsonl"
+    assert main(["fix-model", "--to", "keras3", str(src), "-o", str(tmp_path / "many"), "--report", str(report)]) == 0
+    many = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(many) == len(one)
+    assert all(line.startswith("warning: %s: DroppedStateWarning: " % src) and line.count(str(src)) == 1 for line in many)
+    (line,) = _report(report)
+    assert line["path"] == str(src) and line["warnings"]
+    assert not [w for w in line["warnings"] if str(src) in w]

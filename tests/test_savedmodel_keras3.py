@@ -386,6 +386,33 @@ def test_upgrade_many_files_into_a_folder(jobs: str, tmp_path: pathlib.Path, cap
 
 
 @pytest.mark.tf
+@pytest.mark.skipif(os.name != "posix", reason="file modes and umask are POSIX")
+def test_upgrade_writes_mode_0644_and_names_x_savedmodel_x_keras(tmp_path: pathlib.Path) -> None:
+    """Under umask 022 ``upgrade``'s outputs are 0644 (what ``open`` gives, not ``mkstemp``'s 0600); a SavedModel
+    directory ``x.savedmodel`` is upgraded to ``x.keras`` (stale temporaries: tests/test_output_files.py)."""
+    import shutil
+    import stat
+
+    from kerasopt_compat._cli import main
+
+    path, case = _first({"keras2_adam_twin"})
+    models = tmp_path / "models"
+    shutil.copytree(path, models / "run1.savedmodel")
+    out = tmp_path / "up"
+    old = os.umask(0o022)
+    try:
+        assert main(["upgrade", str(models), "-o", str(out), "-q"]) == 0
+        assert koc.upgrade_model(models / "run1.savedmodel", tmp_path / "one.keras") == str(tmp_path / "one.keras")
+    finally:
+        os.umask(old)
+    assert sorted(p.name for p in out.iterdir()) == ["run1.keras"]  # not run1.savedmodel.keras, no temporary
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "one.keras", "up"]
+    for written in (out / "run1.keras", tmp_path / "one.keras"):
+        assert stat.S_IMODE(written.stat().st_mode) == 0o644
+        assert int(_np(FL.keras.models.load_model(str(written)).optimizer.iterations)) == case["iterations"]
+
+
+@pytest.mark.tf
 @pytest.mark.parametrize("name,custom", [("custom_loss", "koc_custom_loss"), ("custom_metric", "koc_custom_metric")])
 def test_a_custom_loss_or_metric_comes_from_custom_objects(name: str, custom: str) -> None:
     """tests/data/custom_models: without custom_objects the package's error names the function; with it, it trains."""

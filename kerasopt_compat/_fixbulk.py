@@ -75,7 +75,8 @@ def model_files(inputs: List[str], tfjs: bool = True) -> Iterator[Tuple[str, str
     []
     """
     for root in inputs:
-        if os.path.isfile(root) or _is_savedmodel(root):
+        # a FIFO or device given by name is a file too: fix_model refuses it as that file's error, never opening it
+        if os.path.isfile(root) or _is_savedmodel(root) or (os.path.exists(root) and not os.path.isdir(root)):
             yield root, os.path.basename(os.path.normpath(root))
             continue
         if not os.path.isdir(root):

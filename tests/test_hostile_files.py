@@ -330,6 +330,12 @@ def test_a_fifo_in_a_walked_folder_is_that_files_error(tmp_path, jobs):
     assert done.returncode == 1, done.stderr
     assert "m1.h5" in done.stderr and "FIFO" in done.stderr and "1 failed" in done.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m0.h5", "m2.h5"]
+    # the FIFO named on the command line, among other files
+    listed = [str(folder / n) for n in ("m0.h5", "m1.h5", "m2.h5")]
+    done = run_cli(["fix-model", "--to", "keras3"] + listed + ["-o", str(tmp_path / "out2"), "--on-error", "skip",
+                    "--jobs", jobs, "-q"])  # fmt: skip
+    assert done.returncode == 1 and "FIFO" in done.stderr and "1 failed" in done.stderr, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["m0.h5", "m2.h5"]
 
 
 @needs_fifo

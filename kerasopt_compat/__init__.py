@@ -82,6 +82,7 @@ _SUBMODULES = frozenset(
         "_optional",
         "_protowire",
         "_restore",
+        "_safefs",
         "_smload",
         "_state",
         "_statecli",

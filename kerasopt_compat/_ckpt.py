@@ -28,6 +28,7 @@ the part at fault; nothing is ever imported or executed.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -36,6 +37,7 @@ from ._errors import ModelFileError, NoOptimizerError
 from ._modelfile import _METADATA_PB, _canonical, _read_savedmodel, read_model_file
 from ._normalize import CustomObjects
 from ._optional import import_optional_dependency, parse_version
+from ._safefs import open_regular
 from ._state import SLOTS, NoteTaker, OptimizerState, Saver, VariableState
 
 __all__ = ["Bundle", "BundleEntry", "ObjectGraph", "GraphNode", "savedmodel_state", "savedmodel_weights"]
@@ -182,7 +184,14 @@ DTYPES: Dict[int, str] = {
 DT_STRING = 7
 #: Largest tensor read into memory (a forged entry could claim any size).
 MAX_TENSOR_BYTES = 1 << 34
+#: Most strings in a string tensor read (each length is checked in pure Python).
+MAX_STRINGS = 1 << 16
+#: Largest ``.index`` file read (it is read whole; a real one is a few hundred bytes per variable).
+MAX_INDEX_BYTES = 256 * 1024 * 1024
 _MAX_SHARDS = 1 << 16
+#: Largest rank and element count of a stored tensor (numpy's limits; TensorFlow's own are larger only on paper).
+_MAX_RANK = 32
+_MAX_ELEMENTS = 1 << 40
 _INT64_SIGN = 1 << 63
 
 
@@ -226,6 +235,13 @@ def _parse_entry(key: str, value: bytes, where: str) -> BundleEntry:
             if size < 0:
                 raise ModelFileError("%s: a stored tensor with an unknown or negative dimension %d" % (part, size))
             dims.append(size)
+        if len(dims) > _MAX_RANK:
+            raise ModelFileError("%s: a stored tensor of rank %d (numpy holds at most %d)" % (part, len(dims), _MAX_RANK))
+        count = 1
+        for size in dims:
+            count *= max(size, 1)
+        if count > _MAX_ELEMENTS:  # also with a 0 dimension: numpy refuses a shape whose other dims overflow
+            raise ModelFileError("%s: a stored tensor of shape %s: more elements than any file holds" % (part, dims))
         shape = tuple(dims)
     crc = struct.unpack("<I", bytes(f[6][-1]))[0] if f[6] else None
     entry = BundleEntry(key, _scalar(f[1], 0), shape, _scalar(f[3], 0), _scalar(f[4], 0), _scalar(f[5], 0), crc, bool(f[7]))
@@ -244,15 +260,19 @@ class Bundle:
     :data:`CRC_MAX_TENSOR_BYTES` (``"auto"``), always (``True``) or never.
     """
 
-    def __init__(self, prefix: PathLike, *, verify_crc: Union[bool, str] = "auto") -> None:
+    def __init__(self, prefix: PathLike, *, verify_crc: Union[bool, str] = "auto", root: Optional[str] = None) -> None:
         self.prefix = os.fspath(prefix)
         self.index_path = self.prefix + ".index"
         self.verify_crc = verify_crc
+        #: the folder (a SavedModel) every file of the bundle must really be in (``_safefs.inside``), or None
+        self.root = root
         try:
-            with open(self.index_path, "rb") as fh:
-                data = fh.read()
+            with open_regular(self.index_path, "the checkpoint index", root) as fh:
+                data = fh.read(MAX_INDEX_BYTES + 1)
         except OSError as exc:
             raise ModelFileError("%s: cannot read the checkpoint index: %s" % (self.index_path, exc.strerror or exc)) from None
+        if len(data) > MAX_INDEX_BYTES:
+            raise ModelFileError("%s: the checkpoint index is larger than %d bytes" % (self.index_path, MAX_INDEX_BYTES))
         self.entries: Dict[str, BundleEntry] = {}
         header: Optional[bytes] = None
         for raw_key, value in _table_entries(data, self.index_path):
@@ -271,9 +291,14 @@ class Bundle:
         endianness = _scalar(h[2], 0)
         if not 0 < self.num_shards <= _MAX_SHARDS:
             raise ModelFileError("%s: the header says %d data shards" % (self.index_path, self.num_shards))
-        if endianness not in (0, 1):
+        if endianness == 1:  # as TensorFlow itself on every platform it ships for (little endian)
+            raise ModelFileError(
+                "%s: the header says the bundle was written big-endian; TensorFlow refuses a bundle whose byte order is "
+                "not the reader's, and so does kerasopt_compat" % self.index_path
+            )
+        if endianness != 0:
             raise ModelFileError("%s: unknown endianness %d in the header" % (self.index_path, endianness))
-        self.byteorder = "<" if endianness == 0 else ">"
+        self.byteorder = "<"
         for entry in self.entries.values():
             if entry.shard_id >= self.num_shards:
                 raise ModelFileError(
@@ -292,7 +317,7 @@ class Bundle:
         if entry.size > MAX_TENSOR_BYTES:
             raise ModelFileError("%s claims %d bytes" % (where, entry.size))
         try:
-            with open(path, "rb") as fh:
+            with open_regular(path, "the checkpoint data file", self.root) as fh:  # a FIFO: ModelFileError, no hang
                 fh.seek(0, os.SEEK_END)
                 if entry.offset + entry.size > fh.tell():
                     raise ModelFileError(
@@ -326,6 +351,10 @@ class Bundle:
         for dim in entry.shape:
             count *= dim
         if entry.dtype == DT_STRING:
+            if count > entry.size:  # at least one length byte per string
+                raise ModelFileError("%s: %d strings cannot fit in %d bytes" % (where, count, entry.size))
+            if count > MAX_STRINGS:  # a Keras checkpoint stores scalar strings (the object graph) only
+                raise ModelFileError("%s: a string tensor of %d strings (more than %d)" % (where, count, MAX_STRINGS))
             return self._strings(entry, count, where)
         code = DTYPES.get(entry.dtype)
         if code is None:
@@ -383,6 +412,9 @@ class Bundle:
 # --------------------------------------------------------------------------- object graph
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+#: Most characters of all object paths together (a real model's are well under 1 MB).
+_MAX_PATH_CHARS = 32 * 1024 * 1024
+_DECIMAL = re.compile(r"[0-9]+")
 _VARIABLE_VALUE = "VARIABLE_VALUE"
 
 # tensorflow/core/protobuf/trackable_object_graph.proto
@@ -469,11 +501,18 @@ class ObjectGraph:
         if self._paths is None:
             paths = {0: ""}
             queue = [0]
+            total = 0
             for node_id in queue:  # grows while iterating; each node enters once, so cycles end
                 prefix = paths[node_id]
                 for local, child in self.nodes[node_id].children:
                     if child not in paths:
                         paths[child] = local if not prefix else prefix + "/" + local
+                        total += len(paths[child])
+                        if total > _MAX_PATH_CHARS:  # a deep chain of long names: quadratic in the graph's size
+                            raise ModelFileError(
+                                "%s: the object paths exceed %d characters in all (node %d at depth %d)"
+                                % (self.where, _MAX_PATH_CHARS, child, paths[child].count("/") + 1)
+                            )
                         queue.append(child)
             self._paths = paths
         return self._paths
@@ -491,7 +530,8 @@ class ObjectGraph:
         """The node ids of a tracked list (children named ``0``, ``1``, ...), in index order."""
         if node_id is None:
             return []
-        items = [(int(local), child) for local, child in self.nodes[node_id].children if local.isdigit()]
+        # ASCII digits only: str.isdigit() is true for "²", which int() refuses
+        items = [(int(local), child) for local, child in self.nodes[node_id].children if _DECIMAL.fullmatch(local)]
         return [child for _, child in sorted(items)]
 
     def variable(self, node_id: int) -> Attribute:
@@ -504,10 +544,15 @@ class ObjectGraph:
 # --------------------------------------------------------------------------- SavedModel
 
 
+def _folder(path: str) -> str:
+    """The SavedModel folder of ``path`` (the folder, or its ``keras_metadata.pb``)."""
+    return os.path.dirname(path) if os.path.basename(path) == _METADATA_PB else path
+
+
 def _variables_prefix(path: str) -> str:
-    directory = os.path.dirname(path) if os.path.basename(path) == _METADATA_PB else path
+    directory = _folder(path)
     prefix = os.path.join(directory, "variables", "variables")
-    if not os.path.isfile(prefix + ".index"):
+    if not os.path.lexists(prefix + ".index"):  # not a regular file: refused when it is read
         raise ModelFileError("%s: no variables/variables.index: a SavedModel without its checkpoint" % directory)
     return prefix
 
@@ -538,7 +583,7 @@ def savedmodel_weights(path: PathLike, *, verify_crc: Union[bool, str] = "auto")
     the variable is called; no TensorFlow needed.
     """
     fspath = os.fspath(path)
-    bundle = Bundle(_variables_prefix(fspath), verify_crc=verify_crc)
+    bundle = Bundle(_variables_prefix(fspath), verify_crc=verify_crc, root=_folder(fspath))
     graph = bundle.object_graph()
     out = {}
     for node in _model_variables(graph):
@@ -596,7 +641,7 @@ def savedmodel_state(
     doc = _read_savedmodel(fspath).doc
     keras_version = doc.get("keras_version") if isinstance(doc, Mapping) else None
     keras_version = keras_version if isinstance(keras_version, str) else None
-    bundle = Bundle(_variables_prefix(fspath), verify_crc=verify_crc)
+    bundle = Bundle(_variables_prefix(fspath), verify_crc=verify_crc, root=_folder(fspath))
     graph = bundle.object_graph()
     opt = _optimizer_node(graph)
     if opt is None:
@@ -689,12 +734,29 @@ class _StateReader(NoteTaker):
             "children: %s" % (self.bundle.index_path, sorted(names)[:20])
         )
 
-    def _value(self, node_id: int) -> Any:
-        return self.bundle.tensor(self.graph.variable(node_id).checkpoint_key)
+    def _value(self, node_id: int, what: Optional[str] = None) -> Any:
+        """A variable's value: a real-number array (a string or complex tensor is malformed here)."""
+        key = self.graph.variable(node_id).checkpoint_key
+        value = self.bundle.tensor(key)
+        kind = getattr(getattr(value, "dtype", None), "kind", None)
+        if kind not in ("b", "i", "u", "f"):
+            held = "a string tensor" if isinstance(value, list) else "dtype %s" % getattr(value, "dtype", None)
+            raise ModelFileError(
+                "%s: %s (%s) holds %s, not numbers" % (self.bundle.index_path, what or "variable %r" % key, key, held)
+            )
+        return value
+
+    def _shape(self, key: str) -> Tuple[int, ...]:
+        entry = self.bundle.entries.get(key)
+        if entry is None:
+            raise ModelFileError(
+                "%s: the object graph names %r, which the checkpoint index lacks" % (self.bundle.index_path, key)
+            )
+        return tuple(entry.shape)
 
     def _child_value(self, what: str) -> Any:
         child = self.node.child(_OPT_CHILDREN[self.generation()][what])
-        return None if child is None else self._value(child)
+        return None if child is None else self._value(child, "the optimizer's %s" % what)
 
     def iterations(self) -> Optional[int]:
         value = self._child_value("iterations")
@@ -717,7 +779,7 @@ class _StateReader(NoteTaker):
             holder = self.node.child(first)
             node = None if holder is None else self.graph.nodes[holder].child(second)
             if node is not None and self.graph.nodes[node].variable() is not None:
-                value = self._value(node)
+                value = self._value(node, "the loss scale's %s" % second)
                 if value.shape == ():
                     out[what] = value.item()
         return out
@@ -737,7 +799,7 @@ class _StateReader(NoteTaker):
         name = _var_name(attr) if attr.full_name else _object_path(attr)
         self.paths[name] = _object_path(attr)
         index = self.trainable.index(var_node) if var_node in self.trainable else -1
-        shape = tuple(self.bundle.entries[attr.checkpoint_key].shape)
+        shape = self._shape(attr.checkpoint_key)
         for slot, value in slots.items():
             if tuple(value.shape) != shape:
                 raise ModelFileError(
@@ -811,6 +873,6 @@ class _StateReader(NoteTaker):
                 return False
             slot_key = self.graph.variable(item).checkpoint_key
             var_key = self.graph.variable(var).checkpoint_key
-            if self.bundle.entries[slot_key].shape != self.bundle.entries[var_key].shape:
+            if self._shape(slot_key) != self._shape(var_key):
                 return False
         return True

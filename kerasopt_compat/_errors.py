@@ -26,6 +26,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelFileError",
     "NoOptimizerError",
+    "UnsafeModelFileError",
     "OptimizerStateError",
     "OptimizerStateWarning",
     "StateScheduleWarning",
@@ -196,6 +197,12 @@ class MissingDependencyError(KerasOptCompatError, ImportError):
 class ModelFileError(InvalidConfigError):
     """A model file (``.h5``, ``.keras``, SavedModel, TF.js ``model.json``)
     cannot be read or written: not a model file, corrupt, or an unsafe target."""
+
+
+class UnsafeModelFileError(ModelFileError):
+    """A model file that holds what kerasopt_compat refuses to follow or open: an HDF5 external link,
+    virtual dataset or external storage, a symlink out of a SavedModel folder, a FIFO or device instead of a
+    file, a ``.keras`` member stored twice (docs/security.md). Never downgraded to a warning."""
 
 
 class NoOptimizerError(ModelFileError):

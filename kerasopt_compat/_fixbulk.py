@@ -101,7 +101,8 @@ def model_files(
     []
     """
     for root in inputs:
-        if os.path.isfile(root) or _is_savedmodel(root):
+        # a FIFO or device given by name is a file too: fix_model refuses it as that file's error, never opening it
+        if os.path.isfile(root) or _is_savedmodel(root) or (os.path.exists(root) and not os.path.isdir(root)):
             yield root, os.path.basename(os.path.normpath(root))
             continue
         if not os.path.isdir(root):
@@ -137,8 +138,8 @@ def _fix_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
         if not options["check"]:
             os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
         result = fix_model(src, dst, **options)
-    except (KerasOptCompatError, OSError) as exc:
-        line.update(error=str(exc), output=None)
+    except Exception as exc:  # noqa: BLE001 -- whatever a damaged file raises, it is that file's line; the run goes on
+        line.update(error=_error_text(exc), output=None)
     else:
         before = result.before if isinstance(result.before, dict) else {}
         line.update(
@@ -161,8 +162,7 @@ def _upgrade_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
         os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
         upgrade_model(src, dst, **options)
     except Exception as exc:  # noqa: BLE001 -- native Keras' own load errors too: one file's failure is its line
-        text = str(exc) if isinstance(exc, (KerasOptCompatError, OSError)) else "%s: %s" % (type(exc).__name__, exc)
-        line.update(error=text, output=None)
+        line.update(error=_error_text(exc), output=None)
         return line
     try:  # the optimizer the .keras file now holds (a model saved without one has none)
         written: Optional[str] = read_optimizer(dst)["class_name"]
@@ -170,6 +170,13 @@ def _upgrade_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
         written = None
     line.update(container=_detect(src), **{"class": written}, changed=True, state=options.get("state"), error=None)
     return line
+
+
+def _error_text(exc: BaseException) -> str:
+    """A report line's error: the package's message (and OSError's) as is, any other exception with its class."""
+    if isinstance(exc, (KerasOptCompatError, OSError)):
+        return str(exc)
+    return "%s: %s" % (type(exc).__name__, exc)
 
 
 _WORKERS: Dict[str, Callable[[str, str, Dict[str, Any]], Dict[str, Any]]] = {
@@ -181,11 +188,21 @@ _WORKERS: Dict[str, Callable[[str, str, Dict[str, Any]], Dict[str, Any]]] = {
 def _one(job: Job) -> Dict[str, Any]:
     """One file (in a worker process with ``--jobs``): the report line as a dict."""
     command, src, dst, options = job
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        line = _WORKERS[command](src, dst, options)
-    line["warnings"] = ["%s: %s" % (w.category.__name__, _unprefixed(w.message, src)) for w in _about_the_file(caught, command)]
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            line = _WORKERS[command](src, dst, options)
+        line["warnings"] = [
+            "%s: %s" % (w.category.__name__, _unprefixed(w.message, src)) for w in _about_the_file(caught, command)
+        ]
+    except Exception as exc:  # noqa: BLE001 -- never let one file end the run
+        line = _failed(job, exc)
     return line
+
+
+def _failed(job: Job, exc: BaseException) -> Dict[str, Any]:
+    """The report line of a file whose worker failed outside the per-file handler (or whose process died)."""
+    return {"path": job[1], "output": None, "error": _error_text(exc), "warnings": []}
 
 
 def _unprefixed(message: Any, path: str) -> str:
@@ -225,7 +242,11 @@ def one_file(args: argparse.Namespace, command: str, call: Callable[[], Any]) ->
 
 
 def _results(jobs: List[Job], workers: int, stop: Any) -> Iterator[Dict[str, Any]]:
-    """Report lines in input order; with ``workers > 1`` at most ``2 * workers`` files in flight."""
+    """Report lines in input order; with ``workers > 1`` at most ``2 * workers`` files in flight.
+
+    A worker process that dies (a crash in a C library on a damaged file, the kernel's out-of-memory killer)
+    breaks its pool: the files then in flight are run again one at a time, each in a pool of its own, so
+    only the one that kills its worker again fails (its report line says so), and the others go on."""
     if workers == 1:
         for job in jobs:
             yield _one(job)
@@ -234,23 +255,80 @@ def _results(jobs: List[Job], workers: int, stop: Any) -> Iterator[Dict[str, Any
         return
     import multiprocessing
     from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
 
     # upgrade's workers load TensorFlow/JAX/PyTorch, which are multithreaded: fresh interpreters, never a fork
     context = multiprocessing.get_context("spawn") if jobs and jobs[0][0] == "upgrade" else None
+    existed = {job[2] for job in jobs if os.path.lexists(job[2])}  # outputs not written by this run
+    pending = deque(jobs)
+    while pending and not stop():
+        in_flight: List[Tuple[Job, Any]] = []
+        yield from _pooled(pending, workers, context, stop, in_flight)
+        for job, future in in_flight:  # the pool broke: those it finished, then the others again, each alone
+            if stop():
+                return
+            done = future.done() and not future.cancelled() and future.exception() is None
+            if done:
+                yield future.result()
+                continue
+            command, src, dst, options = job
+            if dst not in existed:  # the broken pool may have written it before its result came back: ours to replace
+                job = (command, src, dst, dict(options, force=True))
+            yield _isolated(job, context)
+
+
+def _pooled(pending: Any, workers: int, context: Any, stop: Any, broken: List[Tuple[Job, Any]]) -> Iterator[Dict[str, Any]]:
+    """Run ``pending`` (consumed from the left) in one pool; when it breaks, the files in flight (with their
+    futures) go to ``broken``."""
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     window: Any = deque()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending = iter(jobs)
-        for job in pending:
-            window.append(pool.submit(_one, job))
-            if len(window) >= 2 * workers:
-                yield window.popleft().result()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_setup) as pool:
+        try:
+            while pending or window:
+                while pending and len(window) < 2 * workers:
+                    window.append((pending[0], pool.submit(_one, pending[0])))  # a broken pool raises here
+                    pending.popleft()
+                job, future = window[0]
+                try:
+                    line = future.result()
+                except BrokenProcessPool:
+                    raise
+                except Exception as exc:  # noqa: BLE001 -- e.g. a result that does not pickle: that file's line
+                    line = _failed(job, exc)
+                window.popleft()
+                yield line
                 if stop():
                     break
-        while window and not stop():
-            yield window.popleft().result()
-        for future in window:
+        except BrokenProcessPool:
+            broken.extend(window)
+            window.clear()
+        for _, future in window:
             future.cancel()
+
+
+def _worker_setup() -> None:
+    """In each worker: SIGTERM (a broken pool terminates its other workers) ends the file being written as
+    any failure does, its temporary output removed, instead of killing the process on the spot."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _isolated(job: Job, context: Any) -> Dict[str, Any]:
+    """One file in a worker of its own: its line, or (the worker died again) an error line saying so."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup) as pool:
+        try:
+            return pool.submit(_one, job).result()  # type: ignore[no-any-return]
+        except BrokenProcessPool:
+            return _failed(job, RuntimeError("the worker process reading this file died (crashed or was killed)"))
 
 
 def _keras_name(rel: str) -> str:

@@ -20,11 +20,13 @@ only the stored optimizer entry for a target release.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
 import warnings
 import zipfile
+import zlib
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from . import _tables as T
@@ -39,10 +41,12 @@ from ._errors import (
     NoOptimizerError,
     OptimizerStateWarning,
     UnknownKeyWarning,
+    UnsafeModelFileError,
 )
 from ._normalize import MAX_JSON_DEPTH, CustomObjects, custom_names, json_too_deep, normalize
 from ._optional import import_optional_dependency
 from ._protowire import LEN, VARINT, Field, fields, len_field
+from ._safefs import kind_of, open_regular
 
 __all__ = ["read_optimizer", "read_model_file", "fix_model", "FixResult", "StoredModel", "resolve_target"]
 
@@ -139,7 +143,7 @@ def read_model_file(path: PathLike) -> StoredModel:
 
 def _detect(path: str) -> str:
     if os.path.isdir(path):
-        if os.path.isfile(os.path.join(path, _METADATA_PB)):
+        if os.path.lexists(os.path.join(path, _METADATA_PB)):  # not a regular file: refused when it is read
             return "savedmodel"
         if os.path.isfile(os.path.join(path, "saved_model.pb")):
             raise ModelFileError(
@@ -150,7 +154,7 @@ def _detect(path: str) -> str:
     if os.path.basename(path) == _METADATA_PB:
         return "savedmodel"
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:  # a FIFO or device: ModelFileError, never a blocking open
             head = fh.read(8)
     except OSError as exc:
         raise ModelFileError("%s: cannot open: %s" % (path, exc.strerror or exc)) from None
@@ -255,9 +259,30 @@ def _read_keras(path: str) -> _Meta:
     return _Meta(doc, holder, "optimizer")
 
 
-def _zip_member(path: str, name: str) -> bytes:
+def open_keras(path: str) -> zipfile.ZipFile:
+    """A ``.keras`` archive opened for reading; :class:`ModelFileError` when it is not a readable zip archive or
+    holds a member name twice (Keras never writes one twice; a reader taking the last copy and a writer
+    rewriting every copy would disagree)."""
     try:
-        with zipfile.ZipFile(path, "r") as zf:
+        zf = zipfile.ZipFile(path, "r")
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise ModelFileError("%s: not a readable zip archive: %s" % (path, exc)) from None
+    names = zf.namelist()
+    seen = set()
+    for name in names:
+        if name in seen:
+            zf.close()
+            raise UnsafeModelFileError(
+                "%s: the archive holds %r more than once; a .keras archive Keras writes has each member once" % (path, name)
+            )
+        seen.add(name)
+    return zf
+
+
+def _zip_member(path: str, name: str) -> bytes:
+    zf = open_keras(path)
+    try:
+        with zf:
             try:
                 info = zf.getinfo(name)
             except KeyError:
@@ -265,8 +290,8 @@ def _zip_member(path: str, name: str) -> bytes:
             if info.file_size > _MAX_JSON_BYTES:
                 raise ModelFileError("%s: %s is larger than %d bytes" % (path, name, _MAX_JSON_BYTES))
             return zf.read(info)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ModelFileError("%s: not a readable zip archive: %s" % (path, exc)) from None
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError, RuntimeError) as exc:
+        raise ModelFileError("%s: cannot read %s from the zip archive: %s" % (path, name, exc)) from None
 
 
 # --- SavedModel (keras_metadata.pb)
@@ -277,8 +302,14 @@ def _pb_path(path: str) -> str:
 
 
 def _read_savedmodel(path: str) -> _Meta:
-    with open(_pb_path(path), "rb") as fh:
-        data = fh.read()
+    pb = _pb_path(path)
+    try:
+        with open_regular(pb, root=os.path.dirname(pb)) as fh:
+            data = fh.read(_MAX_JSON_BYTES + 1)
+    except OSError as exc:
+        raise ModelFileError("%s: cannot read %s: %s" % (path, _METADATA_PB, exc.strerror or exc)) from None
+    if len(data) > _MAX_JSON_BYTES:
+        raise ModelFileError("%s: %s is larger than %d bytes" % (path, _METADATA_PB, _MAX_JSON_BYTES))
     metadata = _root_metadata(data, path)
     doc = _json(metadata, path, "the root node's metadata in %s" % _METADATA_PB)
     holder = ("training_config",) if isinstance(doc, Mapping) and doc.get("training_config") is not None else None
@@ -335,8 +366,11 @@ def _replace_root_metadata(data: bytes, metadata: bytes, path: str) -> bytes:
 
 
 def _read_tfjs(path: str) -> _Meta:
-    with open(path, "rb") as fh:
-        data = fh.read(_MAX_JSON_BYTES + 1)
+    try:
+        with open_regular(path) as fh:
+            data = fh.read(_MAX_JSON_BYTES + 1)
+    except OSError as exc:
+        raise ModelFileError("%s: cannot read: %s" % (path, exc.strerror or exc)) from None
     if len(data) > _MAX_JSON_BYTES:
         raise ModelFileError("%s: larger than %d bytes" % (path, _MAX_JSON_BYTES))
     doc = _json(data, path, "the file")
@@ -787,6 +821,8 @@ def _state_action(
             warnings.simplefilter("ignore", ConversionWarning)
             warnings.simplefilter("ignore", UnknownKeyWarning)
             found = read_state(src, custom_objects=custom_objects, unknown_keys=unknown_keys)
+    except UnsafeModelFileError:
+        raise  # a link out of the file, a special file: refused, never copied on with a warning
     except KerasOptCompatError as exc:
         if state == "drop":
             return "dropped", None
@@ -952,9 +988,13 @@ def _write_keras(
     laid out for generation ``layout`` (recorded in ``metadata.json``, :data:`STATE_LAYOUT_KEY`)."""
 
     def fill(tmp: str) -> None:
-        with zipfile.ZipFile(src, "r") as zin, zipfile.ZipFile(tmp, "w") as zout:
+        with open_keras(src) as zin, zipfile.ZipFile(tmp, "w") as zout:
             for info in zin.infolist():
-                data = zin.read(info)
+                rewritten = (_KERAS_CONFIG, _KERAS_METADATA if layout is not None else None)
+                if info.filename not in rewritten and not (info.filename == _WEIGHTS_H5 and optimizer_values is not None):
+                    _copy_member(zin, zout, info, src)  # streamed: memory does not follow a member's size
+                    continue
+                data = _read_member(zin, info, src)
                 if info.filename == _WEIGHTS_H5 and optimizer_values is not None:
                     data = _replace_optimizer_vars(data, optimizer_values)
                 if info.filename == _KERAS_METADATA and layout is not None:
@@ -973,6 +1013,30 @@ def _write_keras(
                 zout.writestr(info, data, compress_type=info.compress_type)
 
     _atomic_file(dst, fill)
+
+
+#: What zipfile raises on a damaged member: a bad CRC, a truncated or corrupt stream, an unknown compression
+#: method, an encrypted member.
+_ZIP_READ_ERRORS = (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError, ValueError)
+
+
+def _read_member(zin: zipfile.ZipFile, info: zipfile.ZipInfo, src: str) -> bytes:
+    if info.file_size > _MAX_JSON_BYTES and info.filename != _WEIGHTS_H5:
+        raise ModelFileError("%s: %s is larger than %d bytes" % (src, info.filename, _MAX_JSON_BYTES))
+    try:
+        return zin.read(info)
+    except _ZIP_READ_ERRORS as exc:
+        raise ModelFileError("%s: cannot read %s from the zip archive (damaged?): %s" % (src, info.filename, exc)) from None
+
+
+def _copy_member(zin: zipfile.ZipFile, zout: zipfile.ZipFile, info: zipfile.ZipInfo, src: str) -> None:
+    """Copy one member as it is (its data checked against its CRC as it streams through)."""
+    out_info = copy.copy(info)
+    try:
+        with zin.open(info) as fin, zout.open(out_info, "w", force_zip64=info.file_size > 0x7FFFFFFF) as fout:
+            shutil.copyfileobj(fin, fout, 1024 * 1024)
+    except _ZIP_READ_ERRORS as exc:
+        raise ModelFileError("%s: cannot read %s from the zip archive (damaged?): %s" % (src, info.filename, exc)) from None
 
 
 def _replace_optimizer_vars(data: bytes, values: Any) -> bytes:
@@ -995,14 +1059,55 @@ def _write_savedmodel(src: str, dst: str, entry: Dict[str, Any], compile_default
 
     src_dir = os.path.dirname(src) if os.path.basename(src) == _METADATA_PB else src
     with atomic_path(dst, directory=True) as tmp:
-        shutil.copytree(src_dir, tmp, copy_function=shutil.copyfile, dirs_exist_ok=True)
+        _copy_folder(src_dir, tmp)
         pb = os.path.join(tmp, _METADATA_PB)
-        with open(pb, "rb") as fh:
+        with open_regular(pb, root=tmp) as fh:
             data = fh.read()
         doc = json.loads(_root_metadata(data, src))
         doc["training_config"] = dict(doc["training_config"], optimizer_config=entry)
+        os.unlink(pb)  # a new file, never written through a link
         with open(pb, "wb") as fh:
             fh.write(_replace_root_metadata(data, _dumps(doc).encode("utf-8"), src))
+
+
+def _copy_folder(src: str, dst: str) -> None:
+    """Copy a SavedModel folder without following a link out of it (``shutil.copytree`` follows every symlink).
+
+    ``dst`` is an existing empty folder. Regular files are copied by content (their modes are those every
+    output gets, ``_atomic``) and folders created; a symlink whose text is relative and stays inside the folder
+    (lexically and once resolved) is copied as a symlink, so it points inside the copy; any other symlink
+    (absolute, to ``..``, out of the folder) and any special file (a FIFO, a device) is an
+    :class:`UnsafeModelFileError`. A dangling symlink inside the folder is copied as the same dangling symlink.
+    """
+    import stat
+
+    real_root = os.path.realpath(src)
+    for here, dirs, files in os.walk(src):  # never descends into a symlinked folder (followlinks=False)
+        rel = os.path.relpath(here, src)
+        there = dst if rel == os.curdir else os.path.join(dst, rel)
+        for name in sorted(dirs) + sorted(files):
+            source, target = os.path.join(here, name), os.path.join(there, name)
+            mode = os.lstat(source).st_mode
+            if stat.S_ISLNK(mode):
+                text = os.readlink(source)
+                lexical = os.path.normpath(os.path.join(rel, text))  # the link resolved in its folder, lexically
+                real = os.path.realpath(source)
+                inside = real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+                if os.path.isabs(text) or lexical == os.pardir or lexical.startswith(os.pardir + os.sep) or not inside:
+                    raise UnsafeModelFileError(
+                        "%s: a symlink to %r, out of the SavedModel folder %s; fix_model copies no link that leaves the "
+                        "folder (replace it by the file itself)" % (source, text, src)
+                    )
+                os.symlink(text, target)
+            elif stat.S_ISDIR(mode):
+                os.mkdir(target)
+            elif stat.S_ISREG(mode):
+                shutil.copyfile(source, target)
+            else:
+                raise UnsafeModelFileError(
+                    "%s: %s in the SavedModel folder, not a regular file; fix_model copies regular files only"
+                    % (source, kind_of(mode))
+                )
 
 
 def _write_tfjs(src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any]) -> None:

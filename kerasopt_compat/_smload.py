@@ -37,6 +37,7 @@ from . import _protowire as pw
 from ._ckpt import Bundle, ObjectGraph, _object_path, _variables_prefix
 from ._errors import ModelFileError, NoOptimizerError
 from ._modelfile import _MAX_JSON_BYTES, _METADATA_PB, _canonical, _json, _read_savedmodel, read_model_file
+from ._safefs import open_regular
 from .fixes import (
     KERAS3_INITIALIZER_RENAMES,
     keras3_initializer_name,
@@ -161,7 +162,7 @@ def read_savedmodel_parts(path: str) -> SavedModelParts:
     if not isinstance(model_config.get("class_name"), str):
         raise _refuse(folder, "the stored model config has no class_name")
     _check_modules(folder, model_config)
-    bundle = Bundle(_variables_prefix(folder))  # a damaged bundle: its ModelFileError names the file and the part
+    bundle = Bundle(_variables_prefix(folder), root=folder)  # a damaged bundle: its ModelFileError names the file and the part
     graph = bundle.object_graph()
     layers = _layer_nodes(folder, graph)
     listed = graph.list_items(graph.follow("variables"))
@@ -254,8 +255,11 @@ _LAYER_IDENTIFIERS = ("_tf_keras_layer", "_tf_keras_rnn_layer", "_tf_keras_input
 def _layer_nodes(folder: str, graph: ObjectGraph) -> Dict[int, LayerNode]:
     """The layers of ``keras_metadata.pb``, by the checkpoint node their path reaches."""
     where = "%s: %s" % (folder, _METADATA_PB)
-    with open(os.path.join(folder, _METADATA_PB), "rb") as fh:
-        data = fh.read(_MAX_JSON_BYTES + 1)
+    try:
+        with open_regular(os.path.join(folder, _METADATA_PB), root=folder) as fh:
+            data = fh.read(_MAX_JSON_BYTES + 1)
+    except OSError as exc:
+        raise ModelFileError("%s: cannot read: %s" % (where, exc.strerror or exc)) from None
     if len(data) > _MAX_JSON_BYTES:
         raise ModelFileError("%s: larger than %d bytes" % (where, _MAX_JSON_BYTES))
     out: Dict[int, LayerNode] = {}

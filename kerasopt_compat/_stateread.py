@@ -41,10 +41,11 @@ import zipfile
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from . import _tables as T
-from ._errors import KerasOptCompatError, ModelFileError
+from ._errors import KerasOptCompatError, ModelFileError, UnsafeModelFileError
 from ._modelfile import (
     _KERAS_METADATA,
     _WEIGHTS_H5,
+    _ZIP_READ_ERRORS,
     STATE_LAYOUT_KEY,
     PathLike,
     StoredModel,
@@ -53,6 +54,7 @@ from ._modelfile import (
     _detect,
     _h5py,
     _json,
+    open_keras,
     read_model_file,
 )
 from ._normalize import CustomObjects
@@ -274,8 +276,66 @@ def _h5_errors(path: str, what: str) -> Iterator[None]:
         yield
     except KerasOptCompatError:
         raise
-    except (OSError, RuntimeError, ValueError, KeyError, TypeError, IndexError, MemoryError) as exc:
+    except (OSError, KeyError, TypeError, IndexError, MemoryError) + _ZIP_READ_ERRORS as exc:  # a zip stream's too
         raise ModelFileError("%s: cannot read %s (damaged?): %s: %s" % (path, what, type(exc).__name__, exc)) from None
+
+
+def _links_inside(fh: Any, path: str, what: str) -> None:
+    """Refuse an HDF5 file holding an external (or user-defined) link anywhere: such a link is never resolved,
+    so no other file (or FIFO) is ever opened through it. Links are listed (``H5Lvisit``), none is followed."""
+    h5py = _h5py()
+    outside: List[str] = []
+
+    def look(name: bytes, info: Any) -> Optional[int]:
+        if info.type not in (h5py.h5l.TYPE_HARD, h5py.h5l.TYPE_SOFT):
+            outside.append(name.decode("utf-8", "replace"))
+            return 1  # stop at the first
+        return None
+
+    fh.id.links.visit(look, info=True)
+    if outside:
+        raise UnsafeModelFileError(
+            "%s: %s holds an HDF5 external link at %r; kerasopt_compat never follows a link out of the file it reads"
+            % (path, what, "/" + outside[0])
+        )
+
+
+def _group(parent: Any, name: str, path: str) -> Any:
+    """The group ``name`` below ``parent``, None when absent; anything else there (a dataset) is malformed."""
+    obj = parent.get(name)
+    if obj is None:
+        return None
+    if not hasattr(obj, "keys") or not hasattr(obj, "visititems"):
+        raise ModelFileError(
+            "%s: %s is a %s, not a group" % (path, _join(parent.name.rstrip("/"), name), type(obj).__name__.lower())
+        )
+    return obj
+
+
+def _plain_storage(dataset: Any, where: str) -> None:
+    """Refuse a virtual dataset or one with external storage (its values live in other files, never read),
+    and one whose declared size its stored bytes cannot hold (memory follows the file, not a declared shape)."""
+    h5py = _h5py()
+    plist = dataset.get_create_plist()
+    if plist.get_layout() == getattr(h5py.h5d, "VIRTUAL", -1):
+        raise UnsafeModelFileError("%s is an HDF5 virtual dataset (its values live in other files); never resolved" % where)
+    if plist.get_external_count():
+        raise UnsafeModelFileError("%s keeps its values in external files; kerasopt_compat never reads them" % where)
+    declared = dataset.dtype.itemsize
+    for dim in dataset.shape or ():
+        declared *= dim
+    stored = dataset.get_storage_size()
+    if declared > _DECLARED_FREE and declared > _MAX_RATIO * stored:
+        raise ModelFileError(
+            "%s declares %d bytes but stores %d: unallocated or compressed more than %dx; not read"
+            % (where, declared, stored, _MAX_RATIO)
+        )
+
+
+#: A dataset may declare this many bytes whatever it stores; above, at most ``_MAX_RATIO`` times its stored bytes
+#: (Keras writes every dataset uncompressed and allocated).
+_DECLARED_FREE = 16 * 1024 * 1024
+_MAX_RATIO = 64
 
 
 def _dataset(group: Any, name: str, path: str) -> Any:
@@ -287,6 +347,11 @@ def _dataset(group: Any, name: str, path: str) -> Any:
         raise ModelFileError("%s: %s lists %r, but there is no such dataset" % (path, group.name, name)) from None
     except (ValueError, OSError, RuntimeError, TypeError) as exc:
         raise ModelFileError("%s: cannot open %s/%s as a dataset: %s" % (path, group.name, name, exc)) from None
+    try:
+        _plain_storage(dataset, "%s: %s/%s" % (path, group.name, name))
+    except BaseException:
+        dataset.close()
+        raise
     try:
         dtype = dataset.dtype
         if dtype.kind not in "biuf":
@@ -324,18 +389,17 @@ class _H5Reader(NoteTaker):
         except (OSError, ValueError) as exc:
             raise ModelFileError("%s: h5py cannot read the file: %s" % (self.path, exc)) from None
         with fh, _h5_errors(self.path, "the file"):
+            _links_inside(fh, self.path, "the file")
             raw_version = fh.attrs.get("keras_version")
             keras_version = _h5_str(raw_version, self.path, "the 'keras_version' attribute") if raw_version is not None else None
-            group = fh.get("optimizer_weights")
+            group = _group(fh, "optimizer_weights", self.path)
             if group is None:
                 names: List[str] = []
                 values: List[Any] = []
             else:
-                if not hasattr(group, "attrs") or not hasattr(group, "keys"):
-                    raise ModelFileError("%s: 'optimizer_weights' is not a group" % self.path)
                 names = _name_list(group, "weight_names", self.path)
                 values = [_dataset(group, name, self.path) for name in names]
-            layer_of = _layer_weights(fh.get("model_weights"), self.path) if names else {}
+            layer_of = _layer_weights(_group(fh, "model_weights", self.path), self.path) if names else {}
         generation = self._generation(names, keras_version)
         saver = Saver(generation or "unknown", keras_version, "h5")
         if not names:
@@ -520,7 +584,7 @@ def _layer_weights(group: Any, path: str) -> Dict[str, Tuple[str, int]]:
     out: Dict[str, Tuple[str, int]] = {}
     clashes = set()
     for layer in _name_list(group, "layer_names", path):
-        sub = group.get(layer)
+        sub = _group(group, layer, path)
         if sub is None or not hasattr(sub, "attrs") or "weight_names" not in sub.attrs:
             continue
         for i, name in enumerate(_name_list(sub, "weight_names", path)):
@@ -570,10 +634,7 @@ class _KerasReader(NoteTaker):
         self.extra: Dict[str, Any] = {}
 
     def read(self) -> OptimizerState:
-        try:
-            zf = zipfile.ZipFile(self.path, "r")
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise ModelFileError("%s: not a readable zip archive: %s" % (self.path, exc)) from None
+        zf = open_keras(self.path)  # refuses an archive holding a member twice
         with zf:
             keras_version, layout = self._keras_version(zf)
             generation = layout or _generation_of(keras_version, self.opt.hint)
@@ -588,7 +649,7 @@ class _KerasReader(NoteTaker):
             except KeyError:
                 self.notes.append("the archive has no %s: no state stored" % _WEIGHTS_H5)
                 return self._state(saver, None, ())
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            except (OSError,) + _ZIP_READ_ERRORS as exc:
                 raise ModelFileError("%s: cannot read %s: %s" % (self.path, _WEIGHTS_H5, exc)) from None
             with weights:
                 h5py = _h5py()
@@ -597,6 +658,7 @@ class _KerasReader(NoteTaker):
                 except (OSError, ValueError) as exc:
                     raise ModelFileError("%s: %s is not readable HDF5: %s" % (self.path, _WEIGHTS_H5, exc)) from None
                 with fh, _h5_errors(self.path, _WEIGHTS_H5):
+                    _links_inside(fh, self.path, _WEIGHTS_H5)
                     return self._read(fh, doc, saver)
 
     def _keras_version(self, zf: zipfile.ZipFile) -> Tuple[Optional[str], Optional[str]]:
@@ -621,9 +683,10 @@ class _KerasReader(NoteTaker):
 
     def _read(self, fh: Any, doc: Any, saver: Saver) -> OptimizerState:
         group_name = "optimizer/inner_optimizer/vars" if self.opt.wrapped else "optimizer/vars"
-        group = fh.get(group_name)
-        if group is None and not self.opt.wrapped and fh.get("optimizer/inner_optimizer/vars") is not None:
-            group_name, group = "optimizer/inner_optimizer/vars", fh.get("optimizer/inner_optimizer/vars")
+        group = _group(fh, group_name, self.path)
+        inner = "optimizer/inner_optimizer/vars"
+        if group is None and not self.opt.wrapped and _group(fh, inner, self.path) is not None:
+            group_name, group = inner, _group(fh, inner, self.path)
         if group is None:
             what = "a legacy optimizer's state is never stored in a .keras archive (Keras 2.13-2.15)"
             self.notes.append("the archive stores no optimizer variables" + ("; " + what if saver.generation == "legacy" else ""))
@@ -727,7 +790,7 @@ def _member(zf: zipfile.ZipFile, name: str, path: str) -> bytes:
         raise ModelFileError("%s: %s is larger than 64 MiB" % (path, name))
     try:
         return zf.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (OSError,) + _ZIP_READ_ERRORS as exc:
         raise ModelFileError("%s: cannot read %s: %s" % (path, name, exc)) from None
 
 
@@ -780,11 +843,11 @@ def _trainable(doc: Any, fh: Any, path: str) -> List[_ModelVar]:
         raise _Refuse("config.json has no model config")
     if config.get("trainable") is False:
         raise _Refuse("the whole model is frozen (trainable: false)")
-    root_vars = fh.get("vars")
+    root_vars = _group(fh, "vars", path)
     if root_vars is not None and len(root_vars.keys()):
         raise _Refuse("the model itself holds variables outside its layers")
     out: List[_ModelVar] = []
-    _model_vars(config, fh.get("layers"), "layers", path, True, out)
+    _model_vars(config, _group(fh, "layers", path), "layers", path, True, out)
     return out
 
 
@@ -841,7 +904,7 @@ def _model_vars(config: Mapping[str, Any], group: Any, where: str, path: str, tr
         used[key] = used.get(key, -1) + 1
         key = key if used[key] == 0 else "%s_%d" % (key, used[key])
         listed.add(key)
-        sub = group.get(key) if group is not None else None
+        sub = _group(group, key, path) if group is not None else None
         if sub is not None:
             _layer_vars(cls, cfg, sub, "%s/%s" % (where, key), path, trainable and cfg.get("trainable") is not False, out)
     stray = sorted(set(group.keys()) - listed) if group is not None else []
@@ -855,23 +918,23 @@ def _layer_vars(
     """Append one layer's trainable variables (its own, then its sub-layers') to ``out``."""
     name = cfg.get("name", cls)
     if cls in _MODEL_CLASSES:
-        if set(group.keys()) - {"layers", "vars"} or len(group.get("vars", ())):
+        if set(group.keys()) - {"layers", "vars"} or len(_group(group, "vars", path) or ()):
             raise _Refuse("nested model %r stores variables or sub-objects outside its layers" % name)
-        _model_vars(cfg, group.get("layers"), where + "/layers", path, trainable, out)
+        _model_vars(cfg, _group(group, "layers", path), where + "/layers", path, trainable, out)
         return
     subs = _SUBLAYERS.get(cls, ())
     tabled = {"vars"} | {attr for attr, _, _ in subs}
     extra = [key for key in group.keys() if key not in tabled and _holds_data(group[key])]
     if extra:
         raise _Refuse("layer %r (%s) stores sub-objects %s" % (name, cls, sorted(extra)))
-    vars_group = group.get("vars")
+    vars_group = _group(group, "vars", path)
     shapes = _indexed_shapes(vars_group, path) if vars_group is not None else []
     if shapes:
         indices = _trainable_indices(cls, cfg, len(shapes), name)
         if trainable:
             out.extend(_ModelVar("%s/vars/%d" % (where, i), shapes[i]) for i in indices)
     for attr, keys, fixed in subs:
-        sub = group.get(attr)
+        sub = _group(group, attr, path)
         if sub is None:
             continue
         if fixed is not None:

@@ -37,7 +37,11 @@ one more step on a fourth batch. The manifest records per case:
   the exporter checks the lists' lengths and shapes against the live
   ``weights``. ``tf.keras``: ``optimizer.get_slot(variable, name)``;
 * ``extra``: ``momentum_cache`` (Nadam's stored ``m_schedule``, where stored);
-* ``next_batch`` (``x``, ``y``) and ``next_weights`` (same order and names).
+* ``next_batch`` (``x``, ``y``) and ``next_weights`` (same order and names): stand-alone
+  Keras: the optimizer's own update tensors evaluated in one run that assigns nothing
+  (:func:`clean_next_weights`: ``train_on_batch`` on TF 1.15 races reads against the
+  step's own assignments); ``trained_minus_rule``: how far ``train_on_batch``'s step
+  landed from that (max abs). ``tf.keras``: ``train_on_batch``'s step.
 
 The case ``adam_numbered`` compiles a second model with a second ``Adam``
 in the same graph first, so its optimizer's name scope is ``Adam_1``.
@@ -165,6 +169,32 @@ def standalone_state(K, optimizer, model, cls):
     return iterations, variables, extra
 
 
+def clean_next_weights(K, model, optimizer, params, x, y):
+    """The trainable weights after one step on ``(x, y)`` by the optimizer's own update tensors,
+    all evaluated in one ``session.run`` that assigns nothing, so every read sees the state
+    before the step (the stored state). ``train_on_batch`` runs the same assignments in one
+    group without control dependencies: on TF 1.15 some reads see values already assigned
+    in the same step (Adam's ``t`` read after ``iterations += 1``; a layer's gradient with
+    the next layer's kernel already updated), so the trained step is not the rule's."""
+    inner = model if hasattr(model, "_collected_trainable_weights") else model.model
+    xs, ys, sample_weights = inner._standardize_user_data(x, y)
+    function = inner.train_function
+    ins = list(xs) + list(ys) + list(sample_weights)
+    if len(function.inputs) == len(ins) + 1:
+        ins.append(1)  # the learning phase
+    feed = dict(zip(function.inputs, ins))
+    new_values = {}
+    for update in optimizer.updates:
+        if isinstance(update, tuple):
+            continue  # Nadam's m_schedule: not a model weight
+        op = update if hasattr(update, "type") else getattr(update, "_parent_op", None) or update.op
+        if op.type in ("Assign", "AssignVariableOp"):
+            new_values[op.inputs[0].op.name] = op.inputs[1]
+    tensors = [new_values[p.op.name] for p in params]
+    session = K.backend.get_session()
+    return [np.asarray(v) for v in session.run(tensors, feed_dict=feed)]
+
+
 def tf_keras_state(K, optimizer, model, cls):
     values = {}
     variables = []
@@ -228,11 +258,14 @@ def main():
             iterations, variables, extra = standalone_state(K, optimizer, model, cls)
         weight_names = [w.name for w in optimizer.weights]
         x, y = batch(3)
+        clean = None if args.tf_keras else clean_next_weights(K, model, optimizer, model.trainable_weights, x, y)
         model.train_on_batch(x, y)
+        trained = value_list(K.backend, model.trainable_weights)
         next_weights = [
             {"name": var_name(p), "value": np.asarray(v).tolist()}
-            for p, v in zip(model.trainable_weights, value_list(K.backend, model.trainable_weights))
+            for p, v in zip(model.trainable_weights, clean if clean is not None else trained)
         ]
+        racy = max(float(np.max(np.abs(a - b))) for a, b in zip(clean, trained)) if clean is not None else 0.0
         cases.append(
             {
                 "case": case,
@@ -246,6 +279,7 @@ def main():
                 "extra": extra,
                 "next_batch": {"x": x.tolist(), "y": y.tolist()},
                 "next_weights": next_weights,
+                "trained_minus_rule": racy,
             }
         )
         print("%s: %s, %d optimizer weights, first %r" % (args.release, case, len(weight_names), weight_names[0]))

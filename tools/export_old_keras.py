@@ -37,6 +37,7 @@ one more step on a fourth batch. The manifest records per case:
   the exporter checks the lists' lengths and shapes against the live
   ``weights``. ``tf.keras``: ``optimizer.get_slot(variable, name)``;
 * ``extra``: ``momentum_cache`` (Nadam's stored ``m_schedule``, where stored);
+* ``predictions``: the saved model's ``predict`` on the fourth batch's ``x``;
 * ``next_batch`` (``x``, ``y``) and ``next_weights`` (same order and names): stand-alone
   Keras: the optimizer's own update tensors evaluated in one run that assigns nothing
   (:func:`clean_next_weights`: ``train_on_batch`` on TF 1.15 races reads against the
@@ -258,6 +259,7 @@ def main():
             iterations, variables, extra = standalone_state(K, optimizer, model, cls)
         weight_names = [w.name for w in optimizer.weights]
         x, y = batch(3)
+        predictions = np.asarray(model.predict(x)).tolist()
         clean = None if args.tf_keras else clean_next_weights(K, model, optimizer, model.trainable_weights, x, y)
         model.train_on_batch(x, y)
         trained = value_list(K.backend, model.trainable_weights)
@@ -278,6 +280,7 @@ def main():
                 "variables": variables,
                 "extra": extra,
                 "next_batch": {"x": x.tolist(), "y": y.tolist()},
+                "predictions": predictions,
                 "next_weights": next_weights,
                 "trained_minus_rule": racy,
             }

@@ -363,8 +363,8 @@ class _H5Reader(NoteTaker):
         if generation == _STANDALONE:
             # stand-alone Keras 2.0-2.3: the update rules of the legacy classes (_state.STANDALONE)
             saver = saver._replace(generation="legacy")
-            iterations, variables = self._standalone(names, values, keras_version, model_vars)
-            return self._state(saver, iterations, variables)
+            count, tied = self._standalone(names, values, keras_version, model_vars)
+            return self._state(saver, count, tied)
         if generation == "legacy":
             iterations: Optional[int]
             iterations, builder = self._legacy(names, values)

@@ -66,6 +66,7 @@ _SUBMODULES = frozenset(
     [
         "autoinstall",
         "fixes",
+        "_atomic",
         "_check",
         "_ckpt",
         "_cli",

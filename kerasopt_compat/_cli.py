@@ -7,6 +7,7 @@ Subcommands::
     kerasopt-compat convert --to TARGET [FILE ...] [same options] [--strict]
     kerasopt-compat fix-model IN OUT --to TARGET [--force] [--check]
     kerasopt-compat state FILE... [--json]
+    kerasopt-compat upgrade IN OUT.keras [--force]
 
 and the one-shot form of version 0.1, kept as it was::
 
@@ -24,11 +25,11 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 from collections import deque
 from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 from . import _stream as S
+from ._atomic import AtomicWrite, same_file
 from ._errors import KerasOptCompatError
 from ._normalize import UNKNOWN_KEYS_MODES, parse_json
 
@@ -218,12 +219,16 @@ def _bulk_parser(name: str, parser: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kerasopt-compat",
-        description="Check, normalize and migrate stored Keras optimizer configs (no TensorFlow needed).",
+        description="Check, normalize and migrate stored Keras optimizer configs and model files (no TensorFlow "
+        "needed but for check's live round trip and upgrade). 'kerasopt-compat COMMAND --help' for each command.",
         epilog="examples:\n"
         "  kerasopt-compat check\n"
         "  kerasopt-compat normalize stored.jsonl -o canonical.jsonl\n"
         "  kerasopt-compat convert --to legacy --field meta.optimizer runs.jsonl --in-place\n"
-        "  kerasopt-compat normalize --check --on-error keep registry.jsonl\n\n"
+        "  kerasopt-compat normalize --check --on-error keep registry.jsonl\n"
+        "  kerasopt-compat fix-model model.h5 model_tf29.h5 --to tf2.9\n"
+        "  kerasopt-compat state model.h5\n"
+        "  kerasopt-compat upgrade saved_dir/ model.keras\n\n"
         "exit status: 0 ok; 1 a record failed or (--check) would change; 2 usage or unreadable input",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -253,7 +258,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_target(conv, required=True)
     _bulk_parser("convert", conv)
+    # model files: their own parsers (main() hands their arguments over before this one parses); listed here so
+    # that --help names every command
+    for name, text in _MODEL_COMMANDS:
+        sub.add_parser(name, help=text, add_help=False)
     return parser
+
+
+#: The model-file commands, parsed by their own modules (``_fixcli``, ``_statecli``, ``_upgrade``).
+_MODEL_COMMANDS = (
+    ("fix-model", "copy a model file with its stored optimizer (and state) rewritten for another TF/Keras release"),
+    ("state", "print the optimizer state a model file holds"),
+    ("upgrade", "load a model file and save it as the installed Keras' .keras archive (needs TF/Keras)"),
+)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -344,9 +361,10 @@ def _bulk(args: argparse.Namespace) -> int:
     if args.in_place and (args.output or len(sources) != 1 or sources[0] == "-"):
         _say("kerasopt-compat: --in-place takes exactly one input FILE and no -o")
         return EXIT_USAGE
-    out_path = sources[0] if args.in_place else args.output
+    # --in-place rewrites the file itself: through a symlink, the file it points to (the link stays a link)
+    out_path = os.path.realpath(sources[0]) if args.in_place else args.output
     if out_path and out_path != "-" and not args.in_place:
-        if any(os.path.exists(s) and os.path.exists(out_path) and os.path.samefile(s, out_path) for s in sources):
+        if any(s != "-" and same_file(s, out_path) for s in sources):  # links resolved, hard links seen
             _say("kerasopt-compat: -o %s is one of the inputs; use --in-place to rewrite it" % out_path)
             return EXIT_USAGE
     if args.jobs < 1:
@@ -354,7 +372,12 @@ def _bulk(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     run = _Run(args)
     status = EXIT_OK
-    with _output(None if args.check else (out_path or "-")) as out:
+    try:
+        target = _Output(None if args.check else (out_path or "-"))
+    except KerasOptCompatError as exc:  # OUT's folder missing or not writable
+        _say("kerasopt-compat: %s" % exc)
+        return EXIT_USAGE
+    with _output(target) as out:
         for source in sources:
             label = "<stdin>" if source == "-" else source
             try:
@@ -383,14 +406,13 @@ class _Output:
     def __init__(self, path: Optional[str]) -> None:
         self.path = path
         self.aborted = False
-        self.tmp: Optional[str] = None
+        self.job: Optional[AtomicWrite] = None
         self.fh: Optional[TextIO] = None
         if path == "-":
             self.fh = sys.stdout
         elif path is not None:
-            folder = os.path.dirname(os.path.abspath(path))
-            fd, self.tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=folder)
-            self.fh = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+            self.job = AtomicWrite(path)
+            self.fh = open(self.job.tmp or "", "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed in close()
 
     def write(self, text: str) -> None:
         if self.fh is not None:
@@ -400,28 +422,21 @@ class _Output:
         self.aborted = True
 
     def close(self, ok: bool) -> None:
-        if self.tmp is None or self.fh is None:
+        if self.job is None or self.fh is None:
             if self.fh is not None:
                 self.fh.flush()
             return
         try:
             self.fh.close()
             if ok and not self.aborted:
-                if os.path.exists(self.path or ""):
-                    with contextlib.suppress(OSError):
-                        os.chmod(self.tmp, os.stat(self.path or "").st_mode & 0o7777)
-                os.replace(self.tmp, self.path or "")
-                self.tmp = None
+                self.job.commit()  # the mode open() gives: an existing OUT's own, else 0o666 less the umask
         finally:
-            if self.tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(self.tmp)
+            self.job.discard()
 
 
 @contextlib.contextmanager
-def _output(path: Optional[str]) -> Iterator[_Output]:
-    """``path``: a file (written atomically), ``-`` (stdout) or None (write nothing)."""
-    out = _Output(path)
+def _output(out: _Output) -> Iterator[_Output]:
+    """``out`` (a file written atomically, stdout or nothing), closed: replaced only when the block succeeded."""
     ok = False
     try:
         yield out

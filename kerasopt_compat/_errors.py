@@ -44,6 +44,7 @@ __all__ = [
     "NativeUpdateBugWarning",
     "ConversionWarning",
     "FileFormatWarning",
+    "ModelConfigWarning",
     "LossyConversionWarning",
     "DecayConversionWarning",
     "UnknownKeyWarning",
@@ -230,6 +231,15 @@ class FileFormatWarning(ConversionWarning):
     release's own ``load_model`` cannot open (a ``.keras`` archive for TF 2.9, a
     SavedModel for Keras 3); the message says what that release opens instead.
     ``strict=True`` (``--strict``) makes it a :class:`ModelFileError`."""
+
+
+class ModelConfigWarning(FileFormatWarning):
+    """:func:`kerasopt_compat.fix_model` wrote a copy whose stored model config the
+    target release's own ``load_model`` cannot build (a Keras 3 ``InputLayer``
+    ``batch_shape`` for TF 2.9, a Keras 2 ``Functional`` class path for Keras 3,
+    ...; ``_tables.MODEL_FEATURES``): the message names the first layer and key
+    and what the target opens instead. ``strict=True`` (``--strict``) makes it
+    a :class:`ModelFileError`."""
 
 
 class OptimizerStateError(KerasOptCompatError, ValueError):

@@ -3,7 +3,8 @@
 Each ``IN`` is a model file, a SavedModel directory, or a folder walked for
 ``.h5``/``.hdf5``/``.keras`` files, TF.js ``model.json`` files (``fix-model``
 only) and SavedModel directories (a directory holding ``saved_model.pb``, not
-walked into). Each is fixed by :func:`kerasopt_compat.fix_model` (or upgraded
+walked into; a folder with SavedModel parts but no ``saved_model.pb`` is skipped
+and said, exit status 1). Each is fixed by :func:`kerasopt_compat.fix_model` (or upgraded
 by :func:`kerasopt_compat.upgrade_model` to ``NAME.keras``) into ``OUTDIR``
 under its path relative to the folder it was found in (a file given by
 itself: its name), one file at a time or with ``--jobs N`` worker processes;
@@ -12,7 +13,7 @@ on error (``--on-error stop`` stops there, ``skip`` goes on), the warnings
 unless ``-q``, a progress bar on a terminal, and with ``--report FILE.jsonl``
 one JSON line (path, output, container, class, what changed, state,
 warnings, error). Then one summary line, and the exit status of
-``normalize``: 0 ok, 1 a file failed or (``--check``) would change, 2 usage.
+``normalize``: 0 ok, 1 a file failed or was skipped or (``--check``) would change, 2 usage.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ import json
 import os
 import sys
 import warnings
+from collections import Counter
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from ._atomic import check_folder, overlap
 from ._errors import KerasOptCompatError
 
-__all__ = ["add_options", "many_or_one", "model_files", "one_file", "run"]
+__all__ = ["add_options", "incomplete_savedmodel", "many_or_one", "model_files", "one_file", "run"]
 
 #: File names walked for (lower case): model files by extension, TF.js by name.
 _SUFFIXES = (".h5", ".hdf5", ".keras")
@@ -36,6 +39,27 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def _is_savedmodel(path: str) -> bool:
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb"))
+
+
+#: What a SavedModel directory holds besides ``saved_model.pb``: a folder with one of these and no
+#: ``saved_model.pb`` is a damaged or partly copied SavedModel, reported as skipped (never walked into).
+_SAVEDMODEL_PARTS = ("keras_metadata.pb", "fingerprint.pb", os.path.join("variables", "variables.index"))
+
+
+def incomplete_savedmodel(path: str) -> Optional[str]:
+    """Why the folder ``path`` is skipped, when it holds SavedModel parts but no ``saved_model.pb``; else None.
+
+    >>> incomplete_savedmodel(".") is None
+    True
+    """
+    if not os.path.isdir(path) or _is_savedmodel(path):
+        return None
+    parts = [p for p in _SAVEDMODEL_PARTS if os.path.isfile(os.path.join(path, p))]
+    if not parts:
+        return None
+    return "skipped: a SavedModel directory without saved_model.pb (it holds %s); copy the whole SavedModel" % (
+        ", ".join(p.replace(os.sep, "/") for p in parts)
+    )
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -64,10 +88,14 @@ def many_or_one(p: argparse.ArgumentParser, args: argparse.Namespace, command: s
     return None
 
 
-def model_files(inputs: List[str], tfjs: bool = True) -> Iterator[Tuple[str, str]]:
+def model_files(
+    inputs: List[str], tfjs: bool = True, skipped: Optional[List[Tuple[str, str]]] = None
+) -> Iterator[Tuple[str, str]]:
     """``(input path, output path relative to OUTDIR)`` of every model file under ``inputs``, sorted per input.
 
-    ``tfjs=False`` leaves TF.js ``model.json`` files out of walked folders.
+    ``tfjs=False`` leaves TF.js ``model.json`` files out of walked folders. A folder that holds
+    SavedModel parts but no ``saved_model.pb`` (:func:`incomplete_savedmodel`) is not walked into;
+    ``(its path, why)`` is appended to ``skipped`` when given.
 
     >>> list(model_files([]))
     []
@@ -80,6 +108,12 @@ def model_files(inputs: List[str], tfjs: bool = True) -> Iterator[Tuple[str, str
             raise FileNotFoundError(root)
         found = []
         for here, dirs, files in os.walk(root):
+            why = incomplete_savedmodel(here)
+            if why is not None:
+                if skipped is not None:
+                    skipped.append((here, why))
+                dirs.clear()
+                continue
             dirs.sort()
             for name in list(dirs):
                 if _is_savedmodel(os.path.join(here, name)):
@@ -150,8 +184,19 @@ def _one(job: Job) -> Dict[str, Any]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         line = _WORKERS[command](src, dst, options)
-    line["warnings"] = ["%s: %s" % (w.category.__name__, w.message) for w in _about_the_file(caught, command)]
+    line["warnings"] = ["%s: %s" % (w.category.__name__, _unprefixed(w.message, src)) for w in _about_the_file(caught, command)]
     return line
+
+
+def _unprefixed(message: Any, path: str) -> str:
+    """``message`` without a leading ``path: `` (the report line and the printed warning name the file once).
+
+    >>> _unprefixed("a.h5: kept", "a.h5"), _unprefixed("b.h5: kept", "a.h5")
+    ('kept', 'b.h5: kept')
+    """
+    text = str(message)
+    prefix = "%s: " % path
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 #: Per command, warning classes that are not about the file: ``upgrade`` loads through the installed
@@ -176,7 +221,7 @@ def one_file(args: argparse.Namespace, command: str, call: Callable[[], Any]) ->
         finally:
             if not args.quiet:
                 for item in _about_the_file(caught, command):
-                    print("warning: %s: %s" % (args.src, item.message), file=sys.stderr)
+                    print("warning: %s: %s" % (args.src, _unprefixed(item.message, args.src)), file=sys.stderr)
 
 
 def _results(jobs: List[Job], workers: int, stop: Any) -> Iterator[Dict[str, Any]]:
@@ -209,10 +254,15 @@ def _results(jobs: List[Job], workers: int, stop: Any) -> Iterator[Dict[str, Any
 
 
 def _keras_name(rel: str) -> str:
-    """``upgrade``'s output for an input at ``rel``: the same path with ``.keras`` for its extension."""
+    """``upgrade``'s output for an input at ``rel``: the same path with ``.keras`` for its extension
+    (a model file's, or a SavedModel directory's ``.savedmodel``).
+
+    >>> _keras_name("a/m.h5"), _keras_name("x.savedmodel"), _keras_name("saved_dir")
+    ('a/m.keras', 'x.keras', 'saved_dir.keras')
+    """
     stem = os.path.normpath(rel)
     base, ext = os.path.splitext(stem)
-    return (base if ext.lower() in _SUFFIXES else stem) + ".keras"
+    return (base if ext.lower() in _SUFFIXES + (".savedmodel",) else stem) + ".keras"
 
 
 def run(args: argparse.Namespace, command: str = "fix-model") -> int:
@@ -221,24 +271,32 @@ def run(args: argparse.Namespace, command: str = "fix-model") -> int:
     if args.jobs < 1:
         print(say + "--jobs must be at least 1", file=sys.stderr)
         return EXIT_USAGE
+    if args.report:
+        try:
+            check_folder(args.report)
+        except KerasOptCompatError as exc:
+            print(say + "--report %s" % exc, file=sys.stderr)
+            return EXIT_USAGE
     out_dir = args.output_dir
     upgrade = command == "upgrade"
+    skipped: List[Tuple[str, str]] = []
     try:
-        pairs = list(model_files(args.paths, tfjs=not upgrade))
+        pairs = list(model_files(args.paths, tfjs=not upgrade, skipped=skipped))
     except FileNotFoundError as exc:
         print(say + "no such file or directory: %s" % exc, file=sys.stderr)
         return EXIT_USAGE
     targets = [os.path.abspath(os.path.join(out_dir, _keras_name(rel) if upgrade else rel)) for _, rel in pairs]
-    if len(set(targets)) != len(targets):
-        twice = sorted({t for t in targets if targets.count(t) > 1})
-        print(say + "two inputs would be written to %s; give them apart" % twice[0], file=sys.stderr)
-        return EXIT_USAGE
-    out_abs = os.path.abspath(out_dir)
-    for path in args.paths:  # outputs inside a walked folder would be walked next time; inputs inside OUTDIR overwritten
-        here = os.path.abspath(path)
-        if _within(out_abs, here) or _within(here, out_abs):
+    # outputs inside a walked folder would be walked next time; inputs inside OUTDIR overwritten (links resolved:
+    # OUTDIR may be a symlink to an input's folder)
+    for path in args.paths:
+        if overlap(out_dir, path):
             print(say + "-o %s overlaps the input %s; pick another output folder" % (out_dir, path), file=sys.stderr)
             return EXIT_USAGE
+    real = Counter(os.path.realpath(t) for t in targets)  # OUTDIR/a may be a symlink to OUTDIR/b
+    if len(real) != len(targets):
+        twice = sorted(t for t in targets if real[os.path.realpath(t)] > 1)
+        print(say + "two inputs would be written to %s; give them apart" % twice[0], file=sys.stderr)
+        return EXIT_USAGE
     if upgrade:
         options: Dict[str, Any] = dict(force=args.force, strict=args.strict, state=args.state)
         args.check = False
@@ -260,6 +318,9 @@ def run(args: argparse.Namespace, command: str = "fix-model") -> int:
         return stopped
 
     report = _Report(args.report)
+    for path, why in skipped:  # said first, whatever happens to the files found
+        print("%s: %s" % (path, why), file=sys.stderr)
+        report.write({"path": path, "output": None, "error": why, "skipped": True, "warnings": []})
     bar = _bar(args, len(jobs))
     try:
         for line in _results(jobs, args.jobs, stop):
@@ -285,16 +346,17 @@ def run(args: argparse.Namespace, command: str = "fix-model") -> int:
     summary = say + "%d file%s: %d %s, " % (total, "" if total == 1 else "s", counts["rewritten"], verb)
     summary += "" if upgrade else "%d unchanged, " % counts["unchanged"]
     summary += "%d failed" % counts["failed"]
+    if skipped:
+        summary += "; %d folder%s skipped (SavedModel parts without saved_model.pb)" % (
+            len(skipped),
+            "" if len(skipped) == 1 else "s",
+        )
     if stopped:
         summary += " (stopped at the first failure: --on-error stop; %d not tried)" % (len(jobs) - total)
     print(summary, file=sys.stderr)
-    if counts["failed"] or (args.check and counts["rewritten"]):
+    if counts["failed"] or skipped or (args.check and counts["rewritten"]):
         return EXIT_FAILED
     return EXIT_OK
-
-
-def _within(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _bar(args: argparse.Namespace, total: int) -> Any:
@@ -322,7 +384,10 @@ class _Report:
     def close(self) -> None:
         if not self.path:
             return
-        tmp = "%s.tmp-%d" % (self.path, os.getpid())
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write("".join(text + "\n" for text in self.lines))
-        os.replace(tmp, self.path)
+        from ._atomic import write_file
+
+        def fill(tmp: str) -> None:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write("".join(text + "\n" for text in self.lines))
+
+        write_file(self.path, fill)

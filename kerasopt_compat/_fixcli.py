@@ -1,4 +1,4 @@
-"""``python -m kerasopt_compat fix-model IN OUT --to TARGET [--state convert|drop|keep] [--force] [--check]``,
+"""``kerasopt-compat fix-model IN OUT --to TARGET [--state convert|drop|keep] [--force] [--check]``,
 and ``fix-model --to TARGET IN... -o OUTDIR [--jobs N] [--report FILE.jsonl]`` (:mod:`._fixbulk`)."""
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from ._modelfile import fix_model
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m kerasopt_compat fix-model",
+        prog="kerasopt-compat fix-model",
         description="Copy a model file (.h5, .keras, SavedModel directory, TF.js model.json), rewriting only its "
         "stored optimizer so TARGET's own load_model restores it. Imports no TensorFlow.",
         epilog="examples:\n"
-        "  python -m kerasopt_compat fix-model model.h5 model_tf29.h5 --to tf2.9\n"
-        "  python -m kerasopt_compat fix-model saved_dir/ fixed_dir/ --to tf_keras --force\n"
-        "  python -m kerasopt_compat fix-model model.keras out.keras --to keras3 --check\n"
-        "  python -m kerasopt_compat fix-model --to tf2.9 models/ more.h5 -o fixed/ --jobs 2 --report fixed.jsonl\n\n"
+        "  kerasopt-compat fix-model model.h5 model_tf29.h5 --to tf2.9\n"
+        "  kerasopt-compat fix-model saved_dir/ fixed_dir/ --to tf_keras --force\n"
+        "  kerasopt-compat fix-model model.keras out.keras --to keras3 --check\n"
+        "  kerasopt-compat fix-model --to tf2.9 models/ more.h5 -o fixed/ --jobs 2 --report fixed.jsonl\n\n"
         "exit status: 0 written (or, with --check, nothing would change), "
         "1 with --check: the optimizer entry would change (with -o: or a file failed), 2 error",
         formatter_class=argparse.RawDescriptionHelpFormatter,

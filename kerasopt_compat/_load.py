@@ -42,6 +42,7 @@ from ._modelfile import (
     unopenable,
 )
 from ._normalize import CustomObjects, normalize
+from .fixes import keras3_loss_config, saved_call_spec
 
 __all__ = ["load_model", "optimizer_matches"]
 
@@ -249,6 +250,9 @@ def _with_state(
         stored = read_state(path, custom_objects=_custom_names(custom_objects))
     except KerasOptCompatError as exc:
         return _state_not_restored(model, path, state, "kerasopt_compat cannot read it: %s" % exc)
+    unbuilt = _build_unbuilt(model)
+    if unbuilt is not None:
+        return _state_not_restored(model, path, state, unbuilt)
     if not stored.variables and stored.untied:
         return _state_not_restored(
             model, path, state, "kerasopt_compat cannot tie it to the model's variables: %s" % "; ".join(stored.notes)
@@ -270,6 +274,43 @@ def _with_state(
     if failed is not None:
         return _state_not_restored(model, path, state, "restoring it failed: %s" % failed)
     return model
+
+
+def _weights_created(model: Any) -> bool:
+    try:
+        model.trainable_variables  # noqa: B018 - Keras 2 raises ValueError before the weights exist
+    except ValueError:
+        return False
+    return True
+
+
+def _build_unbuilt(model: Any) -> Optional[str]:
+    """Build a model that the native loader returned without its weights (a Keras 2 ``Sequential`` fed a
+    dict, :func:`~kerasopt_compat.fixes.saved_call_spec`) by calling it once, in inference mode, on zeros
+    of the input spec it was saved with: TensorFlow's checkpoint then restores each weight as it is
+    created, as at the model's first call without kerasopt_compat, and the state can be tied to them.
+    None when the weights exist (now), else why they do not."""
+    if _weights_created(model):
+        return None
+    spec = saved_call_spec(model)
+    if spec is None:
+        return (
+            "the installed loader returned the model without weights (they are created at its first call) and "
+            "it records no input spec to build it with"
+        )
+    try:
+        import tensorflow as tf
+
+        zeros = tf.nest.map_structure(lambda s: tf.zeros([1 if d is None else d for d in s.shape], s.dtype), spec)
+        model(zeros, training=False)
+    except Exception as exc:  # noqa: BLE001 - the model's own reason, in the warning
+        return (
+            "the installed loader returned the model without weights (they are created at its first call) and "
+            "calling it on zeros of its saved input spec failed: %s" % _one_line(exc)
+        )
+    if not _weights_created(model):
+        return "the installed loader returned the model without weights, and calling it did not create them"
+    return None
 
 
 def _state_not_restored(model: Any, path: str, state: str, why: str) -> Any:
@@ -488,12 +529,29 @@ def _compile_args(fl: Flavour, stored: Mapping[str, Any], custom_objects: Any) -
         if value is None:
             continue
         if key == "loss":
+            if fl.default_family == "keras3":
+                value = _per_output(value, lambda v: keras3_loss_config(v, _keras3_loss_fn(fl)))  # Keras 2 keys
             out[key] = _per_output(value, lambda v: _object(fl.keras.losses, v, custom_objects))
         elif key == "loss_weights":
             out[key] = value
         else:
             out[key] = _metric_list(fl, value, custom_objects)
     return out
+
+
+def _keras3_loss_fn(fl: Flavour) -> Any:
+    """``class name -> name of the function the installed built-in loss class wraps`` (None: not one)."""
+
+    def own_fn(class_name: str) -> Optional[str]:
+        cls = getattr(fl.keras.losses, class_name, None)
+        if not isinstance(cls, type):
+            return None
+        try:
+            return getattr(getattr(cls(), "fn", None), "__name__", None)
+        except Exception:  # noqa: BLE001 - a class that needs arguments: not a plain wrapper
+            return None
+
+    return own_fn
 
 
 def _per_output(value: Any, convert: Any) -> Any:

@@ -23,10 +23,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import warnings
 import zipfile
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from . import _tables as T
 from . import _write
@@ -35,6 +34,7 @@ from ._errors import (
     FileFormatWarning,
     InvalidConfigError,
     KerasOptCompatError,
+    ModelConfigWarning,
     ModelFileError,
     NoOptimizerError,
     OptimizerStateWarning,
@@ -401,6 +401,136 @@ def unopenable(path: PathLike, fmt: str, release: str) -> Optional[str]:
     return "a %s, which %s cannot open: %s" % (_KIND_LABEL[kind], release, reasons[0])
 
 
+def _target_releases(release: str) -> FrozenSet[str]:
+    """The RELEASES keys a target stands for (a generation: all its releases)."""
+    key = _target_key(release)
+    if key in T.RELEASES:
+        return frozenset([key])
+    generation = resolve_target(release)
+    return frozenset(name for name, rel in T.RELEASES.items() if rel.generation == generation)
+
+
+def unbuildable(path: PathLike, fmt: str, release: str) -> Optional[str]:
+    """What in the model config of the ``fmt`` file ``path`` ``release``'s own
+    ``load_model`` cannot build (the first row of ``_tables.MODEL_FEATURES``
+    found, naming the layer and key), and what works instead; None when no row
+    applies (a generation: when none of its releases can build it). Reads the
+    stored config only (h5 ``model_config``, ``.keras`` ``config.json``, the
+    SavedModel's ``keras_metadata.pb`` and ``saved_model.pb``); imports nothing.
+
+    >>> unbuildable("tests/data/models/tf221/adam.h5", "h5", "tf2.9")[:60]  # doctest: +SKIP
+    "layer 'input_layer' (InputLayer) stores Keras 3's InputLayer"
+    """
+    releases = _target_releases(release)
+    rows = [row for row in T.MODEL_FEATURES if fmt in row.formats and releases <= row.cannot]
+    if not rows:
+        return None
+    fspath = os.fspath(path)
+    for row in rows:
+        if row.match == "op" and row.value and _savedmodel_has_op(fspath, row.value):
+            return "%s (written by %s), which %s cannot load: %s" % (
+                row.what,
+                row.written_by,
+                release,
+                row.instead,
+            )
+    config = _model_config(fspath, fmt)
+    if config is None:
+        return None
+    found = _first_feature(config, [row for row in rows if row.match != "op"])
+    if found is None:
+        return None
+    row, layer, layer_cls, cls = found
+    return "layer %r (%s)%s stores %s (key %r, written by %s), which %s's load_model cannot build: %s" % (
+        layer,
+        layer_cls,
+        "" if cls == layer_cls else ", in its %s," % cls,
+        row.what,
+        row.key,
+        row.written_by,
+        release,
+        row.instead,
+    )
+
+
+def _model_config(path: str, fmt: str) -> Any:
+    """The stored model config (without the training/compile config), or None."""
+    try:
+        if fmt == "h5":
+            with _h5py().File(path, "r") as fh:
+                raw = fh.attrs.get("model_config")
+            return None if raw is None else _json(_attr_text(raw, path, "model_config"), path, "the 'model_config' attribute")
+        if fmt == "keras":
+            doc = _json(_zip_member(path, _KERAS_CONFIG), path, _KERAS_CONFIG)
+            return {k: v for k, v in doc.items() if k != "compile_config"} if isinstance(doc, Mapping) else None
+        if fmt == "savedmodel":
+            with open(_pb_path(path), "rb") as fh:
+                doc = _json(_root_metadata(fh.read(), path), path, "the root node's metadata in %s" % _METADATA_PB)
+            return {k: v for k, v in doc.items() if k != "training_config"} if isinstance(doc, Mapping) else None
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError, ModelFileError):
+        return None  # what cannot be read is said where the file is read for its optimizer
+    return None
+
+
+def _savedmodel_has_op(path: str, op: str) -> bool:
+    """Whether ``saved_model.pb`` has a graph node running ``op``: the NodeDef
+    field ``op`` (2, length-delimited) holding that name, as bytes."""
+    folder = os.path.dirname(path) if os.path.basename(path) == _METADATA_PB else path
+    name = op.encode("ascii")
+    if len(name) > 127:
+        return False
+    needle = bytes([(2 << 3) | LEN, len(name)]) + name
+    try:
+        with open(os.path.join(folder, "saved_model.pb"), "rb") as fh:
+            return needle in fh.read()
+    except OSError:
+        return False
+
+
+def _first_feature(doc: Any, rows: List[T.ModelFeature]) -> Optional[Tuple[T.ModelFeature, str, str, str]]:
+    """``(row, layer name, layer class, class)`` of the first object (depth first, in stored
+    order) a row matches; the layer is the innermost object around it whose config has a
+    ``name`` and a ``dtype`` or ``layers`` (a layer or model, not a dtype policy)."""
+    stack: List[Tuple[Any, Tuple[str, str]]] = [(doc, ("", ""))]
+    while stack:
+        obj, layer = stack.pop()
+        if isinstance(obj, list):
+            stack.extend((item, layer) for item in reversed(obj))
+            continue
+        if not isinstance(obj, Mapping):
+            continue
+        cls = obj.get("class_name")
+        config = obj.get("config")
+        if isinstance(cls, str):
+            if isinstance(config, Mapping) and isinstance(config.get("name"), str) and ("dtype" in config or "layers" in config):
+                layer = (config["name"], cls)
+            for row in rows:
+                if (not row.classes or cls in row.classes) and cls not in row.skip and _matches(row, obj, config):
+                    return row, layer[0], layer[1] or cls, cls
+        stack.extend((value, layer) for value in reversed(list(obj.values())))
+    return None
+
+
+def _matches(row: T.ModelFeature, obj: Mapping[str, Any], config: Any) -> bool:
+    if row.match == "module":
+        return obj.get("module") == row.value
+    if row.match == "inbound":
+        nodes = obj.get("inbound_nodes")
+        return isinstance(nodes, list) and any(isinstance(node, Mapping) for node in nodes)
+    if not isinstance(config, Mapping) or row.key not in config:
+        return False
+    value = config[row.key]
+    if row.match == "key":
+        return True
+    if row.match == "list":
+        return isinstance(value, list)
+    if row.match == "class":
+        return isinstance(value, Mapping) and value.get("class_name") == row.value
+    if row.match == "no_module":
+        return isinstance(value, Mapping) and "class_name" in value and "module" not in value
+    return False
+
+
 # --------------------------------------------------------------------------- fixing
 
 
@@ -541,7 +671,9 @@ def fix_model(
     anything would change. A format the target's ``load_model`` cannot open
     (``.keras`` for TF <= 2.11, a SavedModel for Keras 3, TF.js for any) gives
     :class:`FileFormatWarning` saying what it opens instead, or
-    :class:`ModelFileError` with ``strict=True``. ``unknown_keys="keep"``: as in :func:`read_optimizer`
+    :class:`ModelFileError` with ``strict=True``; so does a stored model config
+    the target's loader cannot build (:class:`ModelConfigWarning`, naming the
+    first layer and key: :func:`unbuildable`, ``_tables.MODEL_FEATURES``). ``unknown_keys="keep"``: as in :func:`read_optimizer`
     (kept keys and classes are written through unchanged). Imports no TensorFlow.
 
     ``state`` is for the stored optimizer state (iteration count, slots), which
@@ -583,19 +715,20 @@ def fix_model(
     except KerasOptCompatError as exc:
         exc.note_file(src_path)
         raise
-    reason = unopenable(src_path, stored.format, target)
+    reason, category = unopenable(src_path, stored.format, target), FileFormatWarning
+    if reason is None:
+        reason, category = unbuildable(src_path, stored.format, target), ModelConfigWarning
     if reason is not None:
         message = "%s: %s" % (src_path, reason)
         if strict:
             raise ModelFileError(message)
-        warnings.warn(message, FileFormatWarning, stacklevel=2)
+        warnings.warn(message, category, stacklevel=2)
     before = json.loads(json.dumps(stored.optimizer))
     changed = before != after
     action, weights = _state_action(src_path, stored, family, state, custom_objects, unknown_keys)
     if check:
         return FixResult(changed, before, after, stored.format, family, False, action)
-    if os.path.abspath(src_path) == os.path.abspath(dst_path):
-        raise ModelFileError("%s: the output must be a new path; fix_model never modifies its input" % dst_path)
+    _refuse_input_as_output(src_path, dst_path, "fix_model")
     if os.path.lexists(dst_path) and not force:
         raise ModelFileError("%s: already exists; pass force=True (--force) to replace it" % dst_path)
     if os.path.lexists(dst_path) and os.path.isdir(dst_path) != (stored.format == "savedmodel"):
@@ -616,6 +749,23 @@ def fix_model(
     else:
         _WRITERS[stored.format](src_path, dst_path, after, compile_null_defaults(stored, family))
     return FixResult(changed, before, after, stored.format, family, True, action)
+
+
+def _refuse_input_as_output(src: str, dst: str, who: str) -> None:
+    """``ModelFileError`` when ``dst`` is ``src`` or overlaps it (one inside the other; a SavedModel's folder),
+    with symlinks resolved and hard links seen (``_atomic.same_file``): the input is never replaced."""
+    from ._atomic import overlap, same_file
+
+    src_whole = os.path.dirname(src) if os.path.basename(src) == _METADATA_PB else src
+    if same_file(src, dst) or same_file(src_whole, dst):
+        why = "it is the input %s" % src
+    elif overlap(src_whole, dst):
+        why = "it overlaps the input %s (one lies inside the other)" % src_whole
+    else:
+        return
+    raise ModelFileError(
+        "%s: the output must be a new path; %s never modifies its input: %s, once links are resolved" % (dst, who, why)
+    )
 
 
 #: fix_model's ``state`` values.
@@ -701,41 +851,10 @@ def compile_null_defaults(stored: StoredModel, family: str) -> Dict[str, Any]:
     return {key: value for key, value in defaults.items() if key in stored.compile_args and stored.compile_args[key] is None}
 
 
-def _temp_beside(dst: str, directory: bool) -> str:
-    folder = os.path.dirname(os.path.abspath(dst)) or "."
-    prefix = ".%s.tmp-" % os.path.basename(dst)
-    if directory:
-        return tempfile.mkdtemp(prefix=prefix, dir=folder)
-    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=folder)
-    os.close(fd)
-    return tmp
-
-
-def _replace(tmp: str, dst: str) -> None:
-    """Move ``tmp`` into place; an old ``dst`` (allowed by force) goes only once ``tmp`` is complete."""
-    if os.path.isdir(dst) and not os.path.islink(dst):
-        old = _temp_beside(dst, directory=True)
-        os.rmdir(old)
-        os.rename(dst, old)
-        try:
-            os.rename(tmp, dst)
-        except OSError:
-            os.rename(old, dst)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, dst)
-
-
 def _atomic_file(dst: str, fill: Callable[[str], None]) -> None:
-    tmp = _temp_beside(dst, directory=False)
-    try:
-        fill(tmp)
-        _replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from ._atomic import write_file
+
+    write_file(dst, fill)
 
 
 def _dumps(doc: Any) -> str:
@@ -749,29 +868,76 @@ _KEEP_WEIGHTS: Any = object()
 def _write_h5(
     src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any], optimizer_weights: Any = _KEEP_WEIGHTS
 ) -> None:
-    """``optimizer_weights``: keep them, None (remove them) or a ``_statewrite.StateLayout``."""
+    """``optimizer_weights``: keep them, None (remove them) or a ``_statewrite.StateLayout``.
+
+    Kept weights: a byte copy with the new ``training_config``. New or removed
+    ones: a new file, every other object copied by HDF5 itself (chunking,
+    compression and filters as stored) and the new optimizer weights stored
+    with the layout of the old ones (:func:`_dataset_layout`), so that the copy
+    is no larger than the source needs (HDF5 never gives back the space of a
+    deleted dataset: deleting and recreating them in a byte copy grew a 486 MB
+    file to 567 MB)."""
     h5py = _h5py()
 
+    def training_config(fh: Any) -> None:
+        raw = fh.attrs["training_config"]
+        doc = json.loads(_attr_text(raw, src, "training_config"))
+        doc["optimizer_config"] = entry
+        text = _dumps(doc)
+        fh.attrs["training_config"] = text if isinstance(_attr_text(raw, src, "training_config"), str) else text.encode("utf-8")
+
     def fill(tmp: str) -> None:
-        shutil.copyfile(src, tmp)
-        with h5py.File(tmp, "r+") as fh:
-            if optimizer_weights is not _KEEP_WEIGHTS:
-                if "optimizer_weights" in fh:
-                    del fh["optimizer_weights"]
-                if optimizer_weights is not None:
-                    group = fh.create_group("optimizer_weights")
-                    group.attrs["weight_names"] = [n.encode("utf-8") for n in optimizer_weights.names]
-                    for name, value in zip(optimizer_weights.names, optimizer_weights.values):
-                        group.create_dataset(name, data=value)
-            raw = fh.attrs["training_config"]
-            doc = json.loads(_attr_text(raw, src, "training_config"))
-            doc["optimizer_config"] = entry
-            text = _dumps(doc)
-            fh.attrs["training_config"] = (
-                text if isinstance(_attr_text(raw, src, "training_config"), str) else text.encode("utf-8")
-            )
+        if optimizer_weights is _KEEP_WEIGHTS:
+            shutil.copyfile(src, tmp)
+            with h5py.File(tmp, "r+") as fh:
+                training_config(fh)
+            return
+        with h5py.File(src, "r") as fin, h5py.File(tmp, "w") as fout:
+            for key in fin.attrs:
+                fout.attrs.create(key, fin.attrs[key], dtype=fin.attrs.get_id(key).dtype)
+            old: Dict[str, Any] = {}  # the old optimizer weights' layouts and shapes, by name
+
+            def remember(name: str, obj: Any) -> None:
+                if isinstance(obj, h5py.Dataset):
+                    old[name] = (_dataset_layout(obj), obj.shape)
+
+            for key in fin:
+                link = fin.get(key, getlink=True)
+                if not isinstance(link, h5py.HardLink):  # never followed out of the file
+                    kind = type(link).__name__
+                    raise ModelFileError("%s: the root member %r is a link (%s), not stored in the file" % (src, key, kind))
+                if key == "optimizer_weights":
+                    fin[key].visititems(remember)
+                else:
+                    fin.copy(fin[key], fout, name=key)
+            if optimizer_weights is not None:
+                group = fout.create_group("optimizer_weights")
+                group.attrs["weight_names"] = [n.encode("utf-8") for n in optimizer_weights.names]
+                common: Dict[str, Any] = next((layout for layout, _ in old.values() if layout), {})
+                for name, value in zip(optimizer_weights.names, optimizer_weights.values):
+                    shape = tuple(getattr(value, "shape", ()))
+                    layout, was = old.get(name, (common, None))
+                    if layout and was != shape:  # another variable or shape: HDF5 picks the chunks, filters kept
+                        layout = dict(layout, chunks=True)
+                    if not shape:  # HDF5 stores scalars contiguous, unfiltered
+                        layout = {}
+                    group.create_dataset(name, data=value, **layout)
+            training_config(fout)
 
     _atomic_file(dst, fill)
+
+
+def _dataset_layout(ds: Any) -> Dict[str, Any]:
+    """The storage options of an ``h5py`` dataset, as ``create_dataset`` takes them."""
+    if ds.chunks is None:
+        return {}
+    return {
+        "chunks": ds.chunks,
+        "compression": ds.compression,
+        "compression_opts": ds.compression_opts,
+        "shuffle": ds.shuffle,
+        "fletcher32": ds.fletcher32,
+    }
 
 
 def _write_keras(
@@ -825,11 +991,11 @@ def _replace_optimizer_vars(data: bytes, values: Any) -> bytes:
 
 
 def _write_savedmodel(src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any]) -> None:
+    from ._atomic import atomic_path
+
     src_dir = os.path.dirname(src) if os.path.basename(src) == _METADATA_PB else src
-    tmp = _temp_beside(dst, directory=True)
-    try:
-        os.rmdir(tmp)
-        shutil.copytree(src_dir, tmp)
+    with atomic_path(dst, directory=True) as tmp:
+        shutil.copytree(src_dir, tmp, copy_function=shutil.copyfile, dirs_exist_ok=True)
         pb = os.path.join(tmp, _METADATA_PB)
         with open(pb, "rb") as fh:
             data = fh.read()
@@ -837,10 +1003,6 @@ def _write_savedmodel(src: str, dst: str, entry: Dict[str, Any], compile_default
         doc["training_config"] = dict(doc["training_config"], optimizer_config=entry)
         with open(pb, "wb") as fh:
             fh.write(_replace_root_metadata(data, _dumps(doc).encode("utf-8"), src))
-        _replace(tmp, dst)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _write_tfjs(src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any]) -> None:

@@ -32,6 +32,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tup
 
 from . import _errors as E
 from ._state import GENERATIONS, SLOTS, OptimizerState, Saver, SlotName, VariableState
+from .fixes import compiled_optimizer_follows
 
 __all__ = [
     "state_of",
@@ -563,8 +564,9 @@ def _tie(
     forms = [_live_forms(v) for v in trainable]
     picks: List[Tuple[VariableState, Optional[int], str]] = []
     for vs in variables:
-        if vs.layer is not None and by_layer and tuple(vs.layer) in by_layer:
-            picks.append((vs, by_layer[tuple(vs.layer)], ""))
+        where = (str(vs.layer[0]), int(vs.layer[1])) if vs.layer is not None else None  # a list when read back from JSON
+        if where is not None and by_layer and where in by_layer:
+            picks.append((vs, by_layer[where], ""))
             continue
         if vs.tie == "position" or not vs.name:
             if 0 <= vs.index < len(trainable):
@@ -719,6 +721,7 @@ def _attach(model: Any, optimizer: Any) -> None:
     if compiled and getattr(model, "optimizer", None) is not None:
         if model.optimizer is not optimizer:
             model.optimizer = optimizer
+        compiled_optimizer_follows(model, optimizer)  # what a .keras archive saves
         for attr in ("train_function", "train_tf_function"):
             if getattr(model, attr, None) is not None:
                 setattr(model, attr, None)

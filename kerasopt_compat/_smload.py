@@ -37,7 +37,12 @@ from . import _protowire as pw
 from ._ckpt import Bundle, ObjectGraph, _object_path, _variables_prefix
 from ._errors import ModelFileError, NoOptimizerError
 from ._modelfile import _MAX_JSON_BYTES, _METADATA_PB, _canonical, _json, _read_savedmodel, read_model_file
-from .fixes import keras3_model_from_keras2_config
+from .fixes import (
+    KERAS3_INITIALIZER_RENAMES,
+    keras3_initializer_name,
+    keras3_model_from_keras2_config,
+    keras3_nested_layer_config,
+)
 
 __all__ = [
     "SavedModelError",
@@ -171,6 +176,7 @@ def read_savedmodel_parts(path: str) -> SavedModelParts:
             key=lambda n: paths[n],
         )
     variables = []
+    owned = _owner_paths(graph)
     for node in nodes:
         attr = graph.variable(node)
         entry = bundle.entries.get(attr.checkpoint_key)
@@ -178,8 +184,37 @@ def read_savedmodel_parts(path: str) -> SavedModelParts:
             raise ModelFileError(
                 "%s: the object graph names the variable %r, which the bundle does not hold" % (folder, attr.checkpoint_key)
             )
-        variables.append(StoredVariable(_object_path(attr), node, attr.full_name, attr.checkpoint_key, tuple(entry.shape)))
+        path = owned.get(node) or _object_path(attr)
+        variables.append(StoredVariable(path, node, attr.full_name, attr.checkpoint_key, tuple(entry.shape)))
     return SavedModelParts(folder, doc, model_config, layers, graph, bundle, tuple(variables), order_known)
+
+
+#: Children of a Keras 2 object's checkpoint node that list or wrap state rather than own it (the
+#: layer's ``variables`` list, ``keras_api``, traced functions, the optimizer). A SavedModel saved with
+#: traces (``save_traces=True``, the default) names a variable that a layer reaches only through a
+#: sub-object (an RNN layer's ``cell``, ``Bidirectional``'s ``forward_layer``) by the root's list:
+#: ``variables/0``, not ``layer_with_weights-0/cell/kernel``; its owner is found by the path that
+#: avoids these (issue 24).
+_NOT_OWNERS = frozenset(
+    ["variables", "trainable_variables", "non_trainable_variables", "regularization_losses", "keras_api",
+     "optimizer", "signatures", "__call__", "call_and_return_all_conditional_losses",
+     "call_and_return_conditional_losses", "_default_save_signature"]
+)  # fmt: skip
+
+
+def _owner_paths(graph: ObjectGraph) -> Dict[int, str]:
+    """Each node's object path through the objects that own state (breadth first, first path wins), the
+    lists and helpers of :data:`_NOT_OWNERS` left out: ``layer_with_weights-0/cell/kernel``."""
+    paths = {0: ""}
+    queue = [0]
+    for node_id in queue:  # grows while iterating; each node enters once, so cycles end
+        prefix = paths[node_id]
+        for local, child in graph.nodes[node_id].children:
+            if local in _NOT_OWNERS or child in paths:
+                continue
+            paths[child] = local if not prefix else prefix + "/" + local
+            queue.append(child)
+    return paths
 
 
 def _check_modules(folder: str, config: Any) -> None:
@@ -382,6 +417,10 @@ def _keras3_config(folder: str, config: Any) -> Any:
         return config
     out = {k: _keras3_config(folder, v) for k, v in config.items()}
     class_name = out.get("class_name")
+    if isinstance(out.get("config"), dict):
+        keras3_nested_layer_config(class_name, out["config"], _public_layer)
+        if isinstance(class_name, str) and class_name in KERAS3_INITIALIZER_RENAMES:
+            out["class_name"] = keras3_initializer_name(class_name)
     dropped = KERAS2_ONLY_LAYER_KEYS.get(class_name) if isinstance(class_name, str) else None
     inner = out.get("config")
     if dropped and isinstance(inner, dict):
@@ -395,6 +434,13 @@ def _keras3_config(folder: str, config: Any) -> Any:
                     )
                 del inner[key]
     return out
+
+
+def _public_layer(name: str) -> bool:
+    """Whether the installed Keras has a public layer class ``name`` (``keras.layers.LSTM``)."""
+    import keras
+
+    return isinstance(getattr(keras.layers, name, None), type)
 
 
 def _build_model(parts: SavedModelParts, custom_objects: Optional[Mapping[str, Any]], safe_mode: bool) -> Any:

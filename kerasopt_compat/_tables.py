@@ -438,11 +438,21 @@ class Release(NamedTuple):
     #: :func:`~kerasopt_compat.deserialize` uses to pick among the installed
     #: namespaces (TF 2.9/2.10 ``optimizers.experimental``: AdamW, EMA)
     also: Optional[Tuple[str, Family]] = None
+    #: how this release spells its own generation, where it differs from
+    #: ``FAMILIES[generation]`` (TF 2.11/2.12: without AdamW/Adafactor, which
+    #: they read only in ``also``'s spelling)
+    spelling: Optional[Family] = None
 
 
-#: TF 2.11/2.12: AdamW and Adafactor only in ``optimizers.experimental``, which
-#: their ``optimizers.deserialize`` cannot build ("Unknown optimizer: 'AdamW'"); no Lion.
-_TF211_LACKS = frozenset(["Lion", "AdamW", "Adafactor"])
+#: TF 2.11/2.12 have no Lion. Their AdamW and Adafactor live only in
+#: ``optimizers.experimental``, which their ``optimizers.deserialize`` finds by
+#: the registered name their own ``serialize`` writes (``Custom>AdamW``,
+#: ``Custom>Adafactor``; plain ``AdamW`` is "Unknown optimizer", seen in the
+#: TF 2.11 wheel): written that way, as TF 2.9/2.10's experimental AdamW is.
+_TF211_LACKS = frozenset(["Lion"])
+_TF211_EXPERIMENTAL = frozenset(["AdamW", "Adafactor"])
+_TF211 = FAMILIES["keras2"]._replace(classes=FAMILIES["keras2"].classes - _TF211_EXPERIMENTAL - _TF211_LACKS)
+_TF211_ALSO = ("keras2", FAMILIES["keras2"]._replace(classes=_TF211_EXPERIMENTAL, class_prefix="Custom>"))
 #: Releases by name (tested ones only; checked against each tox env's own
 #: ``optimizers.deserialize`` by tests/test_native_loader.py). ``keras3`` is the
 #: newest Keras 3 (stand-alone or behind TF 2.16+); older Keras 3 releases lack
@@ -453,8 +463,8 @@ RELEASES: Dict[str, Release] = {
     "tf2.8": Release("legacy", schedule_extras=False),
     "tf2.9": Release("legacy", schedule_extras=False, also=("keras2", EXPERIMENTAL_TF29)),
     "tf2.10": Release("legacy", schedule_extras=False, also=("keras2", EXPERIMENTAL_TF210)),
-    "tf2.11": Release("keras2", _TF211_LACKS, schedule_extras=False),
-    "tf2.12": Release("keras2", _TF211_LACKS, schedule_extras=False),
+    "tf2.11": Release("keras2", _TF211_LACKS, schedule_extras=False, also=_TF211_ALSO, spelling=_TF211),
+    "tf2.12": Release("keras2", _TF211_LACKS, schedule_extras=False, also=_TF211_ALSO, spelling=_TF211),
     **{"tf2.%d" % minor: Release("keras2") for minor in range(13, 16)},
     "tf_keras": Release("keras2"),
     **{"tf2.%d" % minor: Release("keras3") for minor in range(16, 22)},
@@ -626,3 +636,221 @@ UNOPENABLE: Dict[Tuple[str, str], str] = {
     ("h5-named-keras", "keras3"): "it is an HDF5 (.h5) file with a .keras name, which Keras 3 opens only as a "
     "zip archive: rename (or copy) it to a name ending in .h5",
 }
+
+
+class ModelFeature(NamedTuple):
+    """A model-config feature some releases' own ``load_model`` cannot build
+    (a row of :data:`MODEL_FEATURES`)."""
+
+    #: what the file stores, as the warning says it
+    what: str
+    #: how ``_modelfile.unbuildable`` finds it in the stored model config, at an
+    #: object (``{"class_name": ..., "config": {...}}``) of a class in ``classes``:
+    #: ``"key"`` (``key`` in its config), ``"list"`` (its config's ``key`` is a
+    #: list), ``"class"`` (its config's ``key`` is an object of class ``value``),
+    #: ``"no_module"`` (its config's ``key`` is an object without ``module``),
+    #: ``"module"`` (its own ``module`` is ``value``), ``"inbound"`` (it is a
+    #: layer of a functional model whose ``inbound_nodes`` hold Keras 3's
+    #: ``{"args": ..., "kwargs": ...}`` dicts); or ``"op"`` (a SavedModel whose
+    #: ``saved_model.pb`` runs the graph op ``value``)
+    match: str
+    #: the object classes it is looked for at (empty: every class)
+    classes: FrozenSet[str]
+    key: str
+    value: Optional[str]
+    #: the containers (``_modelfile`` format names) whose loader fails on it
+    formats: FrozenSet[str]
+    #: which releases write it (for the message and the docs)
+    written_by: str
+    #: the releases (RELEASES keys) whose ``load_model`` cannot build it
+    cannot: FrozenSet[str]
+    #: what the target can open instead
+    instead: str
+    #: classes it is not looked for at (a model's own ``dtype``, which Keras 2 models ignore)
+    skip: FrozenSet[str] = frozenset()
+
+
+def _tf2(first: int, last: int) -> FrozenSet[str]:
+    return frozenset("tf2.%d" % minor for minor in (4, *range(8, 22)) if first <= minor <= last)
+
+
+def _newer_keras3(minor: int) -> str:
+    return (
+        "only Keras >= 3.%d builds it: load the file there (or with kerasopt_compat.load_model) and save the model "
+        "from the target's Keras (tf_keras for a Keras 2 target), or target Keras >= 3.%d" % (minor, minor)
+    )
+
+
+def _keras3_before(minor: int) -> FrozenSet[str]:
+    return frozenset("keras3.%d" % m for m in range(3, minor) if "keras3.%d" % m in RELEASES)
+
+
+#: Every Keras 3 release name (TF 2.16+ and ``keras3``/``keras3.N``).
+_KERAS3 = frozenset(name for name, release in RELEASES.items() if release.generation == "keras3")
+#: The Keras 2 loaders (TF 2.4-2.15's tf.keras and tf_keras).
+_KERAS2_LOADERS = _tf2(4, 15) | {"tf_keras"}
+_FROM_KERAS3 = (
+    "a Keras 2 loader builds what Keras 2 saves: rebuild the model in Keras 2 (tf_keras, TF 2.15) and save it "
+    "there (kerasopt_compat.load_model restores the optimizer state by variable), or target a Keras 3 release"
+)
+_FROM_TF_KERAS = (
+    "TF 2.4-2.15 build the models Keras <= 2.15 saves: save the model with TF 2.15 (or older), "
+    "or target tf_keras / a Keras 3 release"
+)
+_FROM_KERAS2 = (
+    "Keras 3 builds the models Keras 3 saves and most Keras 2 .h5 files: load the file with "
+    "kerasopt_compat.load_model (or the saver's Keras) and save it again from Keras 3, or target tf_keras"
+)
+_H5_KERAS = frozenset(["h5", "keras"])
+_ALL_FORMATS = frozenset(["h5", "keras", "savedmodel"])
+
+#: What a release's own ``load_model`` cannot build from the model config a
+#: newer (or other-generation) Keras stored. A graph op is looked for first
+#: (the graph loads before the layers); the rest is named at the first object,
+#: in stored order, that a row matches (rows in table order at each object).
+#: ``fix_model`` rewrites only the optimizer; when the copy's model config has
+#: one of these for its target, it says so (:class:`ModelConfigWarning`, a
+#: :class:`FileFormatWarning`; an error with ``strict=True``), naming the
+#: first layer and key (``_modelfile.unbuildable``). ``cannot`` is measured
+#: with the native ``load_model(compile=False)`` of the committed newer-Keras
+#: files in the tf29, tf211, tf215, tfkeras221, tf221 and tf216-keras33 envs
+#: (tests/test_model_features.py); the releases between them are taken from
+#: their neighbours (Keras 2 only added keys). A row goes when no supported
+#: release needs it.
+MODEL_FEATURES: Tuple[ModelFeature, ...] = (
+    ModelFeature(
+        "a SavedModel graph using the op DisableCopyOnRead",
+        "op",
+        frozenset(),
+        "",
+        "DisableCopyOnRead",
+        frozenset(["savedmodel"]),
+        "TF 2.15 and tf_keras 2.21 (not TF 2.11)",
+        _tf2(4, 10),
+        "TF <= 2.10 lack the op ('Op type not registered'): load it with TF 2.11+ or tf_keras, or save the model as .h5 there",
+    ),
+    ModelFeature(
+        "a Keras 3 class path for Functional",
+        "module",
+        frozenset(["Functional"]),
+        "module",
+        "keras.src.models.functional",
+        frozenset(["keras"]),
+        "Keras 3",
+        _KERAS2_LOADERS,
+        _FROM_KERAS3,
+    ),
+    ModelFeature(
+        "a Keras 2 class path for Functional",
+        "module",
+        frozenset(["Functional"]),
+        "module",
+        "keras.src.engine.functional",
+        frozenset(["keras"]),
+        "Keras 2.13-2.15",
+        _KERAS3,
+        _FROM_KERAS2,
+    ),
+    ModelFeature(
+        "Keras 3's inbound_nodes ({'args': ..., 'kwargs': ...})",
+        "inbound",
+        frozenset(),
+        "inbound_nodes",
+        None,
+        _H5_KERAS,
+        "Keras 3",
+        _KERAS2_LOADERS,
+        _FROM_KERAS3,
+    ),
+    ModelFeature(
+        "Keras 3's InputLayer batch_shape (Keras 2: batch_input_shape)",
+        "key",
+        frozenset(["InputLayer"]),
+        "batch_shape",
+        None,
+        _ALL_FORMATS,
+        "Keras 3",
+        _KERAS2_LOADERS,
+        _FROM_KERAS3,
+    ),
+    ModelFeature(
+        "InputLayer optional",
+        "key",
+        frozenset(["InputLayer"]),
+        "optional",
+        None,
+        _ALL_FORMATS,
+        "Keras 3 and tf_keras 2.16+",
+        _tf2(4, 15),
+        _FROM_TF_KERAS,
+    ),
+    ModelFeature(
+        "a Keras 3 DTypePolicy object as dtype",
+        "class",
+        frozenset(),
+        "dtype",
+        "DTypePolicy",
+        _H5_KERAS,
+        "Keras 3",
+        _KERAS2_LOADERS,
+        _FROM_KERAS3,
+        frozenset(["Sequential", "Functional", "Model"]),
+    ),
+    # Keras 3.13 added Dense/EinsumDense/Embedding quantization_config and 3.15 the initializers'
+    # input_axes/output_axes (their wheels' sources); measured: Keras 3.3.3 (tf216-keras33) rejects both
+    ModelFeature(
+        "Keras 3's quantization_config",
+        "key",
+        frozenset(),
+        "quantization_config",
+        None,
+        _H5_KERAS,
+        "Keras 3.13+",
+        _KERAS2_LOADERS | _keras3_before(13),
+        _newer_keras3(13),
+    ),
+    ModelFeature(
+        "Keras 3's initializer input_axes",
+        "key",
+        frozenset(),
+        "input_axes",
+        None,
+        _H5_KERAS,
+        "Keras 3.15+",
+        _KERAS2_LOADERS | _keras3_before(15),
+        _newer_keras3(15),
+    ),
+    ModelFeature(
+        "a wrapped layer stored without its module (Keras <= 2.12)",
+        "no_module",
+        frozenset(["Bidirectional"]),
+        "layer",
+        None,
+        frozenset(["h5"]),
+        "TF <= 2.12",
+        _KERAS3,
+        _FROM_KERAS2,
+    ),
+    ModelFeature(
+        "Keras 2's RNN time_major",
+        "key",
+        frozenset(["LSTM", "GRU", "SimpleRNN"]),
+        "time_major",
+        None,
+        _H5_KERAS,
+        "Keras 2 (TF 2.x, tf_keras)",
+        _KERAS3,
+        _FROM_KERAS2,
+    ),
+    ModelFeature(
+        "a list as BatchNormalization axis",
+        "list",
+        frozenset(["BatchNormalization"]),
+        "axis",
+        None,
+        frozenset(["keras"]),
+        "Keras 2.13-2.15 and tf_keras .keras archives",
+        _KERAS3,
+        _FROM_KERAS2,
+    ),
+)

@@ -4,18 +4,20 @@ The model is loaded with :func:`kerasopt_compat.load_model` (so a TF 2.x
 SavedModel in Keras 3, a Keras 2 ``.h5`` with its optimizer made right, the
 optimizer state restored by variable) and saved by the installed Keras as
 its native ``.keras`` archive, atomically: written to a temporary file in
-OUT's folder, then moved into place with ``os.replace``. IN is never written.
+OUT's folder (``OUT.kerasopt_compat-tmp-XXXXXXXX.keras``), then moved into place with ``os.replace``
+(:mod:`._atomic`). IN is never written, also not through a link.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import tempfile
+import warnings
 from typing import Any, Mapping, Optional, Sequence
 
-from ._errors import ModelFileError
-from ._modelfile import PathLike
+from ._atomic import check_folder, write_file
+from ._errors import KerasOptCompatError, ModelFileError
+from ._modelfile import PathLike, _refuse_input_as_output
 
 __all__ = ["upgrade_model"]
 
@@ -50,9 +52,9 @@ def upgrade_model(
         raise ModelFileError("upgrade_model: the output must be a .keras file", key="dst", value=dst_path, has_value=True)
     if not os.path.exists(src_path):
         raise ModelFileError("upgrade_model: %s does not exist" % src_path, key="src", value=src_path, has_value=True)
-    if os.path.exists(dst_path):
-        if os.path.realpath(dst_path) == os.path.realpath(src_path):
-            raise ModelFileError("upgrade_model: the output is the input; IN is never written", value=dst_path, has_value=True)
+    _refuse_input_as_output(src_path, dst_path, "upgrade_model")
+    check_folder(dst_path)  # before the (slow) load
+    if os.path.lexists(dst_path):
         if not force:
             raise ModelFileError("upgrade_model: %s exists (force=True replaces it)" % dst_path, value=dst_path, has_value=True)
         if os.path.isdir(dst_path):
@@ -65,22 +67,50 @@ def upgrade_model(
         exc.note_installed(fl.describe())
         raise exc
     model = load_model(src_path, custom_objects, state=state, strict=strict)
-    if state == "fresh" and getattr(model, "optimizer", None) is not None:
+    if getattr(model, "optimizer", None) is not None:
         from ._restore import _Live
 
-        # saved built (zero slots, iteration 0): an unbuilt one makes Keras 3's loader warn that the counts differ
-        _Live(model.optimizer).build(model.trainable_variables)
-    folder = os.path.dirname(os.path.abspath(dst_path))
-    fd, tmp = tempfile.mkstemp(prefix=".%s.tmp-" % os.path.basename(dst_path), suffix=".keras", dir=folder)
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, dst_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        if _Live(model.optimizer).generation == "legacy":
+            _archive_generation(model, src_path, state, strict)
+        elif state == "fresh":
+            # saved built (zero slots, iteration 0): an unbuilt one makes Keras 3's loader warn that the counts differ
+            _Live(model.optimizer).build(model.trainable_variables)
+    write_file(dst_path, model.save, suffix=".keras")  # Keras 3 saves only to a name ending in .keras
     return dst_path
+
+
+def _archive_generation(model: Any, src_path: str, state: str, strict: bool) -> None:
+    """Give ``model`` the installed default (Keras 2) class of its legacy optimizer, the state restored into it.
+
+    Keras 2.13-2.15 and tf_keras 2.x save a legacy (``optimizers.legacy``,
+    OptimizerV2) optimizer into a ``.keras`` archive that their own
+    ``load_model`` cannot read ("'Adam' object has no attribute 'build'"; seen
+    with TF 2.13 and 2.15): the archive gets the default namespace's class.
+    Its state is restored by variable from ``src_path`` in that generation
+    (:func:`~kerasopt_compat.restore_state`, ``generation="keras2"``): where
+    the two generations' update rules differ (Nadam, RMSprop) that says so with
+    its :class:`~kerasopt_compat.OptimizerStateWarning` subclass, or raises
+    with ``state="require"``. Keras 3 has no legacy optimizers."""
+    from ._errors import OptimizerStateError, OptimizerStateWarning
+    from ._live import deserialize, serialize
+    from ._restore import _attach, _Live, restore_state
+
+    if state != "fresh":
+        try:
+            restore_state(model, src_path, strict=state == "require", generation="keras2")
+            return
+        except OptimizerStateError:
+            raise
+        except KerasOptCompatError as exc:
+            warnings.warn(
+                "%s: the legacy optimizer's state was not restored into the Keras 2 class the .keras archive needs "
+                "(%s); training restarts from a fresh optimizer state" % (src_path, exc),
+                OptimizerStateWarning,
+                stacklevel=3,
+            )
+    optimizer = deserialize(serialize(model.optimizer), strict=strict)  # namespace-neutral: the default class
+    _attach(model, optimizer)
+    _Live(optimizer).build(model.trainable_variables)
 
 
 def parser() -> argparse.ArgumentParser:

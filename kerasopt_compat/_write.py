@@ -407,7 +407,7 @@ def write_target(
 ) -> Tuple[Dict[str, Any], str]:
     """:func:`to_native` of an already canonical dict, and the generation written.
 
-    For a release with a second namespace (``Release.also``: TF 2.9/2.10
+    For a release with a second namespace (``Release.also``: TF 2.9-2.12
     ``optimizers.experimental``) that namespace's dict is written where the
     generation's own class would lose a setting (:func:`first_lossless`).
     Refusals and lossy warnings name the release asked for.
@@ -418,7 +418,8 @@ def write_target(
     name = target.strip().lower().replace("-", "_")
     _check_release_classes(canonical, name, release, custom)
     accepts = _release_accepts(release)
-    spellings = [(release.generation, T.FAMILIES[release.generation])] + ([release.also] if release.also else [])
+    own = release.spelling or T.FAMILIES[release.generation]
+    spellings = [(release.generation, own)] + ([release.also] if release.also else [])
 
     def writer(spelling: Tuple[str, T.Family], strict: bool) -> _Writer:
         return _Writer(spelling[0], strict, accepts, custom, spelling=spelling[1], release=name)

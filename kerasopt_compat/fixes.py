@@ -185,6 +185,25 @@ def complete_config(optimizer: Any, config: Any, attributes: Iterable[str] = ())
     return config
 
 
+def compiled_optimizer_follows(model: Any, optimizer: Any) -> None:
+    """Make the compile arguments a model saves name ``optimizer``, the one it now trains with.
+
+    Keras 2.13-2.15, tf_keras 2.x (``serialization_lib.Config``) and Keras 3
+    (``SerializableDict``) keep the arguments *given to* ``compile()`` in
+    ``model._compile_config`` and write those into a ``.keras`` archive's
+    ``compile_config``: an optimizer set afterwards (``model.optimizer = ...``)
+    is saved under the old one's config, so the archive's loader builds the old
+    class and skips (or mis-assigns) the variables saved (seen with TF 2.15: a
+    legacy Adam came back with 0 iterations). Keras before 2.13 has no
+    ``_compile_config`` (nothing to do). Can go when Keras saves
+    ``model.optimizer`` itself.
+    """
+    compiled = getattr(model, "_compile_config", None)
+    config = getattr(compiled, "config", None)
+    if isinstance(config, dict) and "optimizer" in config:
+        config["optimizer"] = optimizer
+
+
 def keras3_model_from_keras2_config(config: Any, custom_objects: Dict[str, Any], safe_mode: bool) -> Any:
     """Build a Keras 2 model config (``keras_metadata.pb``'s) in Keras 3, as Keras 3's own ``.h5`` loader does.
 
@@ -344,3 +363,100 @@ def keras3_legacy_model_config(doc: Any, keras_version: Tuple[int, ...]) -> List
         if changed:
             applied.append(row.name)
     return applied
+
+
+#: Keras 2 wrappers whose config holds another layer's config under these keys. Keras 3's
+#: ``Bidirectional``, ``TimeDistributed`` (``Wrapper``) and ``RNN`` rebuild that inner layer with
+#: ``serialization_lib.deserialize_keras_object``, which finds a class only by its ``module``
+#: (3.0-3.15 at least: "Could not locate class 'LSTM'"); Keras 2 stores none. Its own ``.h5``
+#: loader fails the same on these files. Can go when Keras 3's legacy loader resolves them.
+KERAS3_NESTED_LAYER_KEYS: Dict[str, Any] = {
+    "Bidirectional": ("layer", "backward_layer"),
+    "TimeDistributed": ("layer",),
+    "RNN": ("cell",),
+}
+
+
+def keras3_nested_layer_config(class_name: Any, config: Dict[str, Any], public: Callable[[str], bool]) -> None:
+    """Give the inner layer configs of a Keras 2 wrapper (:data:`KERAS3_NESTED_LAYER_KEYS`) the module
+    ``keras.layers`` that Keras 3 resolves them by, in place, where the inner class is one of the
+    installed Keras' public layers (``public(name)``) and no module is stored; a custom inner layer
+    is left as stored (found in ``custom_objects`` by its name)."""
+    for key in KERAS3_NESTED_LAYER_KEYS.get(class_name, ()) if isinstance(class_name, str) else ():
+        inner = config.get(key)
+        if not isinstance(inner, dict) or "module" in inner:
+            continue
+        name = inner.get("class_name")
+        if isinstance(name, str) and public(name):
+            inner["module"] = "keras.layers"
+
+
+#: Keras 2 losses store ``reduction: "auto"`` (``losses_utils.ReductionV2.AUTO``: in ``fit``, the sum
+#: over the batch size); Keras 3's losses refuse it ("Invalid value for argument reduction", 3.0-3.15
+#: at least) and mean the same by their default ``"sum_over_batch_size"``. Keras 2.13-2.15 and tf_keras
+#: also store ``fn`` (the function a built-in loss class wraps), which Keras 3's classes do not take
+#: (``__init__() got an unexpected keyword argument 'fn'``): dropped where it names the function the
+#: installed class wraps anyway. Can go with Keras 2 files.
+KERAS2_LOSS_REDUCTIONS: Dict[str, str] = {"auto": "sum_over_batch_size"}
+
+
+def keras3_loss_config(value: Any, own_fn: Callable[[str], Optional[str]]) -> Any:
+    """A stored Keras 2 loss (a name or ``{"class_name", "config"}``) as Keras 3 takes it: a copy whose
+    ``reduction`` of :data:`KERAS2_LOSS_REDUCTIONS` is Keras 3's, without ``fn`` where it is the name of
+    the function the installed class wraps (``own_fn(class_name)``); anything else unchanged (the
+    installed Keras then says what it cannot take)."""
+    if not isinstance(value, dict) or not isinstance(value.get("config"), dict):
+        return value
+    config = dict(value["config"])
+    reduction = config.get("reduction")
+    if isinstance(reduction, str) and reduction in KERAS2_LOSS_REDUCTIONS:
+        config["reduction"] = KERAS2_LOSS_REDUCTIONS[reduction]
+    class_name = value.get("class_name")
+    if isinstance(config.get("fn"), str) and isinstance(class_name, str) and own_fn(class_name) == config["fn"]:
+        del config["fn"]
+    return dict(value, config=config) if config != value["config"] else value
+
+
+def saved_call_spec(model: Any) -> Optional[Any]:
+    """The input spec a Keras 2 model was saved with (a ``TensorSpec`` structure), or None.
+
+    Keras 2 (TF 2.x, tf_keras 2.21 at least) builds a model revived from a SavedModel from the input
+    spec it saved, except a dict of inputs (``saving/legacy/saved_model/load.py``: ``not
+    isinstance(input_specs, dict)``): a ``Sequential`` fed a dict (``DenseFeatures``) comes back with
+    no weights until its first call, when TF's checkpoint restores them. The spec is kept as
+    ``Model.save_spec()`` (Keras 2.9+, tf_keras: ``(args, kwargs)``) or ``_saved_model_inputs_spec``
+    (older Keras 2). Keras 3 returns built models. Can go with Keras 2.
+    """
+    save_spec = getattr(model, "save_spec", None)
+    if callable(save_spec):
+        try:
+            spec = save_spec(dynamic_batch=True)
+        except Exception:  # noqa: BLE001 - a model that never recorded one
+            spec = None
+        if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], (list, tuple)) and len(spec[0]) == 1:
+            return spec[0][0]
+    return getattr(model, "_saved_model_inputs_spec", None)
+
+
+#: Keras 2 initializer class names that some Keras 3 releases do not deserialize, and the name they
+#: do: Keras 3.3.3 exports ``keras.initializers.Orthogonal`` but its ``initializers.get`` knows only
+#: ``OrthogonalInitializer`` ("Could not interpret initializer identifier"; its own ``.h5`` loader
+#: fails the same on a Keras 2 LSTM); Keras 3.15 reads both. Applied only where the installed Keras
+#: does not resolve the stored name. Can go when Keras 3.3 is no longer supported.
+KERAS3_INITIALIZER_RENAMES: Dict[str, str] = {"Orthogonal": "OrthogonalInitializer"}
+
+
+@functools.lru_cache(maxsize=None)
+def keras3_initializer_name(class_name: str) -> str:
+    """The name the installed Keras 3 deserializes a stored Keras 2 initializer ``class_name`` by
+    (:data:`KERAS3_INITIALIZER_RENAMES`), ``class_name`` itself where it resolves as stored."""
+    renamed = KERAS3_INITIALIZER_RENAMES.get(class_name)
+    if renamed is None:
+        return class_name
+    import keras
+
+    try:
+        keras.initializers.get({"class_name": class_name, "config": {}})
+    except (ValueError, TypeError):
+        return renamed
+    return class_name

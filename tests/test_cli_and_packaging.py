@@ -264,3 +264,24 @@ def test_cli_refuses_json_nested_too_deep_without_a_traceback(layout, tmp_path, 
         assert status == 1 and '"learning_rate": 0.1' in captured.out  # the good record is still converted
     else:
         assert status == 2
+
+
+def test_help_lists_every_command_and_each_says_kerasopt_compat(capsys):
+    """``kerasopt-compat --help`` names every command; each command's own usage line says ``kerasopt-compat CMD``."""
+    from kerasopt_compat._cli import COMMANDS
+
+    assert set(COMMANDS) == {"check", "normalize", "convert", "fix-model", "state", "upgrade"}
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    listed = text.split("positional arguments:")[1].split("options:")[0]
+    for command in COMMANDS:
+        assert "\n    %s " % command in listed or "\n    %s\n" % command in listed, command
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as exc:
+            main([command, "--help"])
+        assert exc.value.code == 0
+        out = capsys.readouterr().out
+        assert out.startswith("usage: kerasopt-compat %s " % command), out[:80]
+        assert "python -m kerasopt_compat" not in out

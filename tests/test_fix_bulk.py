@@ -49,6 +49,41 @@ def test_model_files_walks_folders_and_keeps_savedmodels_whole():
     assert list(model_files([str(one)])) == [(str(one), "adam.h5")]
 
 
+@pytest.mark.parametrize("command", [["upgrade"], ["fix-model", "--to", "tf2.9"]])
+def test_a_savedmodel_without_saved_model_pb_is_skipped_and_said(command, tmp_path, capsys):
+    """issue 24: a SavedModel folder that lost saved_model.pb (a corrupt keras_metadata.pb beside it) was
+    walked into, nothing found, "0 files" and exit 0."""
+    models = tmp_path / "models"
+    broken = models / "team" / "run1"
+    (broken / "variables").mkdir(parents=True)
+    (broken / "keras_metadata.pb").write_bytes(b"\x0a\xff\xff not a protobuf")
+    (broken / "variables" / "variables.index").write_bytes(b"")
+    (broken / "variables" / "stray.h5").write_bytes(b"")  # not walked into
+    report = tmp_path / "report.jsonl"
+    status = main(command + [str(models), "-o", str(tmp_path / "out"), "--report", str(report)])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "%s: skipped: a SavedModel directory without saved_model.pb (it holds keras_metadata.pb, " % broken in err
+    assert "variables/variables.index" in err
+    assert "0 files: 0 " in err and "; 1 folder skipped (SavedModel parts without saved_model.pb)" in err
+    assert [(line["path"], line["skipped"], line["output"]) for line in _report(report)] == [(str(broken), True, None)]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*"))
+    # given by itself, the same
+    assert main(command + [str(broken), "-o", str(tmp_path / "out2"), "-q"]) == 1
+    assert "skipped: a SavedModel directory without saved_model.pb" in capsys.readouterr().err
+
+
+def test_model_files_reports_skipped_folders_and_still_finds_the_rest(tmp_path):
+    (tmp_path / "a" / "variables").mkdir(parents=True)
+    (tmp_path / "a" / "fingerprint.pb").write_bytes(b"")
+    (tmp_path / "b.h5").write_bytes(b"")
+    skipped: list = []
+    assert list(model_files([str(tmp_path)], skipped=skipped)) == [(str(tmp_path / "b.h5"), "b.h5")]
+    assert [p for p, _ in skipped] == [str(tmp_path / "a")]
+    assert "fingerprint.pb" in skipped[0][1]
+    assert list(model_files([str(MODELS)], skipped=skipped)) and len(skipped) == 1  # complete SavedModels: none
+
+
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_folder_is_fixed_file_by_file(jobs, tmp_path, capsys):
     before = _tree_digest(MODELS)
@@ -140,6 +175,8 @@ def test_usage_errors(argv, message, tmp_path, capsys):
         # model.h5 and model.keras of one folder would both become OUTDIR/model.keras
         ([str(MODELS / "tf215" / "adam.h5"), str(MODELS / "tf215" / "adam.keras"), "-o", "{tmp}"], "two inputs would be"),
         ([str(MODELS / "tf29"), "-o", str(MODELS / "tf29" / "out")], "overlaps the input"),
+        # tf29/adam.h5 and the SavedModel tf29/adam.savedmodel would both become OUTDIR/adam.keras
+        ([str(MODELS / "tf29"), "-o", "{tmp}"], "/o/adam.keras; give them apart"),
     ],
 )
 def test_upgrade_usage_errors_come_before_any_keras(argv, message, tmp_path, capsys):
@@ -162,3 +199,21 @@ def test_upgrade_output_names():
     assert _keras_name("model.keras") == "model.keras"
     assert _keras_name("runs/sm_dir/") == "runs/sm_dir.keras"  # a SavedModel directory
     assert _keras_name("runs/v1.2") == "runs/v1.2.keras"  # a directory name with a dot keeps it
+    assert _keras_name("runs/x.savedmodel") == "runs/x.keras"  # not x.savedmodel.keras
+    assert _keras_name("runs/X.SavedModel/") == "runs/X.keras"
+
+
+def test_fix_model_warnings_name_the_file_once(tmp_path, capsys):
+    """``warning: a.h5: the optimizer state ...``, not ``warning: a.h5: a.h5: ...``, in both forms and the report."""
+    src = MODELS / "tf29" / "adam.h5"
+    assert main(["fix-model", str(src), str(tmp_path / "one.h5"), "--to", "keras3"]) == 0
+    one = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert one and all(line.startswith("warning: %s: " % src) and line.count(str(src)) == 1 for line in one), one
+    report = tmp_path / "r.jsonl"
+    assert main(["fix-model", "--to", "keras3", str(src), "-o", str(tmp_path / "many"), "--report", str(report)]) == 0
+    many = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(many) == len(one)
+    assert all(line.startswith("warning: %s: DroppedStateWarning: " % src) and line.count(str(src)) == 1 for line in many)
+    (line,) = _report(report)
+    assert line["path"] == str(src) and line["warnings"]
+    assert not [w for w in line["warnings"] if str(src) in w]

@@ -107,3 +107,55 @@ def test_cli_state_flag(state, said, tmp_path, capsys):
         assert back.saver.generation == {"convert": "legacy", "keep": "keras2"}[state]
     with pytest.raises(SystemExit):
         main(["fix-model", str(src), str(tmp_path / "x.h5"), "--to", "tf2.9", "--state", "bogus"])
+
+
+def _compressed_copy(src: pathlib.Path, dst: pathlib.Path) -> None:
+    """``src`` with every array dataset stored chunked and gzip-compressed (what ``h5py`` writes
+    for a user who saved with compression), attributes as stored."""
+    import h5py
+
+    with h5py.File(src, "r") as fin, h5py.File(dst, "w") as fout:
+        for key in fin.attrs:
+            fout.attrs.create(key, fin.attrs[key], dtype=fin.attrs.get_id(key).dtype)
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Group):
+                out = fout.require_group(name)
+            elif obj.shape:
+                out = fout.create_dataset(name, data=obj[()], chunks=True, compression="gzip", compression_opts=9)
+            else:
+                out = fout.create_dataset(name, data=obj[()])
+            for key in obj.attrs:
+                out.attrs.create(key, obj.attrs[key], dtype=obj.attrs.get_id(key).dtype)
+
+        fin.visititems(visit)
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["contiguous", "gzip"])
+def test_converted_h5_keeps_the_source_layout_and_size(compressed, tmp_path):
+    """A converted ``.h5`` is a new file: the model weights copied as stored (chunks, compression),
+    the new optimizer weights stored like the old ones, no space left over from deleted datasets
+    (issue 24: a 486 MB file grew to 567 MB)."""
+    import h5py
+
+    src = RESUME / "tf215" / "keras2_adam_wrapped.h5"
+    if compressed:
+        _compressed_copy(src, tmp_path / "gz.h5")
+        src = tmp_path / "gz.h5"
+    out = tmp_path / "out.h5"
+    assert koc.fix_model(src, out, "tf2.9", state="convert").state == "converted"
+    assert out.stat().st_size <= src.stat().st_size * 1.05 + 4096, (out.stat().st_size, src.stat().st_size)
+    with h5py.File(src, "r") as fin, h5py.File(out, "r") as fout:
+        kept: list = []
+        fin["model_weights"].visititems(lambda name, obj: kept.append(name) if isinstance(obj, h5py.Dataset) else None)
+        assert kept
+        for name in kept:
+            a, b = fin["model_weights"][name], fout["model_weights"][name]
+            assert (a.chunks, a.compression) == (b.chunks, b.compression), name
+            np.testing.assert_array_equal(a[()], b[()])
+        new: list = []
+        fout["optimizer_weights"].visititems(lambda name, obj: new.append(obj) if isinstance(obj, h5py.Dataset) else None)
+        arrays = [ds for ds in new if ds.shape]
+        assert arrays and all(ds.compression == ("gzip" if compressed else None) for ds in arrays)
+        assert dict(fin.attrs)["model_config"] == dict(fout.attrs)["model_config"]
+    assert read_state(out).iterations == read_state(src).iterations

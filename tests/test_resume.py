@@ -249,3 +249,25 @@ def test_state_require_refuses_an_inexact_resume() -> None:
         pytest.skip("this Keras continues that Nadam exactly (same generation)")
     with pytest.raises(koc.OptimizerStateError):
         koc.load_model(path, state="require")
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("case_name", ["legacy_adam_twin", "legacy_sgd_nesterov_bn"] if FULL else ["legacy_adam_twin"])
+def test_upgrade_of_a_legacy_optimizer_is_an_archive_the_installed_keras_reads(case_name: str, tmp_path: pathlib.Path) -> None:
+    """Keras 2.13-2.15 and tf_keras cannot read back a ``.keras`` archive holding a legacy
+    (OptimizerV2) optimizer ("'Adam' object has no attribute 'build'"): ``upgrade_model`` saves
+    the default class with the state restored into it, and the installed ``load_model`` of the
+    archive resumes the saver's next step."""
+    from kerasopt_compat._optional import parse_version
+
+    if FL.default_family != "keras2" or parse_version(FL.keras_version or "0")[:2] < (2, 13):
+        pytest.skip("Keras 2.13-2.15 and tf_keras write .keras archives with Keras 2 optimizers (Keras 3 has no legacy ones)")
+    path, case = _first_loadable({case_name})
+    out = tmp_path / "model.keras"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", koc.OptimizerStateWarning)  # Adam and SGD continue exactly in Keras 2
+        warnings.simplefilter("ignore", koc.DecayConversionWarning)
+        koc.upgrade_model(path, out)
+    model = FL.keras.models.load_model(str(out))
+    assert int(np.asarray(model.optimizer.iterations)) == case["iterations"]
+    assert _step(model, case) == "exact"

@@ -194,3 +194,49 @@ def test_plan_refuses_a_shape_mismatch_a_missing_layer_and_an_extra_name() -> No
         plan_weights("sm", {}, {("d",): [LiveVariable("kernel", (2, 2))]}, True)
     with pytest.raises(SavedModelError, match="do not tie"):
         plan_weights("sm", {("d",): [_stored("l/kernel")]}, {("d",): [LiveVariable("other", (3,))]}, True)
+
+
+@pytest.mark.parametrize(
+    "kind,first",
+    [
+        ("lstm", "layer_with_weights-0/cell/kernel"),
+        ("bidi_lstm", "layer_with_weights-0/forward_layer/cell/kernel"),
+    ],
+)
+def test_variables_keyed_by_the_roots_list_are_owned_by_their_layer(kind, first):
+    """issue 24: saved with traces, an RNN cell's weights are keyed ``variables/N`` in the checkpoint;
+    their path goes through the layer that owns them."""
+    parts = read_savedmodel_parts(str(DATA / "savedmodel_kinds" / "tf215" / ("%s.savedmodel" % kind)))
+    assert any(v.key.startswith("variables/") for v in parts.variables)  # the case: keys by the root's list
+    assert parts.variables[0].path == first
+    assert not any(v.path.startswith(("variables/", "trainable_variables/")) for v in parts.variables)
+    assert len({v.path for v in parts.variables}) == len(parts.variables)
+
+
+def test_keras2_loss_config_for_keras3():
+    from kerasopt_compat.fixes import keras3_loss_config
+
+    stored = {"class_name": "MeanSquaredError", "config": {"reduction": "auto", "name": "mse", "fn": "mean_squared_error"}}
+    own = {"MeanSquaredError": "mean_squared_error"}.get
+    assert keras3_loss_config(stored, own) == {
+        "class_name": "MeanSquaredError",
+        "config": {"reduction": "sum_over_batch_size", "name": "mse"},
+    }
+    assert stored["config"]["reduction"] == "auto"  # a copy
+    other_fn = dict(stored, config=dict(stored["config"], fn="my_loss"))
+    assert keras3_loss_config(other_fn, own)["config"]["fn"] == "my_loss"  # not the class's own: left for Keras to refuse
+    assert keras3_loss_config("mse", own) == "mse"
+    kept = {"class_name": "Huber", "config": {"reduction": "sum", "delta": 2.0}}
+    assert keras3_loss_config(kept, own) is kept
+
+
+def test_keras2_wrapper_configs_get_the_module_keras3_finds_them_by():
+    from kerasopt_compat.fixes import keras3_nested_layer_config
+
+    config = {"layer": {"class_name": "LSTM", "config": {}}, "backward_layer": {"class_name": "KocRNN", "config": {}}}
+    keras3_nested_layer_config("Bidirectional", config, lambda name: name == "LSTM")
+    assert config["layer"]["module"] == "keras.layers"
+    assert "module" not in config["backward_layer"]  # not a public layer: custom_objects by name
+    dense = {"layer": {"class_name": "LSTM", "config": {}}}
+    keras3_nested_layer_config("Dense", dense, lambda name: True)
+    assert "module" not in dense["layer"]

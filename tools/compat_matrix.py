@@ -384,11 +384,12 @@ def _savedmodel_section(envs) -> list:
         "Keras 3's own `load_model` opens none of these. `kerasopt_compat.load_model` rebuilds each in the Keras 3 envs",
         "that run the corpora whole (tests/test_savedmodel_keras3.py). **kinds** (`tests/data/savedmodel_kinds`, written",
         "by `tools/export_sm_kinds.py`: a two-input Functional model, Embedding + LSTM, a custom layer from",
-        "`custom_objects`, trained 3 steps): predictions equal the saver's (1e-5) and one more step is the saver's",
+        "`custom_objects`; from TF 2.15 also LSTM and Bidirectional(LSTM) saved with traces and a Keras 2 loss object;",
+        "trained 3 steps): predictions equal the saver's (1e-5) and one more step is the saver's",
         "(**exact**; **documented**: steps differently with an `OptimizerStateWarning` saying why; **refused**: the",
-        "installed Keras cannot build the layer config, e.g. Keras 3.3 and Keras 2's `Orthogonal` initializer, refused",
-        "with the package's error). **resume_sm** (`tests/data/resume_sm`): every weight, the iteration count and",
-        "every slot equal what the saver held. The resume corpus's SavedModels (TF 2.9 and 2.15) are in the table above.",
+        "installed Keras cannot build the layer config, refused with the package's error). **resume_sm**",
+        "(`tests/data/resume_sm`): every weight, the iteration count and every slot equal what the saver held. The",
+        "resume corpus's SavedModels (TF 2.9 and 2.15) are in the table above.",
         "",
     ]
     lines += _table("loaded in", columns, {env: [cell(rep["rows"].get(c)) for c in columns] for env, rep in found.items()})

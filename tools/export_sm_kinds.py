@@ -69,7 +69,41 @@ def custom_layer():
     return model, batches, ["KocScale"]
 
 
-KINDS = {"two_inputs": two_inputs, "embed_lstm": embed_lstm, "custom_layer": custom_layer}
+def lstm():
+    model = K.Sequential([K.Input(shape=(5, 3)), K.layers.LSTM(4), K.layers.Dense(1)])
+    rng = np.random.RandomState(3)
+    batches = [([rng.rand(4, 5, 3).astype("float32")], rng.rand(4, 1).astype("float32")) for _ in range(4)]
+    return model, batches, []
+
+
+def bidi_lstm():
+    model = K.Sequential([K.Input(shape=(5, 3)), K.layers.Bidirectional(K.layers.LSTM(3)), K.layers.Dense(1)])
+    rng = np.random.RandomState(4)
+    batches = [([rng.rand(4, 5, 3).astype("float32")], rng.rand(4, 1).astype("float32")) for _ in range(4)]
+    return model, batches, []
+
+
+def loss_object():
+    model = K.Sequential([K.Input(shape=(2,)), K.layers.Dense(3), K.layers.Dense(1)])
+    rng = np.random.RandomState(5)
+    batches = [([rng.rand(4, 2).astype("float32")], rng.rand(4, 1).astype("float32")) for _ in range(4)]
+    return model, batches, []
+
+
+KINDS = {
+    "two_inputs": two_inputs,
+    "embed_lstm": embed_lstm,
+    "custom_layer": custom_layer,
+    "lstm": lstm,
+    "bidi_lstm": bidi_lstm,
+    "loss_object": loss_object,
+}
+#: The loss each kind is compiled with ("mse" unless named here): a Keras 2 loss object, stored with
+#: ``reduction: "auto"``, which Keras 3's losses do not take (issue 24).
+LOSSES = {"loss_object": lambda: K.losses.MeanSquaredError()}
+#: Kinds saved with the default ``save_traces=True``: their variables' checkpoint keys are then the
+#: root's ``variables/N`` list, not the layer path (issue 24: LSTM cells, Bidirectional).
+WITH_TRACES = {"lstm", "bidi_lstm"}
 
 
 def _np(value):
@@ -84,12 +118,13 @@ def run(out_dir, kind):
     K.backend.clear_session()
     K.utils.set_random_seed(1234)
     model, batches, custom = KINDS[kind]()
-    model.compile(optimizer=K.optimizers.Adam(learning_rate=0.01), loss="mse")
+    loss = LOSSES[kind]() if kind in LOSSES else "mse"
+    model.compile(optimizer=K.optimizers.Adam(learning_rate=0.01), loss=loss)
     for x, y in batches[:3]:
         model.train_on_batch(x if len(x) > 1 else x[0], y)
     fname = "%s.savedmodel" % kind
     path = os.path.join(out_dir, fname)
-    kwargs = {"save_traces": False}
+    kwargs = {"save_traces": kind in WITH_TRACES}
     if KV >= (2, 13):
         kwargs["save_format"] = "tf"
     model.save(path, **kwargs)
@@ -118,15 +153,16 @@ def run(out_dir, kind):
 
 
 def main(argv):
-    if len(argv) != 3:
-        sys.stderr.write("usage: export_sm_kinds.py OUTDIR ENVNAME\n")
+    if len(argv) not in (3, 4):
+        sys.stderr.write("usage: export_sm_kinds.py OUTDIR ENVNAME [KIND,KIND...]\n")
         return 2
+    kinds = argv[3].split(",") if len(argv) == 4 else list(KINDS)
     out_dir = os.path.join(argv[1], argv[2])
     if os.path.isdir(out_dir):
         shutil.rmtree(out_dir)
     os.makedirs(out_dir)
     saved_by = {"env": argv[2], "python": platform.python_version(), "flavour": FL.describe(), "keras_version": FL.keras_version}
-    cases = [run(out_dir, kind) for kind in KINDS]
+    cases = [run(out_dir, kind) for kind in kinds]
     with open(os.path.join(out_dir, "manifest.json"), "w") as fh:
         json.dump({"saved_by": saved_by, "cases": cases}, fh, separators=(",", ":"), allow_nan=False)
         fh.write("\n")

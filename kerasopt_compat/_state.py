@@ -212,6 +212,9 @@ class Saver(NamedTuple):
     generation: str  # "legacy" | "keras2" | "keras3"
     keras_version: Optional[str]
     format: str  # "h5" | "keras" | "savedmodel"
+    #: the stored layout where it is not its generation's own: ``"standalone"`` (stand-alone Keras
+    #: 2.0-2.3 ``get_weights()`` order, :data:`STANDALONE`; its update rules are ``generation``'s)
+    layout: Optional[str] = None
 
 
 class VariableState(NamedTuple):

@@ -362,7 +362,7 @@ class _H5Reader(NoteTaker):
             return self._state(saver, None, ())
         if generation == _STANDALONE:
             # stand-alone Keras 2.0-2.3: the update rules of the legacy classes (_state.STANDALONE)
-            saver = saver._replace(generation="legacy")
+            saver = saver._replace(generation="legacy", layout=_STANDALONE)
             count, tied = self._standalone(names, values, keras_version, model_vars)
             return self._state(saver, count, tied)
         if generation == "legacy":

@@ -252,3 +252,26 @@ def test_load_model_restores_and_resumes(item: Tuple[str, Dict[str, Any]]) -> No
         assert 1e-3 < worst < 0.5  # the other schedule: a different step, of the same size
     else:
         assert worst < 1e-4
+
+
+@pytest.mark.parametrize("release", ["keras2.2", "keras2.3"])
+def test_fix_model_lays_a_standalone_state_out_for_legacy(release: str, tmp_path: pathlib.Path) -> None:
+    """The saver's rules are legacy's but its layout is not: fix-model --state convert writes the legacy layout
+    (TF 2.9's loader assigns it by position), never "kept"."""
+    import kerasopt_compat as koc
+
+    case = _case(release, "nadam")
+    out = tmp_path / "nadam.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", koc.OptimizerStateWarning)
+        result = koc.fix_model(OLD / release / case["file"], out, "tf2.9", state="convert")
+    assert result.state == "converted"
+    with h5py.File(out, "r") as fh:
+        names = [n.decode() if isinstance(n, bytes) else n for n in fh["optimizer_weights"].attrs["weight_names"]]
+    assert names[:2] == ["Nadam/iter:0", "Nadam/momentum_cache:0"]
+    converted = read_state(out)
+    assert converted.saver.layout is None and converted.iterations == case["iterations"]
+    for got, want in zip(converted.variables, case["variables"]):
+        assert got.name == want["name"]
+        for slot, value in want["slots"].items():
+            np.testing.assert_array_equal(np.asarray(got.slots[slot]), np.asarray(value, dtype="float32"))

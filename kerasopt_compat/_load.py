@@ -116,6 +116,21 @@ def load_model(
         if is_savedmodel_dir(fspath):  # Keras 3 refuses these: rebuilt from keras_metadata.pb and variables/
             return load_savedmodel(fl, fspath, custom_objects, compile, state, strict, kwargs)
     native = _NativeLoader(fl, fspath, custom_objects, kwargs)
+    try:
+        return _load(fl, native, fspath, custom_objects, compile, strict, state)
+    finally:
+        native.close()
+
+
+def _load(
+    fl: Flavour,
+    native: _NativeLoader,
+    fspath: str,
+    custom_objects: Any,
+    compile: bool,
+    strict: bool,
+    state: str,  # noqa: A002
+) -> Any:
     if not compile:
         return native(fspath, compile=False)
     try:
@@ -319,10 +334,22 @@ class _NativeLoader:
     def __init__(self, fl: Flavour, path: str, custom_objects: Any, kwargs: Mapping[str, Any]) -> None:
         self.fl, self.path, self.custom_objects, self.kwargs = fl, path, custom_objects, kwargs
         self.load = fl.keras.models.load_model
+        #: Keras 3: a temporary copy of ``path`` whose Keras 1/2 model config was repaired
+        #: (:func:`_repaired_config_copy`), read in its place; None when not needed
+        self.repaired: Optional[str] = _repaired_config_copy(fl, path)
+
+    def file(self, path: str) -> str:
+        """The file the native loader reads for ``path`` (the repaired copy of the caller's file)."""
+        return self.repaired if self.repaired is not None and path == self.path else path
+
+    def close(self) -> None:
+        if self.repaired is not None:
+            shutil.rmtree(os.path.dirname(self.repaired), ignore_errors=True)
+            self.repaired = None
 
     def __call__(self, path: str, compile: bool = True) -> Any:  # noqa: A002 - the name Keras uses
         try:
-            return self.load(path, custom_objects=self.custom_objects, compile=compile, **self.kwargs)
+            return self.load(self.file(path), custom_objects=self.custom_objects, compile=compile, **self.kwargs)
         except Exception as exc:  # noqa: BLE001 - re-raised unchanged, with a note when the format is the cause
             if path == self.path:
                 self._note_format(exc)
@@ -348,6 +375,44 @@ class _NativeLoader:
             if not getattr(exc, "_koc_noted", False):  # not already said: the file format is the cause
                 _add_note(exc, _LAYERS_NOTE)
             raise exc from None
+
+
+def _repaired_config_copy(fl: Flavour, path: str) -> Optional[str]:
+    """Keras 3 reading a Keras 1/2 ``.h5``: a temporary copy whose ``model_config`` has the
+    rewrites of :data:`kerasopt_compat.fixes.KERAS3_LEGACY_CONFIG_REWRITES` that the installed
+    release needs, or None (not Keras 3, not an ``.h5``, nothing to rewrite, unreadable: the
+    native loader then reads the file itself and says what it says)."""
+    if fl.default_family != "keras3":
+        return None
+    from . import fixes
+    from ._modelfile import _attr_text, _dumps, _h5py, _json
+    from ._optional import parse_version
+
+    try:
+        if _detect(path) != "h5":
+            return None
+        h5py = _h5py()
+        with h5py.File(path, "r") as fh:
+            raw = fh.attrs.get("model_config")
+            if raw is None:
+                return None
+            text = _attr_text(raw, path, "model_config")
+        doc = _json(text, path, "model_config")
+    except (KerasOptCompatError, OSError, ValueError, ImportError):
+        return None
+    if not isinstance(doc, dict) or not fixes.keras3_legacy_model_config(doc, parse_version(fl.keras_version or "3")):
+        return None
+    folder = tempfile.mkdtemp(prefix="kerasopt_compat-")
+    copy = os.path.join(folder, os.path.basename(path) or "model.h5")
+    try:
+        shutil.copyfile(path, copy)
+        with h5py.File(copy, "r+") as fh:
+            out = _dumps(doc)
+            fh.attrs["model_config"] = out if isinstance(text, str) else out.encode("utf-8")
+    except (OSError, ValueError):
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    return copy
 
 
 def _custom_names(custom_objects: Optional[Mapping[str, Any]]) -> CustomObjects:
@@ -382,7 +447,7 @@ def _load_fixed(fl: Flavour, native: _NativeLoader, stored: StoredModel, wanted:
     folder = tempfile.mkdtemp(prefix="kerasopt_compat-")
     try:
         copy = os.path.join(folder, os.path.basename(os.path.normpath(stored.path)) or "model")
-        _WRITERS[stored.format](stored.path, copy, entry, compile_null_defaults(stored, fl.default_family))
+        _WRITERS[stored.format](native.file(stored.path), copy, entry, compile_null_defaults(stored, fl.default_family))
         try:
             model = native(copy)
         except Exception as exc:  # noqa: BLE001

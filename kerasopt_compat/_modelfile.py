@@ -842,8 +842,8 @@ def _state_action(
         )
         return "dropped", None
     saver = found.saver.generation if found.saver else None
-    if saver == family:
-        return "kept", None
+    if saver == family and (found.saver is None or found.saver.layout is None):
+        return "kept", None  # a stand-alone Keras 2.x layout is laid out anew, also for a legacy target
     if stored.format == "h5":
         layout, reasons = h5_weights(found, family)
     elif stored.format == "keras":

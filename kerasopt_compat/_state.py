@@ -13,7 +13,18 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-__all__ = ["OptimizerState", "VariableState", "Saver", "SLOTS", "EXTRA_SLOTS", "ORDER", "HEAD", "TAIL", "GENERATIONS"]
+__all__ = [
+    "OptimizerState",
+    "VariableState",
+    "Saver",
+    "SLOTS",
+    "EXTRA_SLOTS",
+    "ORDER",
+    "HEAD",
+    "TAIL",
+    "GENERATIONS",
+    "STANDALONE",
+]
 
 GENERATIONS = ("legacy", "keras2", "keras3")
 
@@ -144,12 +155,66 @@ EXTRA_SLOTS: Tuple[SlotName, ...] = (
 )
 
 
+class StandaloneRow(NamedTuple):
+    """How stand-alone Keras (``keras.optimizers``, 2.0-2.3) lays out one class's ``weights``.
+
+    ``get_updates`` builds the list as ``head`` followed by one list per entry of
+    ``lists``, each with one value per ``params`` entry (the model's trainable
+    weights at compile time, in ``model.trainable_weights`` order). ``head``:
+    ``"iterations"`` (an int64 scalar), ``"momentum_cache"`` (Nadam's
+    ``m_schedule``, the product of its momentum schedule). ``lists``: canonical
+    slot names; Adam's ``"vhat"`` list holds ``K.zeros(1)`` placeholders when
+    ``amsgrad`` is off. ``first``/``last``: the releases (major, minor, patch)
+    with this layout, inclusive.
+    """
+
+    first: Tuple[int, int, int]
+    last: Tuple[int, int, int]
+    head: Tuple[str, ...]
+    lists: Tuple[str, ...]
+
+
+def _sa(first: str, last: str, head: str, lists: str) -> StandaloneRow:
+    def version(text: str) -> Tuple[int, int, int]:
+        major, minor, patch = (int(p) for p in text.split("."))
+        return major, minor, patch
+
+    return StandaloneRow(version(first), version(last), tuple(head.split()), tuple(lists.split()))
+
+
+#: Stand-alone Keras 2.0-2.3 ``.h5`` optimizer weights (``optimizer_weights``, the
+#: optimizer's ``get_weights()``), per canonical class: the names do not say which model
+#: variable a slot belongs to (``training/Adam/Variable_3:0``, ``training/Adam/m_2_1:0``),
+#: so each slot is tied by its position in its list to the model variable at that position
+#: of the trainable weights the file's ``model_weights`` stores (layer order, weight names).
+#: Read from ``keras/optimizers.py`` of 2.0.9, 2.1.6, 2.2.5 and 2.3.1 (amsgrad from 2.1.3,
+#: ``iterations`` of RMSprop/Adagrad/Adadelta and Nadam's ``m_schedule`` stored from 2.3.0);
+#: checked against files those wheels wrote (tests/data/old_keras, tools/export_old_keras.py).
+#: Their update rules are those of the legacy (OptimizerV2) classes, so the state reads as
+#: a ``legacy`` saver's (:data:`GENERATIONS`).
+STANDALONE: Dict[str, Tuple[StandaloneRow, ...]] = {
+    "SGD": (_sa("2.0.0", "2.3.99", "iterations", "momentum"),),
+    "RMSprop": (_sa("2.0.0", "2.2.99", "", "rms"), _sa("2.3.0", "2.3.99", "iterations", "rms")),
+    "Adagrad": (_sa("2.0.0", "2.2.99", "", "accumulator"), _sa("2.3.0", "2.3.99", "iterations", "accumulator")),
+    "Adadelta": (
+        _sa("2.0.0", "2.2.99", "", "accum_grad accum_var"),
+        _sa("2.3.0", "2.3.99", "iterations", "accum_grad accum_var"),
+    ),
+    "Adam": (_sa("2.0.0", "2.1.2", "iterations", "m v"), _sa("2.1.3", "2.3.99", "iterations", "m v vhat")),
+    "Adamax": (_sa("2.0.0", "2.3.99", "iterations", "m v"),),
+    "Nadam": (_sa("2.0.0", "2.2.99", "iterations", "m v"), _sa("2.3.0", "2.3.99", "iterations momentum_cache", "m v")),
+}
+
+
 class Saver(NamedTuple):
     """Who wrote the state: optimizer generation, Keras version (if the file says), container format."""
 
     generation: str  # "legacy" | "keras2" | "keras3"
     keras_version: Optional[str]
     format: str  # "h5" | "keras" | "savedmodel"
+    #: the stored layout where it is not its generation's own: ``"standalone"`` (stand-alone Keras
+    #: 2.0-2.3 ``get_weights()`` order, :data:`STANDALONE`; its update rules are ``generation``'s)
+    layout: Optional[str] = None
 
 
 class VariableState(NamedTuple):

@@ -58,7 +58,20 @@ from ._modelfile import (
     read_model_file,
 )
 from ._normalize import CustomObjects
-from ._state import EXTRA_SLOTS, HEAD, ORDER, SLOTS, TAIL, NoteTaker, OptimizerState, Saver, VariableState, slot_exists
+from ._state import (
+    EXTRA_SLOTS,
+    HEAD,
+    ORDER,
+    SLOTS,
+    STANDALONE,
+    TAIL,
+    NoteTaker,
+    OptimizerState,
+    Saver,
+    StandaloneRow,
+    VariableState,
+    slot_exists,
+)
 
 __all__ = ["read_state"]
 
@@ -400,11 +413,22 @@ class _H5Reader(NoteTaker):
                 names = _name_list(group, "weight_names", self.path)
                 values = [_dataset(group, name, self.path) for name in names]
             layer_of = _layer_weights(_group(fh, "model_weights", self.path), self.path) if names else {}
-        generation = self._generation(names, keras_version)
+            generation = self._generation(names, keras_version)
+            model_vars: Any = None
+            if generation == _STANDALONE:
+                try:
+                    model_vars = _h5_trainable(fh, self.path)
+                except _Refuse as exc:
+                    model_vars = exc
         saver = Saver(generation or "unknown", keras_version, "h5")
         if not names:
             self.notes.append("the file stores no optimizer weights (saved with include_optimizer=False, or never trained)")
             return self._state(saver, None, ())
+        if generation == _STANDALONE:
+            # stand-alone Keras 2.0-2.3: the update rules of the legacy classes (_state.STANDALONE)
+            saver = saver._replace(generation="legacy", layout=_STANDALONE)
+            count, tied = self._standalone(names, values, keras_version, model_vars)
+            return self._state(saver, count, tied)
         if generation == "legacy":
             iterations: Optional[int]
             iterations, builder = self._legacy(names, values)
@@ -432,10 +456,102 @@ class _H5Reader(NoteTaker):
                 return "keras2"
             if first == "iteration" or first.endswith("/iteration"):
                 return "keras3"
+            release = _standalone_release(keras_version)
+            if release is not None or first.rpartition("/")[2] == "iterations:0":
+                return _STANDALONE
             raise ModelFileError(
                 "%s: the optimizer weights start with %r, not the iteration count of any Keras generation" % (self.path, first)
             )
         return _generation_of(keras_version, self.opt.hint)
+
+    def _standalone(
+        self, names: List[str], values: List[Any], keras_version: Optional[str], model_vars: Any
+    ) -> Tuple[Optional[int], Tuple[VariableState, ...]]:
+        """Stand-alone Keras 2.0-2.3 (:data:`~kerasopt_compat._state.STANDALONE`): the one layout row of
+        the stored class whose release, head names, count and shapes agree with the file."""
+        cls = self.opt.cls
+        if cls is None:
+            self._untie("the file stores optimizer weights but no optimizer config: slots not tied")
+            return None, ()
+        rows = STANDALONE.get(cls)
+        if rows is None:
+            self._untie("no stand-alone Keras 2.x layout for optimizer class %r: slots not tied" % cls)
+            return None, ()
+        if isinstance(model_vars, _Refuse):
+            self._untie("stand-alone Keras 2.x optimizer weights: slots not tied: %s" % model_vars)
+            return None, ()
+        release = _standalone_release(keras_version)
+        why: List[str] = []
+        fits = []
+        for row in rows:
+            if release is not None and not row.first <= release <= row.last:
+                continue
+            problem = self._standalone_misfit(row, names, values, model_vars)
+            if problem is None:
+                fits.append(row)
+            else:
+                why.append(problem)
+        if len(fits) != 1:
+            self._untie(
+                "the optimizer weights (first %r) fit %s of kerasopt_compat's stand-alone Keras %s layouts for %s%s: "
+                "slots not tied"
+                % (names[0], len(fits) or "none", keras_version or "2.x", cls, " (%s)" % "; ".join(why) if why else "")
+            )
+            return None, ()
+        row = fits[0]
+        at = 0
+        iterations: Optional[int] = None
+        for what in row.head:
+            if what == "iterations":
+                iterations = _count(values[at], self.path, "the iteration count %r" % names[at])
+            else:
+                self.extra[what] = _float_scalar(values[at], self.path, names[at])
+            at += 1
+        n = len(model_vars)
+        slots: List[Dict[str, Any]] = [{} for _ in model_vars]
+        for k, slot in enumerate(row.lists):
+            for j in range(n):
+                value = values[at + k * n + j]
+                if not _standalone_placeholder(slot, self.opt.options):
+                    slots[j][slot] = value
+        if iterations is None:
+            self.notes.append(
+                "stand-alone Keras %s does not store %s's iteration count (it restarts at 0; %s's update does not "
+                "depend on it%s)"
+                % (keras_version or "2.0-2.2", cls, cls, "" if not self.opt.options.get("decay") else ", but its decay does")
+            )
+        variables = tuple(
+            VariableState(mv.name, i, mv.shape, slots[i], "name", layer=mv.layer) for i, mv in enumerate(model_vars)
+        )
+        return iterations, variables
+
+    def _standalone_misfit(
+        self, row: StandaloneRow, names: List[str], values: List[Any], model_vars: Sequence[_H5Var]
+    ) -> Optional[str]:
+        """Why the stored weights do not have ``row``'s layout, or None when they do."""
+        n = len(model_vars)
+        want = len(row.head) + len(row.lists) * n
+        if len(values) != want:
+            return "%d weights, not the %d that %s on %d trainable variables stores" % (
+                len(values),
+                want,
+                "+".join(row.head + row.lists) or "nothing",
+                n,
+            )
+        for at, what in enumerate(row.head):
+            stored = names[at].rpartition("/")[2]
+            if stored != _STANDALONE_HEAD[what] or getattr(values[at], "shape", None) != ():
+                return "weight %d is %r, not the scalar %s" % (at, names[at], _STANDALONE_HEAD[what])
+        if not row.head and names[0].rpartition("/")[2] in _STANDALONE_HEAD.values():
+            return "weight 0 is %r: a layout with a head" % names[0]
+        at = len(row.head)
+        for k, slot in enumerate(row.lists):
+            for j, mv in enumerate(model_vars):
+                shape = tuple(getattr(values[at + k * n + j], "shape", ()))
+                expected = (1,) if _standalone_placeholder(slot, self.opt.options) else mv.shape
+                if shape != expected:
+                    return "%s of %s has shape %s, not %s" % (slot, mv.name, shape, expected)
+        return None
 
     def _slot_table(self, generation: str) -> Optional[Dict[str, str]]:
         """The generation's own slot names of the stored class -> canonical, or None (no table: note)."""
@@ -594,6 +710,100 @@ def _layer_weights(group: Any, path: str) -> Dict[str, Tuple[str, int]]:
                     clashes.add(form)
                 out[form] = (layer, i)
     return {k: v for k, v in out.items() if k not in clashes}
+
+
+#: ``_H5Reader._generation``'s name for stand-alone Keras 2.0-2.3 optimizer weights.
+_STANDALONE = "standalone"
+#: Stored name (last component) of each head entry of :data:`~kerasopt_compat._state.STANDALONE`.
+_STANDALONE_HEAD = {"iterations": "iterations:0", "momentum_cache": "m_schedule:0"}
+
+
+def _standalone_release(keras_version: Optional[str]) -> Optional[Tuple[int, int, int]]:
+    """``(2, 3, 1)`` for a stand-alone Keras 2.0-2.3 ``keras_version`` (``2.3.1``); None for anything
+    else (``2.2.4-tf`` is tf.keras, 2.4+ stand-alone Keras is tf.keras underneath)."""
+    parts = (keras_version or "").split(".")
+    if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+        return None
+    release = (int(parts[0]), int(parts[1]), int(parts[2]) if len(parts) == 3 else 0)
+    return release if (2, 0, 0) <= release < (2, 4, 0) else None
+
+
+def _standalone_placeholder(slot: str, options: Mapping[str, Any]) -> bool:
+    """Adam's ``vhat`` list holds ``K.zeros(1)`` placeholders when ``amsgrad`` is off (Keras 2.1.3-2.3)."""
+    return slot == "vhat" and not options.get("amsgrad")
+
+
+def _count(value: Any, path: str, what: str) -> int:
+    """An iteration count: an integer scalar, or a float scalar holding a whole number."""
+    if getattr(getattr(value, "dtype", None), "kind", None) == "f" and getattr(value, "shape", None) == ():
+        number = float(value)
+        if number != int(number) or number < 0:
+            raise ModelFileError("%s: %s is %r, not a whole number" % (path, what, number))
+        return int(number)
+    return _int_scalar(value, path, what)
+
+
+class _H5Var(NamedTuple):
+    """A trainable model variable as an ``.h5`` file stores it."""
+
+    name: str  # its weight name without ``:0`` (``dense_1/kernel``)
+    layer: Tuple[str, int]  # (layer name, position among the layer's weight_names)
+    shape: Tuple[int, ...]
+
+
+#: Layer classes whose ``.h5`` weights are all trainable (when the layer is), besides
+#: :data:`_ALL_TRAINABLE`: Keras 2.x recurrent layers store their cell's weights themselves.
+_H5_ALL_TRAINABLE = frozenset(["LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "ConvLSTM2D"])
+
+
+def _h5_trainable(fh: Any, path: str) -> List[_H5Var]:
+    """The model's trainable variables in ``model.trainable_weights`` order, from an ``.h5`` file:
+    the layers in ``model_weights``' ``layer_names`` order, each layer's trainable weights (the
+    first of its ``weight_names``, by layer class: :func:`_trainable_indices`), the layer's
+    class and ``trainable`` flag from ``model_config`` (Keras 2.0/2.1 store a Sequential's config
+    as the bare list of layers)."""
+    raw = fh.attrs.get("model_config")
+    if raw is None:
+        raise _Refuse("the file stores no model_config")
+    doc = _json(_h5_str(raw, path, "the 'model_config' attribute"), path, "model_config")
+    config = doc.get("config") if isinstance(doc, Mapping) else None
+    layers = config if isinstance(config, list) else config.get("layers") if isinstance(config, Mapping) else None
+    if not isinstance(layers, list):
+        raise _Refuse("model_config lists no layers")
+    if isinstance(config, Mapping) and config.get("trainable") is False:
+        raise _Refuse("the whole model is frozen (trainable: false)")
+    by_name: Dict[str, Tuple[str, Mapping[str, Any]]] = {}
+    for layer in layers:
+        cls, cfg = _entry(layer, path)
+        if isinstance(cfg.get("name"), str):
+            by_name[cfg["name"]] = (cls, cfg)
+    group = fh.get("model_weights")
+    if group is None or not hasattr(group, "attrs") or "layer_names" not in group.attrs:
+        raise _Refuse("the file has no model_weights with layer_names")
+    out: List[_H5Var] = []
+    for layer in _name_list(group, "layer_names", path):
+        sub = group.get(layer)
+        weight_names = _name_list(sub, "weight_names", path) if sub is not None and hasattr(sub, "attrs") else []
+        if not weight_names:
+            continue
+        if layer not in by_name:
+            raise _Refuse("model_weights holds layer %r, which model_config does not list" % layer)
+        cls, cfg = by_name[layer]
+        if cls in _MODEL_CLASSES:
+            raise _Refuse("nested model %r: its weights' trainable order is not read from an old .h5" % layer)
+        if cfg.get("trainable") is False:
+            continue
+        if cls in _H5_ALL_TRAINABLE:
+            indices = list(range(len(weight_names)))
+        else:
+            indices = _trainable_indices(cls, cfg, len(weight_names), layer)
+        for i in indices:
+            name = weight_names[i]
+            dataset = sub.get(name)
+            if dataset is None or not hasattr(dataset, "shape"):
+                raise ModelFileError("%s: model_weights/%s lists %r, but there is no such dataset" % (path, layer, name))
+            out.append(_H5Var(name[:-2] if name.endswith(":0") else name, (layer, i), tuple(dataset.shape)))
+    return out
 
 
 def _join(scope: str, leaf: str) -> str:

@@ -11,7 +11,7 @@ import functools
 import importlib
 import inspect
 from types import ModuleType
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Tuple
 
 
 def optimizer_namespace(keras: ModuleType, path: str) -> Optional[Any]:
@@ -230,6 +230,139 @@ def keras3_model_from_keras2_config(config: Any, custom_objects: Dict[str, Any],
         except (ImportError, AttributeError):
             pass
         return saving_utils.model_from_config(config, custom_objects=custom_objects)
+
+
+class LegacyConfigRewrite(NamedTuple):
+    """One rewrite of a Keras 1/2 model config (an ``.h5`` ``model_config``) that Keras 3's
+    legacy loader builds wrongly or not at all.
+
+    ``first``/``last``: the Keras 3 releases that need it (``last`` None: still needed in the
+    newest checked, ``checked``). ``rewrite`` changes one config dict in place (every dict of
+    the config is offered) and returns whether it changed anything; it adds no class and
+    imports nothing.
+    """
+
+    name: str
+    what: str
+    first: Tuple[int, ...]
+    last: Optional[Tuple[int, ...]]
+    checked: str
+    rewrite: Callable[[Dict[str, Any]], bool]
+
+
+def _sequential_layer_list(node: Dict[str, Any]) -> bool:
+    if node.get("class_name") != "Sequential" or not isinstance(node.get("config"), list):
+        return False
+    node["config"] = {"name": "sequential", "layers": node["config"]}
+    return True
+
+
+def _first_layer_batch_input_shape(node: Dict[str, Any]) -> bool:
+    config = node.get("config")
+    if node.get("class_name") != "Sequential" or not isinstance(config, dict):
+        return False
+    layers = config.get("layers")
+    if not isinstance(layers, list) or not layers or not isinstance(layers[0], dict):
+        return False
+    first = layers[0]
+    cfg = first.get("config")
+    if first.get("class_name") == "InputLayer" or not isinstance(cfg, dict) or cfg.get("batch_input_shape") is None:
+        return False
+    shape = cfg.pop("batch_input_shape")
+    names = {(layer.get("config") or {}).get("name") for layer in layers if isinstance(layer, dict)}
+    name = "%s_input" % cfg.get("name", "layer")
+    while name in names:
+        name += "_"
+    input_cfg: Dict[str, Any] = {"batch_input_shape": shape, "sparse": False, "name": name}
+    if isinstance(cfg.get("dtype"), str):
+        input_cfg["dtype"] = cfg["dtype"]
+    layers.insert(0, {"class_name": "InputLayer", "config": input_cfg})
+    return True
+
+
+def _initializer_dtype(node: Dict[str, Any]) -> bool:
+    changed = False
+    for key, value in node.items():
+        if not (isinstance(key, str) and key.endswith("_initializer") and isinstance(value, dict)):
+            continue
+        cfg = value.get("config")
+        if isinstance(value.get("class_name"), str) and isinstance(cfg, dict) and "dtype" in cfg:
+            del cfg["dtype"]
+            changed = True
+    return changed
+
+
+#: Keras 1/2 model configs that Keras 3's legacy ``.h5`` loader
+#: (``keras.src.legacy.saving.saving_utils.model_from_config``) gets wrong, rewritten by
+#: :func:`keras3_legacy_model_config` before it reads them (``kerasopt_compat.load_model``).
+#: Each can go when the oldest supported Keras 3 release no longer needs it.
+KERAS3_LEGACY_CONFIG_REWRITES: Tuple[LegacyConfigRewrite, ...] = (
+    LegacyConfigRewrite(
+        "sequential_layer_list",
+        "stand-alone Keras 1.x-2.1 store a Sequential's config as the bare list of its layers; Keras 3 fails "
+        '("pop expected at most 1 argument")',
+        (3, 0),
+        None,
+        "3.3.3, 3.15.1",
+        _sequential_layer_list,
+    ),
+    LegacyConfigRewrite(
+        "first_layer_batch_input_shape",
+        "a Sequential whose first layer stores batch_input_shape [None, 2] (stand-alone Keras 2.x, TF 1.x "
+        "tf.keras) is built with input shape (None, None, 2) (model_from_config passes it as input_shape), so "
+        "predict/fit fail; an InputLayer entry with that batch_input_shape is put before the layer, as tf.keras 2.x "
+        "Sequential configs have it",
+        (3, 0),
+        None,
+        "3.3.3, 3.15.1",
+        _first_layer_batch_input_shape,
+    ),
+    LegacyConfigRewrite(
+        "initializer_dtype",
+        "TF 1.x tf.keras initializers store their dtype (GlorotUniform {'seed': None, 'dtype': 'float32'}); "
+        "Keras 3 initializers take none (\"unexpected keyword argument 'dtype'\"): dropped (the layer's dtype decides)",
+        (3, 0),
+        None,
+        "3.3.3, 3.15.1",
+        _initializer_dtype,
+    ),
+)
+
+
+def _dicts(node: Any) -> Iterable[Dict[str, Any]]:
+    """Every dict of a JSON document, outermost first (a rewrite may add entries below it)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+
+
+def keras3_legacy_model_config(doc: Any, keras_version: Tuple[int, ...]) -> List[str]:
+    """Rewrite a stored Keras 1/2 model config (``model_config`` of an ``.h5``) in place for
+    Keras 3 release ``keras_version`` (:data:`KERAS3_LEGACY_CONFIG_REWRITES`); returns the
+    names of the rewrites that changed it.
+
+    >>> doc = {"class_name": "Sequential", "config": [{"class_name": "Dense",
+    ...        "config": {"name": "dense_1", "batch_input_shape": [None, 2], "units": 2}}]}
+    >>> keras3_legacy_model_config(doc, (3, 15, 1))
+    ['sequential_layer_list', 'first_layer_batch_input_shape']
+    >>> [layer["class_name"] for layer in doc["config"]["layers"]]
+    ['InputLayer', 'Dense']
+    """
+    applied: List[str] = []
+    for row in KERAS3_LEGACY_CONFIG_REWRITES:
+        if keras_version < row.first or (row.last is not None and keras_version > row.last):
+            continue
+        changed = False
+        for node in list(_dicts(doc)):
+            changed = row.rewrite(node) or changed
+        if changed:
+            applied.append(row.name)
+    return applied
 
 
 #: Keras 2 wrappers whose config holds another layer's config under these keys. Keras 3's

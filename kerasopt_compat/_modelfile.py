@@ -462,17 +462,14 @@ def unbuildable(path: PathLike, fmt: str, release: str) -> Optional[str]:
     fspath = os.fspath(path)
     for row in rows:
         if row.match == "op" and row.value and _savedmodel_has_op(fspath, row.value):
-            return "%s (written by %s), which %s cannot load: %s" % (
-                row.what,
-                row.written_by,
-                release,
-                row.instead,
-            )
+            return _whole_file(row, release)
     config = _model_config(fspath, fmt)
-    if config is None:
-        return None
-    found = _first_feature(config, [row for row in rows if row.match != "op"])
-    if found is None:
+    found = None if config is None else _first_feature(config, [row for row in rows if row.match not in ("op", "file")])
+    if found is None:  # last, a file of the container (the most general row)
+        folder = os.path.dirname(fspath) if os.path.basename(fspath) == _METADATA_PB else fspath
+        for row in rows:
+            if row.match == "file" and row.value and os.path.isfile(os.path.join(folder, row.value)):
+                return _whole_file(row, release)
         return None
     row, layer, layer_cls, cls = found
     return "layer %r (%s)%s stores %s (key %r, written by %s), which %s's load_model cannot build: %s" % (
@@ -485,6 +482,10 @@ def unbuildable(path: PathLike, fmt: str, release: str) -> Optional[str]:
         release,
         row.instead,
     )
+
+
+def _whole_file(row: T.ModelFeature, release: str) -> str:
+    return "%s (written by %s), which %s cannot load: %s" % (row.what, row.written_by, release, row.instead)
 
 
 def _model_config(path: str, fmt: str) -> Any:

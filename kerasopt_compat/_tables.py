@@ -651,8 +651,9 @@ class ModelFeature(NamedTuple):
     #: ``"no_module"`` (its config's ``key`` is an object without ``module``),
     #: ``"module"`` (its own ``module`` is ``value``), ``"inbound"`` (it is a
     #: layer of a functional model whose ``inbound_nodes`` hold Keras 3's
-    #: ``{"args": ..., "kwargs": ...}`` dicts); or ``"op"`` (a SavedModel whose
-    #: ``saved_model.pb`` runs the graph op ``value``)
+    #: ``{"args": ..., "kwargs": ...}`` dicts); ``"op"`` (a SavedModel whose
+    #: ``saved_model.pb`` runs the graph op ``value``); or ``"file"`` (a
+    #: SavedModel folder holding the file ``value``)
     match: str
     #: the object classes it is looked for at (empty: every class)
     classes: FrozenSet[str]
@@ -706,8 +707,9 @@ _ALL_FORMATS = frozenset(["h5", "keras", "savedmodel"])
 
 #: What a release's own ``load_model`` cannot build from the model config a
 #: newer (or other-generation) Keras stored. A graph op is looked for first
-#: (the graph loads before the layers); the rest is named at the first object,
-#: in stored order, that a row matches (rows in table order at each object).
+#: (the graph loads before the layers); then the first object, in stored
+#: order, that a row matches (rows in table order at each object); a file of
+#: the container (``"file"`` rows) last.
 #: ``fix_model`` rewrites only the optimizer; when the copy's model config has
 #: one of these for its target, it says so (:class:`ModelConfigWarning`, a
 #: :class:`FileFormatWarning`; an error with ``strict=True``), naming the
@@ -718,6 +720,18 @@ _ALL_FORMATS = frozenset(["h5", "keras", "savedmodel"])
 #: their neighbours (Keras 2 only added keys). A row goes when no supported
 #: release needs it.
 MODEL_FEATURES: Tuple[ModelFeature, ...] = (
+    ModelFeature(
+        "the Keras metadata in keras_metadata.pb",
+        "file",
+        frozenset(),
+        "",
+        "keras_metadata.pb",
+        frozenset(["savedmodel"]),
+        "TF 2.5+ (seen: TF 2.7, 2.9, 2.11)",
+        frozenset(["tf2.4"]),
+        "TF 2.4 reads a Keras SavedModel's metadata from saved_model.pb, which these releases leave empty "
+        "(JSONDecodeError): load it with TF 2.5+ (kerasopt_compat.load_model there) and save it as .h5 for TF 2.4",
+    ),
     ModelFeature(
         "a SavedModel graph using the op DisableCopyOnRead",
         "op",

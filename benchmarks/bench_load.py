@@ -48,6 +48,8 @@ model.save(path)
 print(tf.__version__, keras.__version__ if hasattr(keras, "__version__") else "")
 """
 
+_VERSION = "import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'; import tensorflow as tf; print(tf.__version__)"
+
 _LOAD = r"""
 import json, os, resource, sys, time, warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -106,6 +108,7 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="where to write the big file (a temporary folder by default)")
     parser.add_argument("--keep", action="store_true", help="keep the big file")
     parser.add_argument("--modes", default="native,ours,full")
+    parser.add_argument("--file", default=None, help="time this existing .h5 instead of writing one (kept)")
     parser.add_argument("--root", default=ROOT, help="the kerasopt_compat checkout to time (default: this one)")
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="koc-bench-load-", dir=args.dir)
@@ -116,13 +119,17 @@ def main() -> None:
         depth += 1
     modes = args.modes.split(",")
     try:
-        versions = subprocess.run(
-            [sys.executable, "-c", _WRITE, path, str(width), str(depth)], check=True, capture_output=True, text=True
-        ).stdout.split()
+        if args.file:
+            path, versions = args.file, [subprocess.check_output([sys.executable, "-c", _VERSION], text=True).strip()]
+        else:
+            versions = subprocess.run(
+                [sys.executable, "-c", _WRITE, path, str(width), str(depth)], check=True, capture_output=True, text=True
+            ).stdout.split()
         size = os.path.getsize(path)
         largest = _largest(path)
         print(
             "Python %s, TF %s; %s: %.0f MB (%d Dense(%d) + Dense(8), Adam, 1 step); largest tensor %.1f MB; "
+            "kerasopt_compat from %s; "
             "load average %s"
             % (
                 platform.python_version(),
@@ -132,6 +139,7 @@ def main() -> None:
                 depth,
                 width,
                 largest / 1e6,
+                args.root,
                 "%.2f %.2f %.2f" % os.getloadavg(),
             )
         )

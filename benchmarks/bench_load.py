@@ -13,7 +13,8 @@ imports. Printed: min/median/max per loader, the ratios of the medians, and
 the goal: ours <= 1.1x native time, peak <= native peak + the largest single
 tensor in the file. A third loader, ``full``, is the native load followed by
 ``restore_state`` of the whole state into a new optimizer (every slot read,
-one variable at a time): the path taken where the native tie is wrong. The
+one variable at a time): the path taken where the native tie is wrong;
+``--before CHECKOUT`` adds that checkout's ``load_model`` as loader ``before``. The
 big file is deleted at the end unless ``--keep``.
 """
 
@@ -90,9 +91,14 @@ def _largest(path: str) -> int:
     return max(sizes)
 
 
-def _child(mode: str, path: str, root: str) -> Dict[str, float]:
+def _child(mode: str, path: str, args: argparse.Namespace) -> Dict[str, float]:
+    root = args.before if mode == "before" else args.root
     out = subprocess.run(
-        [sys.executable, "-c", _LOAD, mode, path, root], check=True, capture_output=True, text=True, env=dict(os.environ)
+        [sys.executable, "-c", _LOAD, "ours" if mode == "before" else mode, path, root],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -110,6 +116,7 @@ def main() -> None:
     parser.add_argument("--modes", default="native,ours,full")
     parser.add_argument("--file", default=None, help="time this existing .h5 instead of writing one (kept)")
     parser.add_argument("--root", default=ROOT, help="the kerasopt_compat checkout to time (default: this one)")
+    parser.add_argument("--before", default=None, help="another checkout, timed as loader 'before' (its load_model)")
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="koc-bench-load-", dir=args.dir)
     path = os.path.join(folder, "big_adam.h5")
@@ -117,7 +124,7 @@ def main() -> None:
     width, depth = 4096, 1
     while depth * width * width * 12 < args.mb * 1e6:
         depth += 1
-    modes = args.modes.split(",")
+    modes = args.modes.split(",") + (["before"] if args.before else [])
     try:
         if args.file:
             path, versions = args.file, [subprocess.check_output([sys.executable, "-c", _VERSION], text=True).strip()]
@@ -146,11 +153,11 @@ def main() -> None:
         if args.runs < 1:
             return
         for mode in modes:  # warm-up: page cache, bytecode
-            _child(mode, path, args.root)
+            _child(mode, path, args)
         results: Dict[str, List[Dict[str, float]]] = {m: [] for m in modes}
         for i in range(args.runs):
             for mode in modes if i % 2 == 0 else modes[::-1]:
-                results[mode].append(_child(mode, path, args.root))
+                results[mode].append(_child(mode, path, args))
         print("load average after: %.2f %.2f %.2f; %d runs per loader, alternating" % (os.getloadavg() + (args.runs,)))
         print()
         print("| loader | load_model s (min / median / max) | peak RSS MB (min / median / max) | RSS before MB | iterations |")
@@ -172,11 +179,14 @@ def main() -> None:
                     continue
                 ratio = med[mode]["s"] / med["native"]["s"]
                 extra = med[mode]["peak"] - med["native"]["peak"]
+                paired = [o["seconds"] / n["seconds"] for o, n in zip(results[mode], results["native"])]
                 print(
-                    "%s / native: time %.2fx (goal <= 1.1x: %s), peak %+.0f MB (goal <= +%.0f MB, the largest tensor: %s)"
+                    "%s / native: time %.2fx (ratio of medians; paired ratios per round min / median / max %s; "
+                    "goal <= 1.1x: %s), peak %+.0f MB (goal <= +%.0f MB, the largest tensor: %s)"
                     % (
                         mode,
                         ratio,
+                        _stats(paired),
                         "met" if ratio <= 1.1 else "NOT met",
                         extra,
                         largest / 2**20,

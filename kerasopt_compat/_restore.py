@@ -923,6 +923,8 @@ def _over_native(model: Any, state: OptimizerState, strict: bool, generation: Op
     if not order or live.iterations()[1] != (raw if raw is not None else state.iterations):
         return None  # not built, or the native loader did not assign the stored state
     trainable = list(model.trainable_variables)
+    if any(live.slot(var, slot) is None for var in trainable for slot, _used in live.slot_names()):
+        return None  # built for other variables than the model's trainable ones
     issues = _Issues()
     iterations = int(state.iterations)
     saver_gen = state.saver.generation if state.saver else live.generation
@@ -999,7 +1001,7 @@ def _plan_slots(
                         missing.append("%s (%s)" % (name, canonical))
                 continue
             value = have.pop(canonical)
-            if not isinstance(value, StoredArray):  # read by read_state(lazy=True): only its shape so far
+            if not isinstance(value, StoredArray):  # a StoredArray (read_state(lazy=True)) is read when assigned
                 value = np.asarray(value)
             shape = tuple(int(d) for d in slot_var.shape)
             if tuple(value.shape) != shape:

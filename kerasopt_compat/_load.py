@@ -247,7 +247,7 @@ def _with_state(
             _attach(model, deserialize(wanted, custom_objects, strict=strict))
         return model
     try:
-        stored = read_state(path, custom_objects=_custom_names(custom_objects))
+        stored = read_state(path, custom_objects=_custom_names(custom_objects), lazy=True)
     except KerasOptCompatError as exc:
         return _state_not_restored(model, path, state, "kerasopt_compat cannot read it: %s" % exc)
     unbuilt = _build_unbuilt(model)
@@ -260,7 +260,13 @@ def _with_state(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            restore_state(model, stored, strict=state == "require", optimizer=None if stored.optimizer else dict(wanted))
+            restore_state(
+                model,
+                stored,
+                strict=state == "require",
+                optimizer=None if stored.optimizer else dict(wanted),
+                reuse_native=not rebuilt,  # slots the native loader already tied right are kept, not read again
+            )
         except OptimizerStateError:
             raise
         except KerasOptCompatError as exc:

@@ -31,7 +31,7 @@ import warnings
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Type
 
 from . import _errors as E
-from ._state import GENERATIONS, SLOTS, OptimizerState, Saver, SlotName, VariableState
+from ._state import GENERATIONS, SLOTS, OptimizerState, Saver, SlotName, StoredArray, VariableState
 from .fixes import compiled_optimizer_follows
 
 __all__ = [
@@ -169,7 +169,10 @@ class RestoreReport(NamedTuple):
     its generation; ``saver`` who wrote the state; ``iterations`` the restored
     iteration count (None when refused); ``slots`` one :class:`SlotRestore`
     per (variable, slot); ``warnings`` the messages of every warning issued;
-    ``refused`` why the whole state was refused (the optimizer is fresh), else None.
+    ``refused`` why the whole state was refused (the optimizer is fresh), else None;
+    ``kept`` how many slot variables (``reuse_native=True``) already held their
+    stored value by the right tie and were left as the native loader assigned
+    them, not read again.
     """
 
     optimizer: Any
@@ -179,6 +182,7 @@ class RestoreReport(NamedTuple):
     slots: Tuple[SlotRestore, ...]
     warnings: Tuple[str, ...]
     refused: Optional[str] = None
+    kept: int = 0
 
     @property
     def exact(self) -> bool:
@@ -705,12 +709,16 @@ def _build_optimizer(
         if current is None:
             raise E.NoOptimizerError("restore_state: " + why + ", and the model has no optimizer to start fresh with")
         return current, why
-    family = generation
-    if family is None and state.saver is not None and state.saver.generation in ("legacy", _flavour().default_family):
+    return _deserialize(config, None, strict=strict, family=_family(state, generation)), None
+
+
+def _family(state: OptimizerState, generation: Optional[str]) -> Optional[str]:
+    """The generation :func:`restore_state` builds the optimizer in (None: the installed default)."""
+    if generation is None and state.saver is not None and state.saver.generation in ("legacy", _flavour().default_family):
         # the saver's generation, but never TF 2.9/2.10's optimizers.experimental preview (its RMSprop keeps
         # momentum without the learning rate): there the default class continues a Keras 2 state
-        family = state.saver.generation
-    return _deserialize(config, None, strict=strict, family=family), None
+        return state.saver.generation
+    return generation
 
 
 def _attach(model: Any, optimizer: Any) -> None:
@@ -739,6 +747,7 @@ def restore_state(
     strict: bool = False,
     optimizer: Any = None,
     generation: Optional[str] = None,
+    reuse_native: bool = False,
 ) -> RestoreReport:
     """Restore an optimizer's training state into ``model``, slot by model variable.
 
@@ -774,6 +783,18 @@ def restore_state(
     :class:`~kerasopt_compat.OptimizerStateError` instead, before the model
     is touched. A refused state leaves a fresh optimizer.
 
+    ``reuse_native=True`` (what :func:`~kerasopt_compat.load_model` passes
+    when the native loader returned the stored optimizer): where the model's
+    optimizer is of the class and generation the restore would build and
+    already holds the stored iteration count, the tie the native loader made
+    by position is compared with the tie by variable, by names, shapes and
+    positions only (no value is read): a slot whose stored value the native
+    loader already put in the right place is kept as it is
+    (:attr:`RestoreReport.kept`), only the others are read and assigned, into
+    that same optimizer. Anything else (a slot that would start fresh, a
+    different class or generation, another iteration count) restores into a
+    new optimizer as without it; the outcome is the same either way.
+
     >>> state = state_of(trained.optimizer, trained)                  # doctest: +SKIP
     >>> report = restore_state(fresh_copy, state)                     # doctest: +SKIP
     >>> report.exact, report.iterations                               # doctest: +SKIP
@@ -782,15 +803,21 @@ def restore_state(
     """
     from ._live import _reports_installed
 
-    return _reports_installed(_restore)(model, source, strict, optimizer, generation)
+    return _reports_installed(_restore)(model, source, strict, optimizer, generation, reuse_native)
 
 
-def _restore(model: Any, source: Any, strict: bool, optimizer: Any, generation: Optional[str]) -> RestoreReport:
+def _restore(
+    model: Any, source: Any, strict: bool, optimizer: Any, generation: Optional[str], reuse_native: bool = False
+) -> RestoreReport:
     if generation is not None and generation not in GENERATIONS:
         raise E.InvalidConfigError(
             "generation must be one of %s" % (GENERATIONS,), key="generation", value=generation, has_value=True
         )
     state = _read_source(source)
+    if reuse_native and optimizer is None:
+        report = _over_native(model, state, strict, generation)
+        if report is not None:
+            return report
     issues = _Issues()
     opt, refused = _build_optimizer(model, state, optimizer, generation, strict, issues)
     trainable = list(model.trainable_variables)
@@ -814,24 +841,107 @@ def _restore(model: Any, source: Any, strict: bool, optimizer: Any, generation: 
             issues.add(E.NoStateWarning, "the state %s holds no iteration count: it restarts at 0" % state.path)
         _plan_class_wide(state, live, saver_gen, iterations or 0, issues, entries, plan)
         _plan_rules(state, live, saver_gen, trainable, issues, entries)
+    return _apply(model, state, live, plan, iterations, raw, strict, issues, entries, refused)
+
+
+def _apply(
+    model: Any,
+    state: OptimizerState,
+    live: _Live,
+    plan: Sequence[Tuple[Any, Any]],
+    iterations: Optional[int],
+    raw: Optional[int],
+    strict: bool,
+    issues: _Issues,
+    entries: List[SlotRestore],
+    refused: Optional[str],
+    kept: int = 0,
+) -> RestoreReport:
+    """Assign the plan (stored values read one variable at a time), attach the optimizer, report."""
     issues.raise_if(strict)
     for variable, value in plan:
-        variable.assign(value)
+        variable.assign(value() if isinstance(value, _Read) else value)
     if iterations is not None:
         live.set_iterations(iterations, raw)
     if live.class_name == "Nadam" and live.generation == "keras2" and iterations is not None:
         # Keras 2 Nadam updates its product when this Python counter differs from iterations + 2.
         live.inner._u_product_counter = iterations + 1
-    _attach(model, opt)
+    _attach(model, live.optimizer)
     return RestoreReport(
-        optimizer=opt,
+        optimizer=live.optimizer,
         generation=live.generation,
         saver=state.saver,
         iterations=iterations if refused is None else None,
         slots=tuple(entries),
         warnings=issues.emit(),
         refused=refused,
+        kept=kept,
     )
+
+
+class _Read:
+    """A plan value still in the file (:class:`StoredArray`), read and cast when it is assigned."""
+
+    __slots__ = ("stored", "dtype")
+
+    def __init__(self, stored: StoredArray, dtype: str) -> None:
+        self.stored, self.dtype = stored, dtype
+
+    def __call__(self) -> Any:
+        import numpy as np
+
+        return np.asarray(self.stored.read()).astype(self.dtype, copy=False)
+
+
+def _native_order(live: _Live) -> List[Any]:
+    """The optimizer's variables in the order ``set_weights`` and the native loaders assign stored
+    values by position (legacy ``weights``; Keras 2 ``variables``, a method in TF 2.9/2.10's
+    ``optimizers.experimental``; Keras 3 ``variables``); empty while it is not built."""
+    inner = live.inner
+    values = getattr(inner, "weights" if live.generation == "legacy" else "variables", None)
+    if callable(values):
+        values = values()
+    return list(values or ())
+
+
+def _over_native(model: Any, state: OptimizerState, strict: bool, generation: Optional[str]) -> Optional[RestoreReport]:
+    """``reuse_native``: restore into the model's own optimizer, assigning only the slots whose stored
+    value the native loader did not already put in place; None where that is not the same outcome
+    as a restore into a new optimizer (the caller then does that)."""
+    native = getattr(model, "optimizer", None)
+    if native is None or not state.optimizer or not state.iterations:
+        return None
+    live = _Live(native)
+    wanted_class = (state.optimizer or {}).get("class_name")
+    family = _family(state, generation) or _flavour().default_family
+    if live.wrapper is not None or live.class_name is None or live.class_name != wanted_class or live.generation != family:
+        return None
+    from ._load import optimizer_matches
+
+    if not optimizer_matches(_flavour(), native, state.optimizer):
+        return None  # other hyperparameters than the stored ones: a new optimizer, as without reuse_native
+    order = _native_order(live)
+    raw = state.extra.get("raw_iterations") if isinstance(state.extra, Mapping) else None
+    if not order or live.iterations()[1] != (raw if raw is not None else state.iterations):
+        return None  # not built, or the native loader did not assign the stored state
+    trainable = list(model.trainable_variables)
+    if any(live.slot(var, slot) is None for var in trainable for slot, _used in live.slot_names()):
+        return None  # built for other variables than the model's trainable ones
+    issues = _Issues()
+    iterations = int(state.iterations)
+    saver_gen = state.saver.generation if state.saver else live.generation
+    entries, plan = _plan_slots(state, live, trainable, saver_gen, issues, _layer_weights(model, trainable))
+    _plan_class_wide(state, live, saver_gen, iterations, issues, entries, plan)
+    _plan_rules(state, live, saver_gen, trainable, issues, entries)
+    if any(e.status not in ("restored", "unused") for e in entries):
+        return None  # a slot that starts fresh or is not exact: the native loader may have filled it
+    position = {id(v): p for p, v in enumerate(order)}
+    todo = [
+        (var, value)
+        for var, value in plan
+        if not (isinstance(value, _Read) and value.stored.position is not None and position.get(id(var)) == value.stored.position)
+    ]
+    return _apply(model, state, live, todo, iterations, raw, strict, issues, entries, None, len(plan) - len(todo))
 
 
 def _plan_slots(
@@ -892,13 +1002,16 @@ def _plan_slots(
                     if stored is not None:
                         missing.append("%s (%s)" % (name, canonical))
                 continue
-            value = np.asarray(have.pop(canonical))
+            value = have.pop(canonical)
+            if not isinstance(value, StoredArray):  # a StoredArray (read_state(lazy=True)) is read when assigned
+                value = np.asarray(value)
             shape = tuple(int(d) for d in slot_var.shape)
             if tuple(value.shape) != shape:
                 entries.append(SlotRestore(name, canonical, "dropped", "stored shape %s, slot shape %s" % (value.shape, shape)))
                 dropped.setdefault(canonical, []).append(name)
                 continue
-            plan.append((slot_var, value.astype(_dtype_name(slot_var))))
+            dtype = _dtype_name(slot_var)
+            plan.append((slot_var, _Read(value, dtype) if isinstance(value, StoredArray) else value.astype(dtype)))
             entries.append(SlotRestore(name, canonical, "restored"))
         for canonical, value in have.items():
             if (

@@ -11,11 +11,12 @@ determined (``VariableState.tie == "position"``).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 __all__ = [
     "OptimizerState",
     "VariableState",
+    "StoredArray",
     "Saver",
     "SLOTS",
     "EXTRA_SLOTS",
@@ -227,7 +228,8 @@ class VariableState(NamedTuple):
     ``_``); ``None`` where the format stores no names (``tie == "position"``).
     ``index`` is its position in the saver's trainable-variable order (for
     named formats, the order in which the file first names it). ``slots`` maps
-    canonical slot names (:data:`SLOTS`, :data:`EXTRA_SLOTS`) to numpy arrays.
+    canonical slot names (:data:`SLOTS`, :data:`EXTRA_SLOTS`) to numpy arrays
+    (or :class:`StoredArray`, read on demand, from ``read_state(lazy=True)``).
     ``tie`` says how the slots were tied to the variable: ``"name"``,
     ``"object-graph"`` or ``"position"``. ``model_path``, for ``.keras``
     archives, is where the model variable itself sits in ``model.weights.h5``
@@ -249,6 +251,38 @@ class VariableState(NamedTuple):
     tie: str
     model_path: Optional[str] = None
     layer: Optional[Tuple[str, int]] = None
+
+
+class StoredArray:
+    """A slot value still in the file: its shape and dtype, read only when asked (:meth:`read`).
+
+    ``read_state(path, lazy=True)`` gives these instead of numpy arrays for every
+    non-scalar slot, so that a state can be tied (names and shapes) without
+    reading it, and restored one variable at a time: never the whole state in
+    memory at once. ``position`` is the value's place in the optimizer weights
+    the file stores (``.h5`` ``optimizer_weights``' ``weight_names``), the
+    position by which the native loaders assign it (``set_weights``), or None.
+    ``numpy.asarray(stored)`` reads it too.
+    """
+
+    __slots__ = ("shape", "dtype", "position", "_read")
+
+    def __init__(self, shape: Tuple[int, ...], dtype: Any, position: Optional[int], read: Callable[[], Any]) -> None:
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = dtype
+        self.position = position
+        self._read = read
+
+    def read(self) -> Any:
+        """The value, read from the file now (a numpy array)."""
+        return self._read()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        value = self._read()
+        return value if dtype is None else value.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return "StoredArray(shape=%s, dtype=%s, position=%s)" % (self.shape, self.dtype, self.position)
 
 
 def slot_exists(slot: SlotName, generation: str, options: Mapping[str, Any]) -> bool:

@@ -69,6 +69,7 @@ from ._state import (
     OptimizerState,
     Saver,
     StandaloneRow,
+    StoredArray,
     VariableState,
     slot_exists,
 )
@@ -80,7 +81,9 @@ _METADATA_JSON = _KERAS_METADATA
 _IN_MEMORY = 64 * 1024 * 1024
 
 
-def read_state(path: PathLike, *, custom_objects: CustomObjects = None, unknown_keys: str = "error") -> OptimizerState:
+def read_state(
+    path: PathLike, *, custom_objects: CustomObjects = None, unknown_keys: str = "error", lazy: bool = False
+) -> OptimizerState:
     """Read the optimizer's training state stored in a model file.
 
     ``path`` is an ``.h5``/``.hdf5`` file, a ``.keras`` archive or a TF 2.x
@@ -89,6 +92,10 @@ def read_state(path: PathLike, *, custom_objects: CustomObjects = None, unknown_
     is read by :func:`kerasopt_compat._ckpt.savedmodel_state`. ``custom_objects`` lets the canonical dict of your own optimizer
     class through (its slots are then not tied: no slot table; see notes);
     ``unknown_keys`` is as for :func:`~kerasopt_compat.read_optimizer`.
+    ``lazy=True`` (``.h5``): every non-scalar slot is a
+    :class:`~kerasopt_compat._state.StoredArray` (shape, dtype, position in the
+    file) read from the file only when asked, so that a big state is tied
+    without reading it and restored one variable at a time.
 
     >>> st = read_state("model.h5")                                  # doctest: +SKIP
     >>> st.iterations, st.saver.generation, [(v.name, sorted(v.slots)) for v in st.variables][:1]  # doctest: +SKIP
@@ -100,7 +107,7 @@ def read_state(path: PathLike, *, custom_objects: CustomObjects = None, unknown_
     fspath = os.fspath(path)
     fmt = _detect(fspath)
     if fmt == "h5":
-        return _H5Reader(fspath, read_model_file(fspath), custom_objects, unknown_keys).read()
+        return _H5Reader(fspath, read_model_file(fspath), custom_objects, unknown_keys, lazy).read()
     if fmt == "keras":
         return _KerasReader(fspath, read_model_file(fspath), custom_objects, unknown_keys).read()
     if fmt == "savedmodel":
@@ -378,6 +385,47 @@ def _dataset(group: Any, name: str, path: str) -> Any:
     return value[()] if value.shape == () else value
 
 
+def _dataset_or_later(group: Any, name: str, path: str, position: int) -> Any:
+    """A scalar's value now, an array's :class:`StoredArray` (read from ``path`` when asked)."""
+    h5py = _h5py()
+    try:
+        dataset = h5py.h5d.open(group.id, name.encode("utf-8"))
+    except KeyError:
+        raise ModelFileError("%s: %s lists %r, but there is no such dataset" % (path, group.name, name)) from None
+    except (ValueError, OSError, RuntimeError, TypeError) as exc:
+        raise ModelFileError("%s: cannot open %s/%s as a dataset: %s" % (path, group.name, name, exc)) from None
+    try:
+        shape, dtype = tuple(dataset.shape), dataset.dtype
+    finally:
+        dataset.close()
+    if dtype.kind not in "biuf":
+        raise ModelFileError("%s: %s/%s holds %s, not numbers" % (path, group.name, name, dtype))
+    if shape == ():
+        return _dataset(group, name, path)
+    return StoredArray(shape, dtype, position, _H5Later(path, group.name, name))
+
+
+class _H5Later:
+    """Reads one dataset of an ``.h5`` file, the file opened for that read only."""
+
+    __slots__ = ("path", "group", "name")
+
+    def __init__(self, path: str, group: str, name: str) -> None:
+        self.path, self.group, self.name = path, group, name
+
+    def __call__(self) -> Any:
+        h5py = _h5py()
+        try:
+            fh = h5py.File(self.path, "r")
+        except (OSError, ValueError) as exc:
+            raise ModelFileError("%s: h5py cannot read the file: %s" % (self.path, exc)) from None
+        with fh, _h5_errors(self.path, self.group):
+            group = fh.get(self.group)
+            if group is None:
+                raise ModelFileError("%s: %s is gone (the file changed after its state was read)" % (self.path, self.group))
+            return _dataset(group, self.name, self.path)
+
+
 def numpy() -> Any:
     import numpy as np
 
@@ -388,8 +436,11 @@ def numpy() -> Any:
 
 
 class _H5Reader(NoteTaker):
-    def __init__(self, path: str, stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str = "error") -> None:
+    def __init__(
+        self, path: str, stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str = "error", lazy: bool = False
+    ) -> None:
         self.path = path
+        self.lazy = lazy
         self.opt = _opt_info(stored, custom_objects, unknown_keys)
         self.notes: List[str] = []
         self.untied = False  # stored slot values left untied (OptimizerState.untied)
@@ -411,7 +462,10 @@ class _H5Reader(NoteTaker):
                 values: List[Any] = []
             else:
                 names = _name_list(group, "weight_names", self.path)
-                values = [_dataset(group, name, self.path) for name in names]
+                if self.lazy:
+                    values = [_dataset_or_later(group, name, self.path, i) for i, name in enumerate(names)]
+                else:
+                    values = [_dataset(group, name, self.path) for name in names]
             layer_of = _layer_weights(_group(fh, "model_weights", self.path), self.path) if names else {}
             generation = self._generation(names, keras_version)
             model_vars: Any = None

@@ -358,8 +358,9 @@ _DECLARED_FREE = 16 * 1024 * 1024
 _MAX_RATIO = 64
 
 
-def _dataset(group: Any, name: str, path: str) -> Any:
-    """The value of dataset ``name`` (a path below ``group``), read with h5py's low-level calls (2x faster)."""
+def _open_dataset(group: Any, name: str, path: str) -> Any:
+    """Dataset ``name`` (a path below ``group``) opened with h5py's low-level calls, its storage checked
+    (:func:`_plain_storage`); the caller closes it."""
     h5py = _h5py()
     try:
         dataset = h5py.h5d.open(group.id, name.encode("utf-8"))
@@ -372,6 +373,13 @@ def _dataset(group: Any, name: str, path: str) -> Any:
     except BaseException:
         dataset.close()
         raise
+    return dataset
+
+
+def _dataset(group: Any, name: str, path: str) -> Any:
+    """The value of dataset ``name`` (a path below ``group``), read with h5py's low-level calls (2x faster)."""
+    h5py = _h5py()
+    dataset = _open_dataset(group, name, path)
     try:
         dtype = dataset.dtype
         if dtype.kind not in "biuf":
@@ -386,14 +394,9 @@ def _dataset(group: Any, name: str, path: str) -> Any:
 
 
 def _dataset_or_later(group: Any, name: str, path: str, position: int) -> Any:
-    """A scalar's value now, an array's :class:`StoredArray` (read from ``path`` when asked)."""
-    h5py = _h5py()
-    try:
-        dataset = h5py.h5d.open(group.id, name.encode("utf-8"))
-    except KeyError:
-        raise ModelFileError("%s: %s lists %r, but there is no such dataset" % (path, group.name, name)) from None
-    except (ValueError, OSError, RuntimeError, TypeError) as exc:
-        raise ModelFileError("%s: cannot open %s/%s as a dataset: %s" % (path, group.name, name, exc)) from None
+    """A scalar's value now, an array's :class:`StoredArray` (read from ``path`` when asked); its
+    storage is checked now (:func:`_plain_storage`), as for an eager read."""
+    dataset = _open_dataset(group, name, path)
     try:
         shape, dtype = tuple(dataset.shape), dataset.dtype
     finally:

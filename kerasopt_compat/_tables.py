@@ -740,8 +740,9 @@ MODEL_FEATURES: Tuple[ModelFeature, ...] = (
         "DisableCopyOnRead",
         frozenset(["savedmodel"]),
         "TF 2.15 and tf_keras 2.21 (not TF 2.11)",
-        _tf2(4, 10),
-        "TF <= 2.10 lack the op ('Op type not registered'): load it with TF 2.11+ or tf_keras, or save the model as .h5 there",
+        _tf2(4, 9),
+        "TF <= 2.9 lack the op ('Op type not registered'; TF 2.10 has it): load it with TF 2.10+ or tf_keras, "
+        "or save the model as .h5 there",
     ),
     ModelFeature(
         "a Keras 3 class path for Functional",

@@ -209,6 +209,11 @@ def _keras3_nadam_product(beta_1: float, iterations: int) -> float:
     return product
 
 
+def _float64(variable: Any) -> Any:
+    """A live variable's value as float64 (TF 2.4's ``Variable.__array__`` takes no dtype)."""
+    return np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable).astype("float64")
+
+
 @pytest.mark.tf
 @pytest.mark.parametrize("item", CORPUS, ids=IDS)
 def test_load_model_restores_and_resumes(item: Tuple[str, Dict[str, Any]]) -> None:
@@ -243,9 +248,9 @@ def test_load_model_restores_and_resumes(item: Tuple[str, Dict[str, Any]]) -> No
             assert cache == pytest.approx(_keras3_nadam_product(0.9, case["iterations"]), rel=1e-5)
         elif "momentum_cache" in case["extra"]:
             assert cache == pytest.approx(case["extra"]["momentum_cache"], rel=1e-6)
-    before = [np.asarray(v, dtype="float64") for v in model.trainable_variables]
+    before = [_float64(v) for v in model.trainable_variables]
     model.train_on_batch(x, y)
-    after = [np.asarray(v, dtype="float64") for v in model.trainable_variables]
+    after = [_float64(v) for v in model.trainable_variables]
     want = [np.asarray(w["value"], dtype="float64") for w in case["next_weights"]]
     worst = max(float(np.max(np.abs(a - w)) / np.max(np.abs(w - b))) for a, w, b in zip(after, want, before))
     if "NadamScheduleWarning" in said:

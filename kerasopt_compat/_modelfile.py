@@ -464,11 +464,14 @@ def unbuildable(path: PathLike, fmt: str, release: str) -> Optional[str]:
         if row.match == "op" and row.value and _savedmodel_has_op(fspath, row.value):
             return _whole_file(row, release)
     config = _model_config(fspath, fmt)
-    found = None if config is None else _first_feature(config, [row for row in rows if row.match not in ("op", "file")])
-    if found is None:  # last, a file of the container (the most general row)
+    whole = ("op", "file", "saved_by")
+    found = None if config is None else _first_feature(config, [row for row in rows if row.match not in whole])
+    if found is None:  # last, the container's own files and metadata (the most general rows)
         folder = os.path.dirname(fspath) if os.path.basename(fspath) == _METADATA_PB else fspath
         for row in rows:
             if row.match == "file" and row.value and os.path.isfile(os.path.join(folder, row.value)):
+                return _whole_file(row, release)
+            if row.match == "saved_by" and row.value and _saved_by_keras2(fspath, row.key, row.value):
                 return _whole_file(row, release)
         return None
     row, layer, layer_cls, cls = found
@@ -482,6 +485,21 @@ def unbuildable(path: PathLike, fmt: str, release: str) -> Optional[str]:
         release,
         row.instead,
     )
+
+
+def _saved_by_keras2(path: str, key: str, first: str) -> bool:
+    """Whether the ``.keras`` archive's ``metadata.json`` says a Keras 2 release from ``first`` on saved it."""
+    from ._optional import parse_version
+
+    try:
+        meta = json.loads(_zip_member(path, _KERAS_METADATA).decode("utf-8-sig"))
+    except (ModelFileError, OSError, KeyError, ValueError):
+        return False
+    version = meta.get(key) if isinstance(meta, Mapping) else None
+    if not isinstance(version, str):
+        return False
+    found = parse_version(version)
+    return parse_version(first) <= found[:2] and found[0] == 2
 
 
 def _whole_file(row: T.ModelFeature, release: str) -> str:

@@ -652,8 +652,10 @@ class ModelFeature(NamedTuple):
     #: ``"module"`` (its own ``module`` is ``value``), ``"inbound"`` (it is a
     #: layer of a functional model whose ``inbound_nodes`` hold Keras 3's
     #: ``{"args": ..., "kwargs": ...}`` dicts); ``"op"`` (a SavedModel whose
-    #: ``saved_model.pb`` runs the graph op ``value``); or ``"file"`` (a
-    #: SavedModel folder holding the file ``value``)
+    #: ``saved_model.pb`` runs the graph op ``value``); ``"file"`` (a
+    #: SavedModel folder holding the file ``value``); or ``"saved_by"`` (a
+    #: ``.keras`` archive whose ``metadata.json`` ``key`` is a Keras 2 version
+    #: from ``value`` on)
     match: str
     #: the object classes it is looked for at (empty: every class)
     classes: FrozenSet[str]
@@ -708,8 +710,8 @@ _ALL_FORMATS = frozenset(["h5", "keras", "savedmodel"])
 #: What a release's own ``load_model`` cannot build from the model config a
 #: newer (or other-generation) Keras stored. A graph op is looked for first
 #: (the graph loads before the layers); then the first object, in stored
-#: order, that a row matches (rows in table order at each object); a file of
-#: the container (``"file"`` rows) last.
+#: order, that a row matches (rows in table order at each object); the
+#: container's own files and metadata (``"file"``, ``"saved_by"`` rows) last.
 #: ``fix_model`` rewrites only the optimizer; when the copy's model config has
 #: one of these for its target, it says so (:class:`ModelConfigWarning`, a
 #: :class:`FileFormatWarning`; an error with ``strict=True``), naming the
@@ -720,6 +722,19 @@ _ALL_FORMATS = frozenset(["h5", "keras", "savedmodel"])
 #: their neighbours (Keras 2 only added keys). A row goes when no supported
 #: release needs it.
 MODEL_FEATURES: Tuple[ModelFeature, ...] = (
+    ModelFeature(
+        "a .keras archive of Keras 2.13+ (its weights stored by tracked path)",
+        "saved_by",
+        frozenset(),
+        "keras_version",
+        "2.13",
+        frozenset(["keras"]),
+        "Keras 2.13-2.15 and tf_keras",
+        frozenset(["tf2.12"]),
+        "TF 2.12 finds a layer's weights in a .keras archive by the layer's name, which newer archives do not "
+        "store them under ('expected 2 variables, but received 0'): load it with TF 2.13+ or tf_keras, or "
+        "convert it to .h5 there",
+    ),
     ModelFeature(
         "the Keras metadata in keras_metadata.pb",
         "file",

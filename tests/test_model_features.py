@@ -85,6 +85,7 @@ EXAMPLES: Dict[str, Any] = {
     ),
     "a SavedModel graph using the op DisableCopyOnRead": (_sequential(_DENSE), None),
     "the Keras metadata in keras_metadata.pb": (_sequential(_DENSE), None),
+    "a .keras archive of Keras 2.13+ (its weights stored by tracked path)": (_sequential(_DENSE), None),
 }
 
 #: The same models without the feature (what the other generation writes).
@@ -115,10 +116,13 @@ WITHOUT: Dict[str, Any] = {
     "a list as BatchNormalization axis": _sequential(_layer("BatchNormalization", axis=1)),
     "a SavedModel graph using the op DisableCopyOnRead": _sequential(_DENSE),
     "the Keras metadata in keras_metadata.pb": _sequential(_DENSE),  # the test removes the file itself
+    "a .keras archive of Keras 2.13+ (its weights stored by tracked path)": _sequential(_DENSE),  # Keras 2.12 metadata
 }
 
 
-def _write(tmp_path: pathlib.Path, fmt: str, config: Any, graph_op: str = "ReadVariableOp") -> pathlib.Path:
+def _write(
+    tmp_path: pathlib.Path, fmt: str, config: Any, graph_op: str = "ReadVariableOp", keras_version: str = "x"
+) -> pathlib.Path:
     """A minimal file of ``fmt`` storing ``config`` as its model config (no weights: the rows read the config only)."""
     if fmt == "h5":
         h5py = pytest.importorskip("h5py")
@@ -130,7 +134,7 @@ def _write(tmp_path: pathlib.Path, fmt: str, config: Any, graph_op: str = "ReadV
         path = tmp_path / "m.keras"
         with zipfile.ZipFile(path, "w") as zf:
             zf.writestr("config.json", json.dumps(dict(config, compile_config=None)))
-            zf.writestr("metadata.json", json.dumps({"keras_version": "x"}))
+            zf.writestr("metadata.json", json.dumps({"keras_version": keras_version}))
         return path
     path = tmp_path / "m.savedmodel"
     (path / "variables").mkdir(parents=True)
@@ -150,7 +154,7 @@ def test_every_row_has_an_example_and_names_known_releases_and_formats():
     for row in T.MODEL_FEATURES:
         assert row.cannot and row.cannot <= set(T.RELEASES), row.what
         assert row.formats <= {"h5", "keras", "savedmodel"} and row.formats, row.what
-        assert row.match in ("key", "list", "class", "no_module", "module", "inbound", "op", "file"), row.what
+        assert row.match in ("key", "list", "class", "no_module", "module", "inbound", "op", "file", "saved_by"), row.what
 
 
 @pytest.mark.parametrize("row", _rows(), ids=lambda row: row.what[:40])
@@ -162,6 +166,8 @@ def test_each_row_on_a_synthetic_config(row, tmp_path):
         folder.mkdir()
         if row.match == "op":
             path = _write(folder, fmt, config, graph_op=str(row.value))
+        elif row.match == "saved_by":
+            path = _write(folder, fmt, config, keras_version="2.15.0")
         else:
             path = _write(folder, fmt, config)
         for target in sorted(row.cannot):
@@ -173,7 +179,7 @@ def test_each_row_on_a_synthetic_config(row, tmp_path):
             reason = unbuildable(path, fmt, target)
             assert reason is None or row.what not in reason, (target, reason)
         (folder / "without").mkdir()
-        without = _write(folder / "without", fmt, WITHOUT[row.what])
+        without = _write(folder / "without", fmt, WITHOUT[row.what], keras_version="2.12.0")
         if row.match == "file":  # the same SavedModel without that file (a TF 2.4 one keeps its metadata elsewhere)
             (without / str(row.value)).unlink()
         for target in sorted(row.cannot):  # another row may still name the file (TF 2.4: keras_metadata.pb)

@@ -723,16 +723,16 @@ _ALL_FORMATS = frozenset(["h5", "keras", "savedmodel"])
 #: release needs it.
 MODEL_FEATURES: Tuple[ModelFeature, ...] = (
     ModelFeature(
-        "a .keras archive of Keras 2.13+ (its weights stored by tracked path)",
+        "a .keras archive of Keras 2.15+ (its weights stored by tracked path)",
         "saved_by",
         frozenset(),
         "keras_version",
-        "2.13",
+        "2.15",
         frozenset(["keras"]),
-        "Keras 2.13-2.15 and tf_keras",
-        frozenset(["tf2.12"]),
-        "TF 2.12 finds a layer's weights in a .keras archive by the layer's name, which newer archives do not "
-        "store them under ('expected 2 variables, but received 0'): load it with TF 2.13+ or tf_keras, or "
+        "Keras 2.15 and tf_keras",
+        _tf2(12, 14),
+        "TF 2.12-2.14 find a layer's weights in a .keras archive by the layer's name, which Keras 2.15 does not "
+        "store them under ('expected 2 variables, but received 0'): load it with TF 2.15 or tf_keras, or "
         "convert it to .h5 there",
     ),
     ModelFeature(

@@ -85,7 +85,7 @@ EXAMPLES: Dict[str, Any] = {
     ),
     "a SavedModel graph using the op DisableCopyOnRead": (_sequential(_DENSE), None),
     "the Keras metadata in keras_metadata.pb": (_sequential(_DENSE), None),
-    "a .keras archive of Keras 2.13+ (its weights stored by tracked path)": (_sequential(_DENSE), None),
+    "a .keras archive of Keras 2.15+ (its weights stored by tracked path)": (_sequential(_DENSE), None),
 }
 
 #: The same models without the feature (what the other generation writes).
@@ -116,7 +116,7 @@ WITHOUT: Dict[str, Any] = {
     "a list as BatchNormalization axis": _sequential(_layer("BatchNormalization", axis=1)),
     "a SavedModel graph using the op DisableCopyOnRead": _sequential(_DENSE),
     "the Keras metadata in keras_metadata.pb": _sequential(_DENSE),  # the test removes the file itself
-    "a .keras archive of Keras 2.13+ (its weights stored by tracked path)": _sequential(_DENSE),  # Keras 2.12 metadata
+    "a .keras archive of Keras 2.15+ (its weights stored by tracked path)": _sequential(_DENSE),  # Keras 2.14 metadata
 }
 
 
@@ -179,7 +179,7 @@ def test_each_row_on_a_synthetic_config(row, tmp_path):
             reason = unbuildable(path, fmt, target)
             assert reason is None or row.what not in reason, (target, reason)
         (folder / "without").mkdir()
-        without = _write(folder / "without", fmt, WITHOUT[row.what], keras_version="2.12.0")
+        without = _write(folder / "without", fmt, WITHOUT[row.what], keras_version="2.14.0")
         if row.match == "file":  # the same SavedModel without that file (a TF 2.4 one keeps its metadata elsewhere)
             (without / str(row.value)).unlink()
         for target in sorted(row.cannot):  # another row may still name the file (TF 2.4: keras_metadata.pb)

@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ._atomic import check_folder, overlap
 from ._errors import KerasOptCompatError
+from .fixes import shutdown_broken_pool
 
 __all__ = ["add_options", "incomplete_savedmodel", "many_or_one", "model_files", "one_file", "run"]
 
@@ -284,28 +285,34 @@ def _pooled(pending: Any, workers: int, context: Any, stop: Any, broken: List[Tu
     from concurrent.futures.process import BrokenProcessPool
 
     window: Any = deque()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_setup) as pool:
-        try:
-            while pending or window:
-                while pending and len(window) < 2 * workers:
-                    window.append((pending[0], pool.submit(_one, pending[0])))  # a broken pool raises here
-                    pending.popleft()
-                job, future = window[0]
-                try:
-                    line = future.result()
-                except BrokenProcessPool:
-                    raise
-                except Exception as exc:  # noqa: BLE001 -- e.g. a result that does not pickle: that file's line
-                    line = _failed(job, exc)
-                window.popleft()
-                yield line
-                if stop():
-                    break
-        except BrokenProcessPool:
-            broken.extend(window)
-            window.clear()
-        for _, future in window:
-            future.cancel()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_setup)
+    try:
+        while pending or window:
+            while pending and len(window) < 2 * workers:
+                window.append((pending[0], pool.submit(_one, pending[0])))  # a broken pool raises here
+                pending.popleft()
+            job, future = window[0]
+            try:
+                line = future.result()
+            except BrokenProcessPool:
+                raise
+            except Exception as exc:  # noqa: BLE001 -- e.g. a result that does not pickle: that file's line
+                line = _failed(job, exc)
+            window.popleft()
+            yield line
+            if stop():
+                break
+    except BrokenProcessPool:
+        broken.extend(window)
+        window.clear()
+        shutdown_broken_pool(pool)  # never waits on the workers that are left
+        return
+    except BaseException:
+        shutdown_broken_pool(pool)
+        raise
+    for _, future in window:
+        future.cancel()
+    pool.shutdown(wait=True)
 
 
 def _worker_setup() -> None:
@@ -324,11 +331,17 @@ def _isolated(job: Job, context: Any) -> Dict[str, Any]:
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup) as pool:
-        try:
-            return pool.submit(_one, job).result()  # type: ignore[no-any-return]
-        except BrokenProcessPool:
-            return _failed(job, RuntimeError("the worker process reading this file died (crashed or was killed)"))
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup)
+    try:
+        line = pool.submit(_one, job).result()
+    except BrokenProcessPool:
+        shutdown_broken_pool(pool)
+        return _failed(job, RuntimeError("the worker process reading this file died (crashed or was killed)"))
+    except BaseException:
+        shutdown_broken_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+    return line  # type: ignore[no-any-return]
 
 
 def _keras_name(rel: str) -> str:

@@ -232,6 +232,23 @@ def keras3_model_from_keras2_config(config: Any, custom_objects: Dict[str, Any],
         return saving_utils.model_from_config(config, custom_objects=custom_objects)
 
 
+def shutdown_broken_pool(pool: Any) -> None:
+    """Shut down a ``ProcessPoolExecutor`` whose pool broke (a worker was killed), without waiting.
+
+    CPython 3.12.1 (seen with ``pyenv``'s 3.12.1; 3.8-3.11 and 3.13.0 return) hangs in
+    ``shutdown(wait=True)`` -- which ``with pool:`` calls -- after ``BrokenProcessPool``: a
+    surviving worker waits on the call queue forever and the manager thread is joined. The
+    surviving workers are terminated (they would be anyway: the pool is unusable) and the
+    executor shut down with ``wait=False``. Can go when the oldest supported 3.12 is fixed.
+    """
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.terminate()
+        except (OSError, AttributeError, ValueError):
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 class LegacyConfigRewrite(NamedTuple):
     """One rewrite of a Keras 1/2 model config (an ``.h5`` ``model_config``) that Keras 3's
     legacy loader builds wrongly or not at all.

@@ -280,11 +280,13 @@ def _results(jobs: List[Job], workers: int, stop: Any) -> Iterator[Dict[str, Any
 def _pooled(pending: Any, workers: int, context: Any, stop: Any, broken: List[Tuple[Job, Any]]) -> Iterator[Dict[str, Any]]:
     """Run ``pending`` (consumed from the left) in one pool; when it breaks, the files in flight (with their
     futures) go to ``broken``."""
+    import multiprocessing
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     window: Any = deque()
+    before = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_setup)
     try:
         while pending or window:
@@ -305,10 +307,10 @@ def _pooled(pending: Any, workers: int, context: Any, stop: Any, broken: List[Tu
     except BrokenProcessPool:
         broken.extend(window)
         window.clear()
-        shutdown_broken_pool(pool)  # never waits on the workers that are left
+        shutdown_broken_pool(pool, set(multiprocessing.active_children()) - before)  # never waits on them
         return
     except BaseException:
-        shutdown_broken_pool(pool)
+        shutdown_broken_pool(pool, set(multiprocessing.active_children()) - before)
         raise
     for _, future in window:
         future.cancel()
@@ -328,17 +330,19 @@ def _worker_setup() -> None:
 
 def _isolated(job: Job, context: Any) -> Dict[str, Any]:
     """One file in a worker of its own: its line, or (the worker died again) an error line saying so."""
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    before = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup)
     try:
         line = pool.submit(_one, job).result()
     except BrokenProcessPool:
-        shutdown_broken_pool(pool)
+        shutdown_broken_pool(pool, set(multiprocessing.active_children()) - before)
         return _failed(job, RuntimeError("the worker process reading this file died (crashed or was killed)"))
     except BaseException:
-        shutdown_broken_pool(pool)
+        shutdown_broken_pool(pool, set(multiprocessing.active_children()) - before)
         raise
     pool.shutdown(wait=True)
     return line  # type: ignore[no-any-return]

@@ -232,21 +232,26 @@ def keras3_model_from_keras2_config(config: Any, custom_objects: Dict[str, Any],
         return saving_utils.model_from_config(config, custom_objects=custom_objects)
 
 
-def shutdown_broken_pool(pool: Any) -> None:
-    """Shut down a ``ProcessPoolExecutor`` whose pool broke (a worker was killed), without waiting.
+def shutdown_broken_pool(pool: Any, workers: Iterable[Any]) -> None:
+    """Shut down a ``ProcessPoolExecutor`` whose pool broke (a worker was killed), without waiting on it.
 
-    CPython 3.12.1 (seen with ``pyenv``'s 3.12.1; 3.8-3.11 and 3.13.0 return) hangs in
-    ``shutdown(wait=True)`` -- which ``with pool:`` calls -- after ``BrokenProcessPool``: a
-    surviving worker waits on the call queue forever and the manager thread is joined. The
-    surviving workers are terminated (they would be anyway: the pool is unusable) and the
-    executor shut down with ``wait=False``. Can go when the oldest supported 3.12 is fixed.
+    After ``BrokenProcessPool`` CPython 3.12.1 hangs in ``shutdown(wait=True)`` -- which ``with
+    pool:`` calls -- and 3.13.0 even in ``shutdown(wait=False)`` (its manager thread holds the
+    shutdown lock while it joins a surviving worker that waits on the call queue forever); 3.8-3.11
+    return. ``workers``: the pool's worker processes (``multiprocessing.active_children()`` that
+    appeared with the pool); they are killed and reaped first (the pool is unusable anyway), then
+    the executor is shut down without waiting. Can go when the oldest supported 3.12/3.13 are fixed.
     """
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
+    for process in workers:
         try:
-            process.terminate()
-        except (OSError, AttributeError, ValueError):
+            process.kill()
+            process.join(5)
+        except (OSError, AttributeError, ValueError, AssertionError):
             pass
-    pool.shutdown(wait=False, cancel_futures=True)
+    try:
+        pool.shutdown(wait=False, cancel_futures=True)
+    except TypeError:  # Python 3.8 has no cancel_futures (the pending futures are the caller's to drop)
+        pool.shutdown(wait=False)
 
 
 class LegacyConfigRewrite(NamedTuple):

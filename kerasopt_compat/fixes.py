@@ -239,13 +239,21 @@ def shutdown_broken_pool(pool: Any, workers: Iterable[Any]) -> None:
     pool:`` calls -- and 3.13.0 even in ``shutdown(wait=False)`` (its manager thread holds the
     shutdown lock while it joins a surviving worker that waits on the call queue forever); 3.8-3.11
     return. ``workers``: the pool's worker processes (``multiprocessing.active_children()`` that
-    appeared with the pool); they are killed and reaped first (the pool is unusable anyway), then
+    appeared with the pool); they are terminated (killed after 5 s) and reaped first (the pool is unusable anyway), then
     the executor is shut down without waiting. Can go when the oldest supported 3.12/3.13 are fixed.
     """
+    workers = list(workers)
+    for process in workers:  # SIGTERM first: a worker ends the file it was writing, its temporary removed
+        try:
+            process.terminate()
+        except (OSError, AttributeError, ValueError, AssertionError):
+            pass
     for process in workers:
         try:
-            process.kill()
             process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
         except (OSError, AttributeError, ValueError, AssertionError):
             pass
     try:

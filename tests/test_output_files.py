@@ -7,6 +7,7 @@ inputs are hashed before and after.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -58,22 +59,25 @@ def _cli(*argv: str, cwd: pathlib.Path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture
-def umask022():
-    old = os.umask(0o022)
+@contextlib.contextmanager
+def _umask(mask: int):
+    old = os.umask(mask)
     try:
         yield
     finally:
         os.umask(old)
+
+
+@pytest.fixture
+def umask022():
+    with _umask(0o022):
+        yield
 
 
 @pytest.fixture
 def umask027():
-    old = os.umask(0o027)
-    try:
+    with _umask(0o027):
         yield
-    finally:
-        os.umask(old)
 
 
 # --------------------------------------------------------------------------- modes

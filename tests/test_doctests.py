@@ -6,7 +6,13 @@ import doctest
 
 import pytest
 
-from kerasopt_compat import _errors, _fixbulk, _normalize, _optional, _restore, _statewrite, _values, _write
+from kerasopt_compat import _errors, _optional
+from kerasopt_compat._cli import bulk as _fixbulk
+from kerasopt_compat._config import normalize as _normalize
+from kerasopt_compat._config import values as _values
+from kerasopt_compat._config import write as _write
+from kerasopt_compat._keras import restore as _restore
+from kerasopt_compat._state import layout as _statewrite
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,8 @@ from typing import Callable, Dict, Iterator, List, Optional
 import pytest
 
 import kerasopt_compat as koc
-from kerasopt_compat import _modelfile
 from kerasopt_compat.__main__ import main
+from kerasopt_compat._files import model as _modelfile
 
 h5py = pytest.importorskip("h5py")
 np = pytest.importorskip("numpy")
@@ -476,7 +476,7 @@ SLOT_KEY = "optimizer/_variables/1/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def _bundle_parts(sm: pathlib.Path):
-    from kerasopt_compat._ckpt import OBJECT_GRAPH_KEY, Bundle
+    from kerasopt_compat._files.bundle import OBJECT_GRAPH_KEY, Bundle
 
     bundle = Bundle(sm / "variables" / "variables")
     tensors = {
@@ -492,7 +492,7 @@ def _forged_savedmodel(tmp_path: pathlib.Path, *, graph=None, tensors=None, over
     test-only writer of tests/test_ckpt.py, with changed tensors, entries, object graph or header."""
     from test_ckpt import _copy, encode_graph, write_bundle
 
-    from kerasopt_compat._ckpt import OBJECT_GRAPH_KEY
+    from kerasopt_compat._files.bundle import OBJECT_GRAPH_KEY
 
     sm = _copy(tmp_path)
     old_graph, old_tensors = _bundle_parts(sm)
@@ -509,8 +509,8 @@ def _rewrite_header(prefix: pathlib.Path, header: bytes) -> None:
     """Write the index again with another BundleHeaderProto (the entry with the empty key)."""
     from test_ckpt import _block
 
-    from kerasopt_compat import _protowire as pw
-    from kerasopt_compat._ckpt import _table_entries
+    from kerasopt_compat._files import protowire as pw
+    from kerasopt_compat._files.bundle import _table_entries
 
     index = pathlib.Path(str(prefix) + ".index")
     entries = [(k, header if k == b"" else v) for k, v in _table_entries(index.read_bytes(), str(index))]
@@ -524,7 +524,7 @@ def _rewrite_header(prefix: pathlib.Path, header: bytes) -> None:
 
 
 def _tag(number: int, wire: int) -> bytes:
-    from kerasopt_compat import _protowire as pw
+    from kerasopt_compat._files import protowire as pw
 
     return pw.encode_varint(number << 3 | wire)
 
@@ -571,7 +571,7 @@ def test_checkpoint_variable_missing_from_the_index(tmp_path):
     attrs = tuple(a._replace(checkpoint_key="gone/.ATTRIBUTES/VARIABLE_VALUE") for a in graph.nodes[node].attributes)
     nodes = list(graph.nodes)
     nodes[node] = nodes[node]._replace(attributes=attrs)
-    from kerasopt_compat._ckpt import ObjectGraph
+    from kerasopt_compat._files.bundle import ObjectGraph
 
     sm = _forged_savedmodel(tmp_path, graph=ObjectGraph(nodes, graph.where))
     with pytest.raises(koc.ModelFileError, match="'gone/.ATTRIBUTES/VARIABLE_VALUE'"):
@@ -581,7 +581,7 @@ def test_checkpoint_variable_missing_from_the_index(tmp_path):
 def test_checkpoint_list_child_named_like_a_digit(tmp_path):
     from test_ckpt import _copy
 
-    from kerasopt_compat._ckpt import ObjectGraph
+    from kerasopt_compat._files.bundle import ObjectGraph
 
     good = koc.read_state(_copy(tmp_path / "probe"))
     graph, _ = _bundle_parts(_copy(tmp_path / "probe2"))
@@ -594,7 +594,7 @@ def test_checkpoint_list_child_named_like_a_digit(tmp_path):
 
 
 def test_checkpoint_declared_big_endian_is_refused(tmp_path):
-    from kerasopt_compat import _protowire as pw
+    from kerasopt_compat._files import protowire as pw
 
     header = _tag(1, 0) + pw.encode_varint(1) + _tag(2, 0) + pw.encode_varint(1)  # num_shards 1, BIG endian
     sm = _forged_savedmodel(tmp_path, header=header)
@@ -698,7 +698,7 @@ def test_an_h5_slot_declaring_gigabytes_it_does_not_store(tmp_path):
 
 def test_a_deep_object_graph_of_long_names_is_refused(tmp_path):
     """A 4000-node chain of 2000-character names: its object paths would take ~16 GB."""
-    from kerasopt_compat._ckpt import GraphNode, ObjectGraph
+    from kerasopt_compat._files.bundle import GraphNode, ObjectGraph
 
     nodes = [GraphNode((("n" * 2000, i + 1),), (), ()) for i in range(3999)] + [GraphNode((), (), ())]
     graph = ObjectGraph(nodes, "forged")

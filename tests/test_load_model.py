@@ -23,9 +23,10 @@ require_keras()
 from model_helpers import file_id, model_files, path_of  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat._flavour import flavour  # noqa: E402
-from kerasopt_compat._load import optimizer_matches  # noqa: E402
-from kerasopt_compat._modelfile import _WRITERS, native_entry  # noqa: E402
+from kerasopt_compat._config import tables as _tables  # noqa: E402
+from kerasopt_compat._files.model import _WRITERS, native_entry  # noqa: E402
+from kerasopt_compat._keras.flavour import flavour  # noqa: E402
+from kerasopt_compat._models.load import optimizer_matches  # noqa: E402
 
 pytest.importorskip("h5py")
 
@@ -170,7 +171,7 @@ def test_load_model_restores_the_stored_optimizer(item, tmp_path):
         assert "the stored optimizer was not the cause" in str(ours_error) + "".join(getattr(ours_error, "__notes__", []))
     elif REFUSED in (row["ours"], row["native_after_fix"]):
         # only a class newer than this release (FIRST_RELEASE), never one it loaded natively
-        assert inner["class_name"] in koc._tables.FIRST_RELEASE, row
+        assert inner["class_name"] in _tables.FIRST_RELEASE, row
         assert row["native"] != OK, row
         assert row["ours"] in (OK, REFUSED) and row["native_after_fix"] in (OK, FAILS_COMPILE, REFUSED), row
         if row["ours"] == REFUSED:  # only where the installed Keras has no class for it at all
@@ -222,7 +223,7 @@ def no_optimizer(path, row):
 
 
 def rebuilds_savedmodel(path) -> bool:
-    """Keras 3 refuses TF 2.x SavedModels; kerasopt_compat.load_model rebuilds them (kerasopt_compat._smload)."""
+    """Keras 3 refuses TF 2.x SavedModels; kerasopt_compat.load_model rebuilds them (kerasopt_compat._models.savedmodel)."""
     return flavour().default_family == "keras3" and os.path.isdir(str(path))
 
 

@@ -21,9 +21,9 @@ import pytest
 from model_helpers import MODELS, file_id, manifests, model_files, path_of, with_optimizer
 
 import kerasopt_compat as koc
-from kerasopt_compat import _modelfile
-from kerasopt_compat import _tables as T
 from kerasopt_compat.__main__ import main
+from kerasopt_compat._config import tables as T
+from kerasopt_compat._files import model as _modelfile
 
 h5py = pytest.importorskip("h5py")
 

@@ -15,8 +15,8 @@ import warnings
 import pytest
 
 import kerasopt_compat as koc
-from kerasopt_compat import _tables as T
 from kerasopt_compat.__main__ import main
+from kerasopt_compat._config import tables as T
 
 ADAMW_EMA = {
     "class_name": "AdamW",

@@ -15,9 +15,9 @@ import os
 import warnings
 from typing import Any, Mapping, Optional, Sequence
 
-from ._atomic import check_folder, write_file
-from ._errors import KerasOptCompatError, ModelFileError
-from ._modelfile import PathLike, _refuse_input_as_output
+from .._errors import KerasOptCompatError, ModelFileError
+from .._files.atomic import check_folder, write_file
+from .._files.model import PathLike, _refuse_input_as_output
 
 __all__ = ["upgrade_model"]
 
@@ -43,9 +43,9 @@ def upgrade_model(
     >>> upgrade_model("saved_by_tf215/", "model.keras")          # doctest: +SKIP
     'model.keras'
     """
-    from ._flavour import flavour
-    from ._load import load_model
-    from ._optional import parse_version
+    from .._keras.flavour import flavour
+    from .._optional import parse_version
+    from .load import load_model
 
     src_path, dst_path = os.fspath(src), os.fspath(dst)
     if not dst_path.endswith(".keras"):
@@ -68,7 +68,7 @@ def upgrade_model(
         raise exc
     model = load_model(src_path, custom_objects, state=state, strict=strict)
     if getattr(model, "optimizer", None) is not None:
-        from ._restore import _Live
+        from .._keras.restore import _Live
 
         if _Live(model.optimizer).generation == "legacy":
             _archive_generation(model, src_path, state, strict)
@@ -91,9 +91,9 @@ def _archive_generation(model: Any, src_path: str, state: str, strict: bool) -> 
     the two generations' update rules differ (Nadam, RMSprop) that says so with
     its :class:`~kerasopt_compat.OptimizerStateWarning` subclass, or raises
     with ``state="require"``. Keras 3 has no legacy optimizers."""
-    from ._errors import OptimizerStateError, OptimizerStateWarning
-    from ._live import deserialize, serialize
-    from ._restore import _attach, _Live, restore_state
+    from .._errors import OptimizerStateError, OptimizerStateWarning
+    from .._keras.live import deserialize, serialize
+    from .._keras.restore import _attach, _Live, restore_state
 
     if state != "fresh":
         try:
@@ -114,7 +114,7 @@ def _archive_generation(model: Any, src_path: str, state: str, strict: bool) -> 
 
 
 def parser() -> argparse.ArgumentParser:
-    from ._fixbulk import add_options
+    from .._cli.bulk import add_options
 
     p = argparse.ArgumentParser(
         prog="kerasopt-compat upgrade",
@@ -149,7 +149,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from ._fixbulk import many_or_one, one_file
+    from .._cli.bulk import many_or_one, one_file
 
     p = parser()
     args = p.parse_args(argv)

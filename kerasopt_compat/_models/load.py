@@ -18,8 +18,9 @@ import tempfile
 import warnings
 from typing import Any, Dict, Mapping, Optional
 
-from . import _tables as T
-from ._errors import (
+from .._config import tables as T
+from .._config.normalize import CustomObjects, normalize
+from .._errors import (
     ConversionWarning,
     InvalidConfigError,
     KerasOptCompatError,
@@ -28,9 +29,7 @@ from ._errors import (
     OptimizerStateWarning,
     UnsupportedClassError,
 )
-from ._flavour import Flavour, flavour
-from ._live import _reports_installed, deserialize, serialize
-from ._modelfile import (
+from .._files.model import (
     _WRITERS,
     PathLike,
     StoredModel,
@@ -41,8 +40,9 @@ from ._modelfile import (
     read_model_file,
     unopenable,
 )
-from ._normalize import CustomObjects, normalize
-from .fixes import keras3_loss_config, saved_call_spec
+from .._keras.flavour import Flavour, flavour
+from .._keras.live import _reports_installed, deserialize, serialize
+from ..fixes import keras3_loss_config, saved_call_spec
 
 __all__ = ["load_model", "optimizer_matches"]
 
@@ -97,7 +97,7 @@ def load_model(
     own loader refuses, is rebuilt from its ``keras_metadata.pb`` model config
     by Keras 3's legacy config loader (custom layers from ``custom_objects``),
     its weights assigned by variable from ``variables/`` without TensorFlow,
-    and compiled and resumed as above (:mod:`kerasopt_compat._smload`); what
+    and compiled and resumed as above (:mod:`kerasopt_compat._models.savedmodel`); what
     cannot be rebuilt (no Keras metadata, no model config, no variables)
     raises :class:`ModelFileError` (``keras.layers.TFSMLayer`` remains the
     inference-only route).
@@ -111,7 +111,7 @@ def load_model(
     fl = flavour()
     fspath = os.fspath(path)
     if fl.default_family == "keras3":
-        from ._smload import is_savedmodel_dir, load_savedmodel
+        from .savedmodel import is_savedmodel_dir, load_savedmodel
 
         if is_savedmodel_dir(fspath):  # Keras 3 refuses these: rebuilt from keras_metadata.pb and variables/
             return load_savedmodel(fl, fspath, custom_objects, compile, state, strict, kwargs)
@@ -205,8 +205,8 @@ def _state_without_config(path: str, state: str) -> None:
     """A file with optimizer variables but no optimizer config (Keras 3.15 writes
     such a ``.keras`` when the same model was saved as ``.h5`` first): the state
     cannot be restored without knowing the optimizer; say so."""
-    from ._errors import NoOptimizerConfigWarning
-    from ._stateread import read_state
+    from .._errors import NoOptimizerConfigWarning
+    from .._files.state import read_state
 
     try:
         stored = read_state(path)
@@ -236,8 +236,8 @@ def _with_state(
 
     ``rebuilt``: kerasopt_compat built the optimizer (its conversion warnings
     were given then, once per call)."""
-    from ._restore import _attach, restore_state
-    from ._stateread import read_state
+    from .._files.state import read_state
+    from .._keras.restore import _attach, restore_state
 
     if getattr(model, "optimizer", None) is None:
         return model
@@ -390,9 +390,9 @@ def _repaired_config_copy(fl: Flavour, path: str) -> Optional[str]:
     native loader then reads the file itself and says what it says)."""
     if fl.default_family != "keras3":
         return None
-    from . import fixes
-    from ._modelfile import _attr_text, _dumps, _h5py, _json
-    from ._optional import parse_version
+    from .. import fixes
+    from .._files.model import _attr_text, _dumps, _h5py, _json
+    from .._optional import parse_version
 
     try:
         if _detect(path) != "h5":
@@ -638,7 +638,7 @@ def optimizer_matches(fl: Flavour, optimizer: Any, wanted: Mapping[str, Any], cu
     optimizers) and read back, then compared key by key, floats within
     float32 precision; optimizer names are not compared.
     """
-    from ._write import write
+    from .._config.write import write
 
     try:
         got = serialize(optimizer, custom_objects=_custom_names(custom_objects))

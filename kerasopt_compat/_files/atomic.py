@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Callable, Dict, Iterator, List, Optional
 
-from ._errors import ModelFileError
+from .._errors import ModelFileError
 
 __all__ = ["TEMP_MARK", "AtomicWrite", "atomic_path", "check_folder", "overlap", "remove_stale", "same_file", "write_file"]
 

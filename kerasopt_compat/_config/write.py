@@ -12,8 +12,7 @@ import warnings
 from collections import abc
 from typing import Any, Callable, Collection, Container, Dict, Mapping, Optional, Sequence, Tuple, TypeVar
 
-from . import _tables as T
-from ._errors import (
+from .._errors import (
     ConversionWarning,
     DecayConversionWarning,
     InvalidConfigError,
@@ -22,7 +21,8 @@ from ._errors import (
     UnknownKeyError,
     UnsupportedClassError,
 )
-from ._normalize import CustomObjects, custom_names, emit_default, normalize
+from . import tables as T
+from .normalize import CustomObjects, custom_names, emit_default, normalize
 
 #: Keys of LossScaleOptimizer/MultiOptimizer that hold the wrapped optimizers.
 _WRAPPED_KEYS = frozenset(spec.name for spec in T.LOSS_SCALE_KEYS + T.MULTI_KEYS if spec.kind in ("optimizer", "optimizer_map"))

@@ -29,9 +29,10 @@ import zipfile
 import zlib
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple, Union
 
-from . import _tables as T
-from . import _write
-from ._errors import (
+from .._config import tables as T
+from .._config import write as _write
+from .._config.normalize import MAX_JSON_DEPTH, CustomObjects, custom_names, json_too_deep, normalize
+from .._errors import (
     ConversionWarning,
     FileFormatWarning,
     InvalidConfigError,
@@ -43,10 +44,9 @@ from ._errors import (
     UnknownKeyWarning,
     UnsafeModelFileError,
 )
-from ._normalize import MAX_JSON_DEPTH, CustomObjects, custom_names, json_too_deep, normalize
-from ._optional import import_optional_dependency
-from ._protowire import LEN, VARINT, Field, fields, len_field
-from ._safefs import kind_of, open_regular
+from .._optional import import_optional_dependency
+from .protowire import LEN, VARINT, Field, fields, len_field
+from .safefs import kind_of, open_regular
 
 __all__ = ["read_optimizer", "read_model_file", "fix_model", "FixResult", "StoredModel", "resolve_target"]
 
@@ -489,7 +489,7 @@ def unbuildable(path: PathLike, fmt: str, release: str) -> Optional[str]:
 
 def _saved_by_keras2(path: str, key: str, first: str) -> bool:
     """Whether the ``.keras`` archive's ``metadata.json`` says a Keras 2 release from ``first`` on saved it."""
-    from ._optional import parse_version
+    from .._optional import parse_version
 
     try:
         meta = json.loads(_zip_member(path, _KERAS_METADATA).decode("utf-8-sig"))
@@ -807,7 +807,7 @@ def fix_model(
 def _refuse_input_as_output(src: str, dst: str, who: str) -> None:
     """``ModelFileError`` when ``dst`` is ``src`` or overlaps it (one inside the other; a SavedModel's folder),
     with symlinks resolved and hard links seen (``_atomic.same_file``): the input is never replaced."""
-    from ._atomic import overlap, same_file
+    from .atomic import overlap, same_file
 
     src_whole = os.path.dirname(src) if os.path.basename(src) == _METADATA_PB else src
     if same_file(src, dst) or same_file(src_whole, dst):
@@ -829,9 +829,9 @@ def _state_action(
     src: str, stored: StoredModel, family: str, state: str, custom_objects: CustomObjects, unknown_keys: str
 ) -> Tuple[str, Any]:
     """``(FixResult.state, the .h5 optimizer weights to write)`` for ``state``; warns what is not exact."""
-    from ._errors import DroppedStateWarning
-    from ._stateread import read_state
-    from ._statewrite import h5_weights, keras_weights
+    from .._errors import DroppedStateWarning
+    from .._state.layout import h5_weights, keras_weights
+    from .state import read_state
 
     if state == "keep" or stored.format == "tfjs":
         return "kept", None
@@ -881,8 +881,8 @@ def _state_action(
         return ("dropped" if stored.format == "h5" else "kept"), None
     for note in layout.notes:
         warnings.warn("%s: %s" % (src, note), DroppedStateWarning, stacklevel=3)
-    from ._errors import NadamScheduleWarning
-    from ._restore import rule_differences
+    from .._errors import NadamScheduleWarning
+    from .._keras.restore import rule_differences
 
     cls = (found.optimizer or {}).get("class_name")
     cfg = (found.optimizer or {}).get("config") or {}
@@ -907,7 +907,7 @@ def compile_null_defaults(stored: StoredModel, family: str) -> Dict[str, Any]:
 
 
 def _atomic_file(dst: str, fill: Callable[[str], None]) -> None:
-    from ._atomic import write_file
+    from .atomic import write_file
 
     write_file(dst, fill)
 
@@ -1074,7 +1074,7 @@ def _replace_optimizer_vars(data: bytes, values: Any) -> bytes:
 
 
 def _write_savedmodel(src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any]) -> None:
-    from ._atomic import atomic_path
+    from .atomic import atomic_path
 
     src_dir = os.path.dirname(src) if os.path.basename(src) == _METADATA_PB else src
     with atomic_path(dst, directory=True) as tmp:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional
 
-from . import _tables as T
-from ._errors import SerializationError
-from ._normalize import normalize
+from .._errors import SerializationError
+from . import tables as T
+from .normalize import normalize
 
 _V1_MODULE_PREFIX = "tensorflow.python.training."
 

@@ -1,9 +1,9 @@
 """Read an optimizer's training state from an ``.h5`` file or a ``.keras`` archive, without TensorFlow.
 
-:func:`read_state` returns an :class:`~kerasopt_compat._state.OptimizerState`:
+:func:`read_state` returns an :class:`~kerasopt_compat._state.slots.OptimizerState`:
 the canonical optimizer dict, the iteration count, who saved it, and the slots
 *per model variable* under the canonical slot names of
-:data:`~kerasopt_compat._state.SLOTS`. How each format ties a slot to its
+:data:`~kerasopt_compat._state.slots.SLOTS`. How each format ties a slot to its
 variable (never by position where the file stores a name):
 
 * legacy ``.h5`` (``optimizer_weights`` + ``weight_names``):
@@ -21,8 +21,8 @@ variable (never by position where the file stores a name):
 * ``.keras`` (Keras 2.13+ and Keras 3): ``model.weights.h5`` ->
   ``optimizer/vars/0..N`` (``optimizer/inner_optimizer/vars`` under a
   LossScaleOptimizer), no names. Tied by position only when the whole layout
-  is determined (:data:`~kerasopt_compat._state.HEAD`,
-  :data:`~kerasopt_compat._state.ORDER`, the stored options, the model's
+  is determined (:data:`~kerasopt_compat._state.slots.HEAD`,
+  :data:`~kerasopt_compat._state.slots.ORDER`, the stored options, the model's
   trainable variables from ``config.json`` and the layers' ``vars`` in the same
   file) and every count and shape agrees; otherwise no slot is tied and
   :attr:`OptimizerState.notes` says why.
@@ -40,25 +40,10 @@ import re
 import zipfile
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from . import _tables as T
-from ._errors import KerasOptCompatError, ModelFileError, UnsafeModelFileError
-from ._modelfile import (
-    _KERAS_METADATA,
-    _WEIGHTS_H5,
-    _ZIP_READ_ERRORS,
-    STATE_LAYOUT_KEY,
-    PathLike,
-    StoredModel,
-    _attr_text,
-    _canonical,
-    _detect,
-    _h5py,
-    _json,
-    open_keras,
-    read_model_file,
-)
-from ._normalize import CustomObjects
-from ._state import (
+from .._config import tables as T
+from .._config.normalize import CustomObjects
+from .._errors import KerasOptCompatError, ModelFileError, UnsafeModelFileError
+from .._state.slots import (
     EXTRA_SLOTS,
     HEAD,
     ORDER,
@@ -72,6 +57,21 @@ from ._state import (
     StoredArray,
     VariableState,
     slot_exists,
+)
+from .model import (
+    _KERAS_METADATA,
+    _WEIGHTS_H5,
+    _ZIP_READ_ERRORS,
+    STATE_LAYOUT_KEY,
+    PathLike,
+    StoredModel,
+    _attr_text,
+    _canonical,
+    _detect,
+    _h5py,
+    _json,
+    open_keras,
+    read_model_file,
 )
 
 __all__ = ["read_state"]
@@ -89,11 +89,12 @@ def read_state(
     ``path`` is an ``.h5``/``.hdf5`` file, a ``.keras`` archive or a TF 2.x
     SavedModel directory (recognised by content). Imports no TensorFlow or
     Keras; ``.h5`` and ``.keras`` need h5py; a SavedModel's checkpoint bundle
-    is read by :func:`kerasopt_compat._ckpt.savedmodel_state`. ``custom_objects`` lets the canonical dict of your own optimizer
+    is read by :func:`kerasopt_compat._files.bundle.savedmodel_state`.
+    ``custom_objects`` lets the canonical dict of your own optimizer
     class through (its slots are then not tied: no slot table; see notes);
     ``unknown_keys`` is as for :func:`~kerasopt_compat.read_optimizer`.
     ``lazy=True`` (``.h5``): every non-scalar slot is a
-    :class:`~kerasopt_compat._state.StoredArray` (shape, dtype, position in the
+    :class:`~kerasopt_compat._state.slots.StoredArray` (shape, dtype, position in the
     file) read from the file only when asked, so that a big state is tied
     without reading it and restored one variable at a time.
 
@@ -111,7 +112,7 @@ def read_state(
     if fmt == "keras":
         return _KerasReader(fspath, read_model_file(fspath), custom_objects, unknown_keys).read()
     if fmt == "savedmodel":
-        from ._ckpt import savedmodel_state
+        from .bundle import savedmodel_state
 
         return savedmodel_state(fspath, custom_objects=custom_objects, unknown_keys=unknown_keys)
     raise ModelFileError("%s: a TF.js model.json stores no optimizer state" % fspath)
@@ -524,7 +525,7 @@ class _H5Reader(NoteTaker):
     def _standalone(
         self, names: List[str], values: List[Any], keras_version: Optional[str], model_vars: Any
     ) -> Tuple[Optional[int], Tuple[VariableState, ...]]:
-        """Stand-alone Keras 2.0-2.3 (:data:`~kerasopt_compat._state.STANDALONE`): the one layout row of
+        """Stand-alone Keras 2.0-2.3 (:data:`~kerasopt_compat._state.slots.STANDALONE`): the one layout row of
         the stored class whose release, head names, count and shapes agree with the file."""
         cls = self.opt.cls
         if cls is None:
@@ -771,7 +772,7 @@ def _layer_weights(group: Any, path: str) -> Dict[str, Tuple[str, int]]:
 
 #: ``_H5Reader._generation``'s name for stand-alone Keras 2.0-2.3 optimizer weights.
 _STANDALONE = "standalone"
-#: Stored name (last component) of each head entry of :data:`~kerasopt_compat._state.STANDALONE`.
+#: Stored name (last component) of each head entry of :data:`~kerasopt_compat._state.slots.STANDALONE`.
 _STANDALONE_HEAD = {"iterations": "iterations:0", "momentum_cache": "m_schedule:0"}
 
 

@@ -3,8 +3,8 @@
 :func:`state_of` reads the iteration count and every slot of a live optimizer
 of any installed generation (legacy OptimizerV2, the Keras 2 optimizers of TF
 2.11-2.15/tf_keras, Keras 3, each also inside a LossScaleOptimizer) into an
-:class:`~kerasopt_compat._state.OptimizerState`, slots tied to their model
-variables under the canonical names of :data:`~kerasopt_compat._state.SLOTS`.
+:class:`~kerasopt_compat._state.slots.OptimizerState`, slots tied to their model
+variables under the canonical names of :data:`~kerasopt_compat._state.slots.SLOTS`.
 
 :func:`restore_state` does the reverse for a model: it builds the installed
 optimizer (the saver's generation where the installed Keras has it), makes
@@ -30,9 +30,9 @@ import re
 import warnings
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Type
 
-from . import _errors as E
-from ._state import GENERATIONS, SLOTS, OptimizerState, Saver, SlotName, StoredArray, VariableState
-from .fixes import compiled_optimizer_follows
+from .. import _errors as E
+from .._state.slots import GENERATIONS, SLOTS, OptimizerState, Saver, SlotName, StoredArray, VariableState
+from ..fixes import compiled_optimizer_follows
 
 __all__ = [
     "state_of",
@@ -203,7 +203,7 @@ class RestoreReport(NamedTuple):
 
 
 def _flavour() -> Any:
-    from ._flavour import flavour
+    from .flavour import flavour
 
     return flavour()
 
@@ -222,7 +222,7 @@ def _generation(optimizer: Any) -> str:
 
 def _class_name(inner: Any) -> Optional[str]:
     """Canonical class name with a slot table, or None (a class kerasopt_compat has no table for)."""
-    from ._live import known_name
+    from .live import known_name
 
     name = known_name(inner)
     return name if name in SLOTS else None
@@ -230,7 +230,7 @@ def _class_name(inner: Any) -> Optional[str]:
 
 def _config(optimizer: Any) -> Dict[str, Any]:
     """The canonical dict of a live optimizer (``{}`` for a class kerasopt_compat cannot serialize)."""
-    from ._live import serialize
+    from .live import serialize
 
     try:
         return serialize(optimizer)
@@ -437,7 +437,7 @@ def state_of(optimizer: Any, model: Any) -> OptimizerState:
     lists), each also inside a LossScaleOptimizer (its loss scale goes to
     ``extra["loss_scale"]``). ``VariableState.name`` is the live variable's
     ``name`` (Keras 3: ``path``), ``tie`` is ``"name"``; slots carry the
-    canonical names of :data:`~kerasopt_compat._state.SLOTS` (plus
+    canonical names of :data:`~kerasopt_compat._state.slots.SLOTS` (plus
     ``average`` for EMA and ``gradient_accumulator``, :data:`EXTRA_SLOTS`);
     a variable the optimizer has no slots for (never built, frozen) is left
     out. Nadam's momentum product goes to ``extra["momentum_cache"]`` (in the
@@ -656,7 +656,7 @@ class _Issues:
         exc = E.OptimizerStateError("restore_state(strict=True): %s: %s%s" % (category.__name__, message, more))
         exc.category = category
         exc.variables = variables
-        from ._flavour import detected_description
+        from .flavour import detected_description
 
         exc.note_installed(detected_description())
         raise exc
@@ -680,7 +680,7 @@ def _read_source(source: Any) -> OptimizerState:
         if importlib.util.find_spec(__package__ + "._stateread") is None:
             raise E.ConfigTypeError(
                 "restore_state() takes an OptimizerState (state_of()); reading the state from a file needs "
-                "kerasopt_compat._stateread, which this kerasopt_compat does not have",
+                "kerasopt_compat._files.state, which this kerasopt_compat does not have",
                 value=os.fspath(source),
                 has_value=True,
             )
@@ -693,7 +693,7 @@ def _build_optimizer(
     model: Any, state: OptimizerState, optimizer: Any, generation: Optional[str], strict: bool, issues: _Issues
 ) -> Tuple[Any, Optional[str]]:
     """The optimizer to restore into, and why the state is refused (or None)."""
-    from ._live import _deserialize
+    from .live import _deserialize
 
     if _is_optimizer(optimizer):
         return optimizer, None
@@ -751,9 +751,9 @@ def restore_state(
 ) -> RestoreReport:
     """Restore an optimizer's training state into ``model``, slot by model variable.
 
-    ``source`` is an :class:`~kerasopt_compat._state.OptimizerState` (from
+    ``source`` is an :class:`~kerasopt_compat._state.slots.OptimizerState` (from
     :func:`state_of`, or a file reader), or a model file path where this
-    kerasopt_compat has the file readers (``kerasopt_compat._stateread``).
+    kerasopt_compat has the file readers (``kerasopt_compat._files.state``).
 
     The optimizer is built from the state's config (or ``optimizer=``: an
     optimizer object, used as it is, or a config dict) in the saver's
@@ -801,7 +801,7 @@ def restore_state(
     (True, 3)
     >>> fresh_copy.train_on_batch(x, y)  # the step ``trained`` would take  # doctest: +SKIP
     """
-    from ._live import _reports_installed
+    from .live import _reports_installed
 
     return _reports_installed(_restore)(model, source, strict, optimizer, generation, reuse_native)
 
@@ -916,7 +916,7 @@ def _over_native(model: Any, state: OptimizerState, strict: bool, generation: Op
     family = _family(state, generation) or _flavour().default_family
     if live.wrapper is not None or live.class_name is None or live.class_name != wanted_class or live.generation != family:
         return None
-    from ._load import optimizer_matches
+    from .._models.load import optimizer_matches
 
     if not optimizer_matches(_flavour(), native, state.optimizer):
         return None  # other hyperparameters than the stored ones: a new optimizer, as without reuse_native

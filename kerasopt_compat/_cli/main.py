@@ -28,10 +28,10 @@ import sys
 from collections import deque
 from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
 
-from . import _stream as S
-from ._atomic import AtomicWrite, same_file
-from ._errors import KerasOptCompatError
-from ._normalize import UNKNOWN_KEYS_MODES, parse_json
+from .._config import stream as S
+from .._config.normalize import UNKNOWN_KEYS_MODES, parse_json
+from .._errors import KerasOptCompatError
+from .._files.atomic import AtomicWrite, same_file
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 GENERATIONS = ("legacy", "keras2", "keras3")
@@ -51,7 +51,7 @@ class InputProblem(Exception):
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 
@@ -146,8 +146,8 @@ def _oneshot(argv: Sequence[str]) -> int:
 
 
 def _target(text: str) -> str:
-    from . import _tables as T
-    from ._write import resolve_target
+    from .._config import tables as T
+    from .._config.write import resolve_target
 
     try:
         resolve_target(text)
@@ -277,15 +277,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``kerasopt-compat`` and ``python -m kerasopt_compat``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["fix-model"]:
-        from . import _fixcli
+        from . import fix as _fixcli
 
         return _fixcli.main(argv[1:])
     if argv[:1] == ["state"]:
-        from . import _statecli
+        from . import state as _statecli
 
         return _statecli.main(argv[1:])
     if argv[:1] == ["upgrade"]:
-        from . import _upgrade
+        from .._models import upgrade as _upgrade
 
         return _upgrade.main(argv[1:])
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
@@ -548,7 +548,7 @@ def _progress(args: argparse.Namespace, size: Optional[int]) -> Any:
 
 
 def _check_command(args: argparse.Namespace) -> int:
-    from ._check import run_check
+    from .check import run_check
 
     report = run_check()
     if args.json:

@@ -6,8 +6,8 @@ the saver's layout, because every native loader assigns them by position (a
 Keras 2 ``.h5`` read by TF 2.9 gets Adam's ``m`` and ``v`` swapped between
 same-shaped variables). :func:`h5_weights` lays the state read by
 :func:`~kerasopt_compat.read_state` out as the target generation's own class
-creates its variables (:data:`~kerasopt_compat._state.HEAD`,
-:data:`~kerasopt_compat._state.ORDER`), under its own names, so the target's
+creates its variables (:data:`~kerasopt_compat._state.slots.HEAD`,
+:data:`~kerasopt_compat._state.slots.ORDER`), under its own names, so the target's
 native ``load_model`` + ``fit`` resumes. What cannot be laid out exactly is
 reported as reasons (the caller drops the state and warns).
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ._state import EXTRA_SLOTS, HEAD, ORDER, SLOTS, TAIL, OptimizerState, SlotName, VariableState, slot_exists
+from .slots import EXTRA_SLOTS, HEAD, ORDER, SLOTS, TAIL, OptimizerState, SlotName, VariableState, slot_exists
 
 __all__ = ["h5_weights", "keras_weights", "StateLayout"]
 
@@ -145,7 +145,7 @@ def _momentum_cache(state: OptimizerState, saver: Optional[str], target: str, op
     same = saver == target or (saver in ("keras2", "keras3") and target in ("keras2", "keras3"))
     if stored is not None and same:
         return float(stored)
-    from ._restore import _nadam_product
+    from .._keras.restore import _nadam_product
 
     return _nadam_product(target, options, state.iterations or 0)
 

@@ -15,7 +15,7 @@ import os
 import stat
 from typing import IO, Optional
 
-from ._errors import UnsafeModelFileError
+from .._errors import UnsafeModelFileError
 
 __all__ = ["open_regular", "check_regular", "inside", "kind_of"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Dict, List, NamedTuple, Tuple, Union
 
-from ._errors import ModelFileError
+from .._errors import ModelFileError
 
 __all__ = ["VARINT", "I64", "LEN", "I32", "Field", "varint", "fields", "encode_varint", "len_field", "by_number"]
 

@@ -18,7 +18,7 @@ A bundle is ``PREFIX.index`` plus ``PREFIX.data-SSSSS-of-NNNNN`` shards
   the optimizer's slot-variable edges.
 
 :class:`Bundle` reads entries and tensors; :func:`savedmodel_state` turns
-the object graph into an :class:`~kerasopt_compat._state.OptimizerState`
+the object graph into an :class:`~kerasopt_compat._state.slots.OptimizerState`
 and :func:`savedmodel_weights` returns the model's own variables by object
 path. Everything read is untrusted: truncation, bad offsets, impossible
 sizes and malformed protos raise :class:`ModelFileError` naming the file and
@@ -32,13 +32,13 @@ import re
 import struct
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
-from . import _protowire as pw
-from ._errors import ModelFileError, NoOptimizerError
-from ._modelfile import _METADATA_PB, _canonical, _read_savedmodel, read_model_file
-from ._normalize import CustomObjects
-from ._optional import import_optional_dependency, parse_version
-from ._safefs import open_regular
-from ._state import SLOTS, NoteTaker, OptimizerState, Saver, VariableState
+from .._config.normalize import CustomObjects
+from .._errors import ModelFileError, NoOptimizerError
+from .._optional import import_optional_dependency, parse_version
+from .._state.slots import SLOTS, NoteTaker, OptimizerState, Saver, VariableState
+from . import protowire as pw
+from .model import _METADATA_PB, _canonical, _read_savedmodel, read_model_file
+from .safefs import open_regular
 
 __all__ = ["Bundle", "BundleEntry", "ObjectGraph", "GraphNode", "savedmodel_state", "savedmodel_weights"]
 
@@ -628,7 +628,7 @@ def savedmodel_state(
     variables that have slots, and no slot is tied by position);
     ``extra["object_paths"]`` maps each name to the variable's object path
     (``layer_with_weights-0/kernel``, the keys of :func:`savedmodel_weights`).
-    Slots are under the canonical names of :data:`~kerasopt_compat._state.SLOTS`.
+    Slots are under the canonical names of :data:`~kerasopt_compat._state.slots.SLOTS`.
     """
     fspath = os.fspath(path)
     stored = read_model_file(fspath)

@@ -24,8 +24,8 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
-from ._errors import KerasOptCompatError, UnknownClassError
-from ._normalize import MAX_DEPTH, custom_names, legacy_hint
+from .._config.normalize import MAX_DEPTH, custom_names, legacy_hint
+from .._errors import KerasOptCompatError, UnknownClassError
 
 __all__ = ["install", "uninstall", "installed", "is_installed", "ENV_VAR"]
 
@@ -141,7 +141,7 @@ def _prefer_legacy(options: Mapping[str, Any], config: Any) -> Optional[bool]:
     default namespace *is* the legacy one and Keras would build another class
     (TF 2.9/2.10 ``optimizers.experimental``): then the original decides.
     """
-    from ._flavour import flavour
+    from .flavour import flavour
 
     wanted = options.get("use_legacy_optimizer")
     if wanted is None:
@@ -174,7 +174,7 @@ def _ours_or_original(config: Any, custom_objects: Any, options: Mapping[str, An
     kerasopt_compat, or named in ``custom_objects``), anything else
     kerasopt_compat refuses (:data:`_NOT_OURS`), a keyword only the original
     honours."""
-    from . import _live
+    from . import live as _live
 
     prefer_legacy = _prefer_legacy(options, config)
     if prefer_legacy is None or not isinstance(config, Mapping):
@@ -202,7 +202,7 @@ def _optimizer(result: Any, config: Any) -> Any:
 
 
 def _replacement(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
-    from . import _live
+    from . import live as _live
 
     new: Callable[..., Any]
     if name == "serialize":
@@ -262,7 +262,7 @@ def install() -> None:
     >>> tf.compat.v1.keras.optimizers.serialize(tf.keras.optimizers.SGD())  # doctest: +SKIP
     {'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.01, 'decay': 0.0, 'momentum': 0.0, 'nesterov': False}}
     """
-    from ._flavour import flavour
+    from .flavour import flavour
 
     with _LOCK:
         if _PATCHED:

@@ -9,7 +9,7 @@ in them, though:
   as ``legacy_h5_format.load_model_from_hdf5`` uses it) rebuilds; and the
   training config (loss, metrics, optimizer);
 * ``variables/`` is a TF checkpoint bundle holding the weights and the
-  optimizer slots, read without TensorFlow by :mod:`kerasopt_compat._ckpt`.
+  optimizer slots, read without TensorFlow by :mod:`kerasopt_compat._files.bundle`.
 
 :func:`load_savedmodel` rebuilds the model from its config (classes from the
 installed Keras or ``custom_objects`` only: a config naming a module that is
@@ -33,12 +33,12 @@ import os
 import sys
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from . import _protowire as pw
-from ._ckpt import Bundle, ObjectGraph, _object_path, _variables_prefix
-from ._errors import ModelFileError, NoOptimizerError
-from ._modelfile import _MAX_JSON_BYTES, _METADATA_PB, _canonical, _json, _read_savedmodel, read_model_file
-from ._safefs import open_regular
-from .fixes import (
+from .._errors import ModelFileError, NoOptimizerError
+from .._files import protowire as pw
+from .._files.bundle import Bundle, ObjectGraph, _object_path, _variables_prefix
+from .._files.model import _MAX_JSON_BYTES, _METADATA_PB, _canonical, _json, _read_savedmodel, read_model_file
+from .._files.safefs import open_regular
+from ..fixes import (
     KERAS3_INITIALIZER_RENAMES,
     keras3_initializer_name,
     keras3_model_from_keras2_config,
@@ -561,8 +561,8 @@ def load_savedmodel(
     """A TF 2.x SavedModel as a Keras 3 model: rebuilt from its config, weights tied by
     variable, compiled with its stored loss/metrics/optimizer and, as ``state`` says, the
     optimizer state restored (see :func:`kerasopt_compat.load_model`)."""
-    from ._live import deserialize
-    from ._load import _compile_args, _custom_names, _with_state
+    from .._keras.live import deserialize
+    from .load import _compile_args, _custom_names, _with_state
 
     unknown = sorted(set(kwargs) - {"safe_mode"})
     if unknown:

@@ -17,8 +17,7 @@ from collections import abc
 from itertools import repeat
 from typing import Any, Collection, Container, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
 
-from . import _tables as T
-from ._errors import (
+from .._errors import (
     NOTHING_INSTALLED,
     ConfigTypeError,
     InvalidConfigError,
@@ -28,7 +27,8 @@ from ._errors import (
     UnknownKeyWarning,
     installed_versions,
 )
-from ._values import MAX_INT, canonical_float, fits_float32, unwrap_numpy
+from . import tables as T
+from .values import MAX_INT, canonical_float, fits_float32, unwrap_numpy
 
 CustomObjects = Optional[Union[Mapping[str, Any], Iterable[str]]]
 

@@ -14,9 +14,9 @@ import json
 import warnings
 from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Sequence, TextIO, Tuple
 
-from ._errors import ConfigTypeError, InvalidConfigError, KerasOptCompatError, UnknownClassError, UnknownKeyError
-from ._normalize import normalize, parse_json
-from ._write import to_native
+from .._errors import ConfigTypeError, InvalidConfigError, KerasOptCompatError, UnknownClassError, UnknownKeyError
+from .normalize import normalize, parse_json
+from .write import to_native
 
 #: Records per batch handed to a worker.
 BATCH = 2000

@@ -26,9 +26,9 @@ import warnings
 from collections import Counter
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from ._atomic import check_folder, overlap
-from ._errors import KerasOptCompatError
-from .fixes import shutdown_broken_pool
+from .._errors import KerasOptCompatError
+from .._files.atomic import check_folder, overlap
+from ..fixes import shutdown_broken_pool
 
 __all__ = ["add_options", "incomplete_savedmodel", "many_or_one", "model_files", "one_file", "run"]
 
@@ -132,7 +132,7 @@ Job = Tuple[str, str, str, Dict[str, Any]]  # (command, input, output, options)
 
 
 def _fix_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
-    from ._modelfile import fix_model
+    from .._files.model import fix_model
 
     line: Dict[str, Any] = {"path": src, "output": None if options["check"] else dst}
     try:
@@ -155,8 +155,8 @@ def _fix_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _upgrade_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
-    from ._modelfile import _detect, read_optimizer
-    from ._upgrade import upgrade_model
+    from .._files.model import _detect, read_optimizer
+    from .._models.upgrade import upgrade_model
 
     line: Dict[str, Any] = {"path": src, "output": dst}
     try:
@@ -479,7 +479,7 @@ class _Report:
     def close(self) -> None:
         if not self.path:
             return
-        from ._atomic import write_file
+        from .._files.atomic import write_file
 
         def fill(tmp: str) -> None:
             with open(tmp, "w", encoding="utf-8") as fh:

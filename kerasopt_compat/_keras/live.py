@@ -13,19 +13,19 @@ import functools
 from collections import abc
 from typing import Any, Callable, Collection, Container, Dict, List, Mapping, Optional, Tuple, TypeVar, cast
 
-from . import _tables as T
-from . import fixes
-from ._errors import (
+from .. import fixes
+from .._config import tables as T
+from .._config.normalize import CustomObjects, Reading, custom_names, legacy_hint, read, read_known, reading
+from .._config.v1train import serialize_v1, v1_class_name
+from .._config.write import first_lossless, write
+from .._errors import (
     ConfigTypeError,
     InvalidConfigError,
     KerasOptCompatError,
     SerializationError,
     UnknownClassError,
 )
-from ._flavour import Flavour, Target, detected_description, flavour
-from ._normalize import CustomObjects, Reading, custom_names, legacy_hint, read, read_known, reading
-from ._v1train import serialize_v1, v1_class_name
-from ._write import first_lossless, write
+from .flavour import Flavour, Target, detected_description, flavour
 
 __all__ = ["serialize", "deserialize", "to_keras", "flavour"]
 

@@ -12,11 +12,11 @@ import threading
 from types import ModuleType
 from typing import Any, Collection, Dict, List, NamedTuple, Optional, Tuple
 
-from . import _tables as T
-from . import fixes
-from ._errors import UnsupportedClassError, installed_versions
-from ._optional import MIN_VERSIONS, import_optional_dependency, is_installed, parse_version
-from ._write import first_release_note
+from .. import fixes
+from .._config import tables as T
+from .._config.write import first_release_note
+from .._errors import UnsupportedClassError, installed_versions
+from .._optional import MIN_VERSIONS, import_optional_dependency, is_installed, parse_version
 
 #: Namespaces searched for a class, in order of preference.
 _SEARCH = ("optimizers", "optimizers.experimental", "optimizers.legacy")

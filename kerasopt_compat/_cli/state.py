@@ -7,9 +7,9 @@ import json
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
-from ._errors import KerasOptCompatError
-from ._state import OptimizerState
-from ._stateread import read_state
+from .._errors import KerasOptCompatError
+from .._files.state import read_state
+from .._state.slots import OptimizerState
 
 
 def parser() -> argparse.ArgumentParser:

@@ -7,10 +7,10 @@ import argparse
 import json
 from typing import Optional, Sequence
 
-from . import _tables as T
-from ._cli import add_unknown_keys
-from ._fixbulk import add_options, many_or_one, one_file
-from ._modelfile import fix_model
+from .._config import tables as T
+from .._files.model import fix_model
+from .bulk import add_options, many_or_one, one_file
+from .main import add_unknown_keys
 
 
 def parser() -> argparse.ArgumentParser:

@@ -68,7 +68,7 @@ _SUBMODULES = frozenset(
 
 
 def __getattr__(name: str) -> Any:
-    import importlib
+    import importlib  # lazy: import-time speed (the public names load on first use)
 
     if name in _SUBMODULES:
         return importlib.import_module("." + name, __name__)  # the import sets the attribute

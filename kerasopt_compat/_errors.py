@@ -80,7 +80,7 @@ def installed_versions() -> str:
 
 def _find_installed() -> str:
     try:
-        from importlib import metadata
+        from importlib import metadata  # lazy: import-time speed (importlib.metadata is slow to import)
     except ImportError:  # pragma: no cover - Python < 3.8 is not supported
         return "versions unknown"
     found = []

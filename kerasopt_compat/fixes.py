@@ -483,7 +483,7 @@ def keras3_initializer_name(class_name: str) -> str:
     renamed = KERAS3_INITIALIZER_RENAMES.get(class_name)
     if renamed is None:
         return class_name
-    import keras
+    import keras  # Keras 3 only, never at import
 
     try:
         keras.initializers.get({"class_name": class_name, "config": {}})

@@ -23,15 +23,8 @@ from conftest import DATA  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
 from kerasopt_compat._files import protowire as pw  # noqa: E402
-from kerasopt_compat._files.bundle import (  # noqa: E402
-    OBJECT_GRAPH_KEY,
-    Bundle,
-    ObjectGraph,
-    _masked,
-    crc32c,
-    savedmodel_state,
-    savedmodel_weights,
-)
+from kerasopt_compat._files.bundle import OBJECT_GRAPH_KEY, Bundle, ObjectGraph, _masked, crc32c  # noqa: E402
+from kerasopt_compat._files.savedmodel import savedmodel_state, savedmodel_weights  # noqa: E402
 from kerasopt_compat._optional import is_installed  # noqa: E402
 from kerasopt_compat._state import slots as _slots  # noqa: E402
 

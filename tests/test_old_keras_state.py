@@ -34,7 +34,8 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 from kerasopt_compat import fixes
-from kerasopt_compat._files.state import _standalone_release, read_state
+from kerasopt_compat._files.h5 import _standalone_release
+from kerasopt_compat._files.state import read_state
 from kerasopt_compat._state.slots import STANDALONE
 
 np = pytest.importorskip("numpy")

@@ -25,7 +25,7 @@ from test_ckpt import _forge, _rewrite  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
 from kerasopt_compat._files.bundle import Bundle  # noqa: E402
-from kerasopt_compat._files.model import _METADATA_PB, _read_savedmodel, _replace_root_metadata  # noqa: E402
+from kerasopt_compat._files.savedmodel import _METADATA_PB, _read_savedmodel, _replace_root_metadata  # noqa: E402
 from kerasopt_compat._models.savedmodel import (  # noqa: E402
     LiveVariable,
     SavedModelError,

@@ -155,7 +155,8 @@ def _fix_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _upgrade_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
-    from .._files.model import _detect, read_optimizer
+    from .._files.model import read_optimizer
+    from .._files.registry import detect
     from .._models.upgrade import upgrade_model
 
     line: Dict[str, Any] = {"path": src, "output": dst}
@@ -169,7 +170,7 @@ def _upgrade_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
         written: Optional[str] = read_optimizer(dst)["class_name"]
     except KerasOptCompatError:
         written = None
-    line.update(container=_detect(src), **{"class": written}, changed=True, state=options.get("state"), error=None)
+    line.update(container=detect(src).format, **{"class": written}, changed=True, state=options.get("state"), error=None)
     return line
 
 

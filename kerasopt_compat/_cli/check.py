@@ -14,11 +14,16 @@ import platform
 import warnings
 from typing import Any, Dict, Iterable, List, Set, Tuple
 
+from .. import __version__, fixes
 from .._config import normalize as _normalize
 from .._config import tables as T
 from .._config.normalize import normalize
 from .._config.write import write
 from .._errors import ConversionWarning, KerasOptCompatError, UnsupportedClassError, installed_versions
+from .._keras import flavour as F
+from .._keras.flavour import flavour
+from .._keras.install import installed
+from .._keras.live import deserialize, serialize
 from .._optional import is_installed
 
 
@@ -46,8 +51,6 @@ def _pure_row(cls: str) -> Dict[str, str]:
 
 
 def _live_row(fl: Any, cls: str) -> Dict[str, str]:
-    from .._keras.install import installed
-    from .._keras.live import deserialize, serialize
 
     row = {"class": cls}
     try:
@@ -97,8 +100,6 @@ def newer_than_tables(fl: Any) -> List[str]:
     :class:`UnknownKeyWarning`). Empty when the tables cover the installed
     release; CI runs this in every tox env (tests/test_forward_compat.py).
     """
-    from .. import fixes
-    from .._keras import flavour as F
 
     found: List[str] = []
     for name in sorted(F._public_classes(fl)):
@@ -135,7 +136,6 @@ def newer_than_tables(fl: Any) -> List[str]:
 
 def run_check() -> Dict[str, Any]:
     """The report that ``kerasopt-compat check`` prints (``--json``: as is)."""
-    from .. import __version__
 
     problems: List[str] = []
     newer: List[str] = []
@@ -149,8 +149,6 @@ def run_check() -> Dict[str, Any]:
     if not live:
         note += "; no TensorFlow or Keras installed, so serialize/deserialize/install() were not checked"
     else:
-        from .._keras.flavour import flavour
-
         try:
             fl = flavour()
         except KerasOptCompatError as exc:

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 from .._config import tables as T
 from .._files.model import fix_model
 from .bulk import add_options, many_or_one, one_file
-from .main import add_unknown_keys
+from .common import add_unknown_keys
 
 
 def parser() -> argparse.ArgumentParser:

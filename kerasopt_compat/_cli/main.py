@@ -22,16 +22,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import sys
 from collections import deque
 from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
 
+from .. import __version__
 from .._config import stream as S
-from .._config.normalize import UNKNOWN_KEYS_MODES, parse_json
+from .._config import tables as T
+from .._config.normalize import parse_json
+from .._config.write import resolve_target
 from .._errors import KerasOptCompatError
 from .._files.atomic import AtomicWrite, same_file
+from .common import add_unknown_keys
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 GENERATIONS = ("legacy", "keras2", "keras3")
@@ -51,7 +56,6 @@ class InputProblem(Exception):
 
 
 def _version() -> str:
-    from .. import __version__
 
     return __version__
 
@@ -67,7 +71,6 @@ def _sniff(data: bytes) -> None:
 
 def _open_text(source: str) -> Tuple[TextIO, Optional[int]]:
     """A text stream over ``source`` (``-``: stdin) and its size in bytes if known."""
-    import io
 
     if source == "-":
         raw: io.BufferedReader = sys.stdin.buffer  # type: ignore[assignment]
@@ -146,8 +149,6 @@ def _oneshot(argv: Sequence[str]) -> int:
 
 
 def _target(text: str) -> str:
-    from .._config import tables as T
-    from .._config.write import resolve_target
 
     try:
         resolve_target(text)
@@ -167,17 +168,6 @@ def _add_target(parser: argparse.ArgumentParser, required: bool) -> None:
         metavar="TARGET",
         help="write the native dict this release reads: tf2.4, tf2.8 ... tf2.21, tf_keras, keras3 (newest) or "
         "keras3.N; or a generation: legacy (TF 2.4-2.10, optimizers.legacy), keras2 (TF 2.11-2.15, tf_keras), keras3",
-    )
-
-
-def add_unknown_keys(parser: argparse.ArgumentParser) -> None:
-    """``--unknown-keys error|keep`` (``unknown_keys`` of :func:`normalize`); fix-model has it too."""
-    parser.add_argument(
-        "--unknown-keys",
-        choices=UNKNOWN_KEYS_MODES,
-        default="error",
-        help="a key or optimizer class kerasopt_compat does not know (written by a newer Keras): an error "
-        "(default), or keep it as it is, after the known keys, with a warning",
     )
 
 
@@ -277,15 +267,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``kerasopt-compat`` and ``python -m kerasopt_compat``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["fix-model"]:
-        from . import fix as _fixcli
+        from . import fix as _fixcli  # lazy: a command's modules load only when it runs (start-up time)
 
         return _fixcli.main(argv[1:])
     if argv[:1] == ["state"]:
-        from . import state as _statecli
+        from . import state as _statecli  # lazy: a command's modules load only when it runs (start-up time)
 
         return _statecli.main(argv[1:])
     if argv[:1] == ["upgrade"]:
-        from .._models import upgrade as _upgrade
+        from . import upgrade as _upgrade  # lazy: a command's modules load only when it runs (start-up time)
 
         return _upgrade.main(argv[1:])
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
@@ -519,7 +509,7 @@ def _map_batches(run: _Run, batches: Iterator[Tuple[int, List[str]]]) -> Iterato
         for start, lines in batches:
             yield start, lines, S.process_lines(lines, run.options)
         return
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor  # lazy: only --jobs runs need it (start-up time)
 
     window: Deque[Tuple[int, List[str], Any]] = deque()
     with ProcessPoolExecutor(max_workers=run.args.jobs) as pool:
@@ -538,7 +528,7 @@ def _progress(args: argparse.Namespace, size: Optional[int]) -> Any:
     if args.quiet or not sys.stderr.isatty() or (size is not None and size < _PROGRESS_BYTES):
         return None
     try:
-        from tqdm import tqdm
+        from tqdm import tqdm  # optional dependency (progress bars)
     except ImportError:
         return None
     return tqdm(unit=" records", unit_scale=True, file=sys.stderr, leave=False)
@@ -548,7 +538,7 @@ def _progress(args: argparse.Namespace, size: Optional[int]) -> Any:
 
 
 def _check_command(args: argparse.Namespace) -> int:
-    from .check import run_check
+    from .check import run_check  # lazy: a command's modules load only when it runs (start-up time)
 
     report = run_check()
     if args.json:

@@ -1,4 +1,4 @@
-"""The TF checkpoint bundle of a SavedModel (``variables/``), read without TensorFlow or protobuf.
+"""The TF checkpoint bundle (a SavedModel's ``variables/``) and its object graph, read without TensorFlow or protobuf.
 
 A bundle is ``PREFIX.index`` plus ``PREFIX.data-SSSSS-of-NNNNN`` shards
 (``tensorflow/core/util/tensor_bundle``):
@@ -17,10 +17,11 @@ A bundle is ``PREFIX.index`` plus ``PREFIX.data-SSSSS-of-NNNNN`` shards
   optimizer), their named children, the checkpoint key of each variable and
   the optimizer's slot-variable edges.
 
-:class:`Bundle` reads entries and tensors; :func:`savedmodel_state` turns
-the object graph into an :class:`~kerasopt_compat._state.slots.OptimizerState`
-and :func:`savedmodel_weights` returns the model's own variables by object
-path. Everything read is untrusted: truncation, bad offsets, impossible
+:class:`Bundle` reads entries and tensors, :class:`ObjectGraph` the object
+graph, and ``_StateReader`` the optimizer's state through it (slots tied by the
+graph's edges); the SavedModel container (:mod:`.savedmodel`) builds
+:func:`~kerasopt_compat._files.savedmodel.savedmodel_state` and
+``savedmodel_weights`` on them. Everything read is untrusted: truncation, bad offsets, impossible
 sizes and malformed protos raise :class:`ModelFileError` naming the file and
 the part at fault; nothing is ever imported or executed.
 """
@@ -32,15 +33,19 @@ import re
 import struct
 from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
-from .._config.normalize import CustomObjects
-from .._errors import ModelFileError, NoOptimizerError
-from .._optional import import_optional_dependency, parse_version
-from .._state.slots import SLOTS, NoteTaker, OptimizerState, Saver, VariableState
+from .._errors import (
+    ModelFileError,
+)
+from .._optional import import_optional_dependency
+from .._state.slots import (
+    SLOTS,
+    NoteTaker,
+    VariableState,
+)
 from . import protowire as pw
-from .model import _METADATA_PB, _canonical, _read_savedmodel, read_model_file
 from .safefs import open_regular
 
-__all__ = ["Bundle", "BundleEntry", "ObjectGraph", "GraphNode", "savedmodel_state", "savedmodel_weights"]
+__all__ = ["Bundle", "BundleEntry", "ObjectGraph", "GraphNode"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -541,55 +546,10 @@ class ObjectGraph:
         return attr
 
 
-# --------------------------------------------------------------------------- SavedModel
-
-
-def _folder(path: str) -> str:
-    """The SavedModel folder of ``path`` (the folder, or its ``keras_metadata.pb``)."""
-    return os.path.dirname(path) if os.path.basename(path) == _METADATA_PB else path
-
-
-def _variables_prefix(path: str) -> str:
-    directory = _folder(path)
-    prefix = os.path.join(directory, "variables", "variables")
-    if not os.path.lexists(prefix + ".index"):  # not a regular file: refused when it is read
-        raise ModelFileError("%s: no variables/variables.index: a SavedModel without its checkpoint" % directory)
-    return prefix
-
-
 def _object_path(attr: Attribute) -> str:
     suffix = "/.ATTRIBUTES/" + _VARIABLE_VALUE
     key = attr.checkpoint_key
     return key[: -len(suffix)] if key.endswith(suffix) else key
-
-
-def _model_variables(graph: ObjectGraph) -> List[int]:
-    """Node ids of the model's variables (``model.weights`` order): the root's ``variables`` list."""
-    items = graph.list_items(graph.follow("variables"))
-    if items:
-        return list(dict.fromkeys(items))
-    # no list: every variable outside the optimizer and keras_api (metrics), in path order
-    paths = graph.paths()
-    skip = ("optimizer", "keras_api")
-    out = [n for n, p in paths.items() if graph.nodes[n].variable() is not None and p.split("/")[0] not in skip]
-    return sorted(out, key=lambda n: paths[n])
-
-
-def savedmodel_weights(path: PathLike, *, verify_crc: Union[bool, str] = "auto") -> Dict[str, Any]:
-    """The model's own variables of a SavedModel, ``{object path: numpy array}``, in ``model.weights`` order.
-
-    The object path is the variable's path in the checkpoint object graph
-    (``layer_with_weights-0/kernel``), which ties it to its layer whatever
-    the variable is called; no TensorFlow needed.
-    """
-    fspath = os.fspath(path)
-    bundle = Bundle(_variables_prefix(fspath), verify_crc=verify_crc, root=_folder(fspath))
-    graph = bundle.object_graph()
-    out = {}
-    for node in _model_variables(graph):
-        attr = graph.variable(node)
-        out[_object_path(attr)] = bundle.tensor(attr.checkpoint_key)
-    return out
 
 
 def _optimizer_node(graph: ObjectGraph) -> Optional[int]:
@@ -599,66 +559,6 @@ def _optimizer_node(graph: ObjectGraph) -> Optional[int]:
 def _var_name(attr: Attribute) -> str:
     """The variable's name as stored slot names spell it (``dense/kernel``, no ``:0``), as for ``.h5`` files."""
     return attr.full_name[:-2] if attr.full_name.endswith(":0") else attr.full_name
-
-
-def savedmodel_state(
-    path: PathLike, *, custom_objects: CustomObjects = None, unknown_keys: str = "error", verify_crc: Union[bool, str] = "auto"
-) -> OptimizerState:
-    """The optimizer state stored in a SavedModel directory (Keras 2 / tf_keras ``model.save``), without TensorFlow.
-
-    The optimizer config comes from ``keras_metadata.pb`` (canonical dict, as
-    :func:`~kerasopt_compat.read_optimizer`); the values from the checkpoint
-    bundle, tied to model variables through its object graph:
-
-    * legacy (OptimizerV2) optimizers: each slot hangs off its model variable
-      through a ``slot_variables`` edge of the optimizer node (``tie ==
-      "object-graph"``);
-    * Keras 2 optimizers keep their slots in the list ``_variables``; each
-      slot variable is named ``{optimizer}/{slot}/{variable name}``, which
-      ties it when exactly one model variable matches (``tie == "name"``);
-      otherwise (duplicate variable names) the k-th slot of each kind is
-      tied to the k-th of the model's trainable variables only when every
-      count and shape agrees (``tie == "position"``), else left out with a note.
-
-    ``VariableState.name`` is the object graph's ``full_name`` (``dense/kernel``,
-    without ``:0``, as :func:`~kerasopt_compat.read_state` names ``.h5`` variables);
-    ``VariableState.index`` its position in the root's
-    ``trainable_variables`` list (-1 when it is not trainable any more; Keras
-    2.13+ writes no such list: then its rank, in graph order, among the
-    variables that have slots, and no slot is tied by position);
-    ``extra["object_paths"]`` maps each name to the variable's object path
-    (``layer_with_weights-0/kernel``, the keys of :func:`savedmodel_weights`).
-    Slots are under the canonical names of :data:`~kerasopt_compat._state.slots.SLOTS`.
-    """
-    fspath = os.fspath(path)
-    stored = read_model_file(fspath)
-    if stored.format != "savedmodel":
-        raise ModelFileError("%s: not a SavedModel directory (a %s file)" % (fspath, stored.format))
-    try:
-        canonical: Optional[Dict[str, Any]] = _canonical(stored, custom_objects, unknown_keys)
-    except NoOptimizerError:
-        canonical = None
-    doc = _read_savedmodel(fspath).doc
-    keras_version = doc.get("keras_version") if isinstance(doc, Mapping) else None
-    keras_version = keras_version if isinstance(keras_version, str) else None
-    bundle = Bundle(_variables_prefix(fspath), verify_crc=verify_crc, root=_folder(fspath))
-    graph = bundle.object_graph()
-    opt = _optimizer_node(graph)
-    if opt is None:
-        old = keras_version is None or parse_version(keras_version) < (2, 11)
-        saver = Saver("legacy" if old else "keras2", keras_version, "savedmodel")
-        notes = ("the checkpoint holds no optimizer (saved with include_optimizer=False or before training)",)
-        return OptimizerState(fspath, canonical, None, saver, (), {}, notes)
-    reader = _StateReader(bundle, graph, opt, canonical, fspath)
-    generation = reader.generation()
-    saver = Saver(generation, keras_version, "savedmodel")
-    if generation == "legacy":
-        variables = reader.legacy_slots()
-    else:
-        variables = reader.keras2_slots()
-    extra: Dict[str, Any] = dict(reader.extra())
-    extra["object_paths"] = {v.name: reader.paths[v.name] for v in variables if v.name in reader.paths}
-    return OptimizerState(fspath, canonical, reader.iterations(), saver, variables, extra, tuple(reader.notes), reader.untied)
 
 
 #: Children of the optimizer node, per generation: the iteration counter, the

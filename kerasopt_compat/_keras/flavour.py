@@ -324,7 +324,7 @@ def keras3_backend(keras: ModuleType) -> Tuple[Optional[str], Optional[str]]:
     version = _version(module) if module is not None else None
     if isinstance(version, str):
         return name, version
-    from importlib import metadata
+    from importlib import metadata  # lazy: import-time speed (importlib.metadata is slow to import)
 
     for dist in dists:
         try:
@@ -346,7 +346,7 @@ def _detect() -> Flavour:
             import tf_keras  # noqa: F401 - already imported by tf.keras
 
             return Flavour("tf_keras", keras, tf_version, _version(tf_keras), _family_of_class(keras.optimizers.SGD, "tf_keras"))
-        import keras as keras_pkg
+        import keras as keras_pkg  # the installed Keras, found on first use
 
         kv = _version(keras_pkg)
         if kv and parse_version(kv) >= (3,):

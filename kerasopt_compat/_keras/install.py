@@ -22,6 +22,7 @@ import inspect
 import os
 import sys
 import threading
+import warnings
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 from .._config.normalize import MAX_DEPTH, custom_names, legacy_hint
@@ -47,7 +48,7 @@ def _public_paths(fl: Any) -> List[Any]:
     """Touch the public namespaces so lazy loaders import them; return what they resolve to."""
     found = [fl.keras.optimizers]
     if fl.tensorflow_version:
-        import tensorflow as tf
+        import tensorflow as tf  # the installed TensorFlow, only when it is there
 
         for path in ("compat.v1.keras.optimizers", "compat.v2.keras.optimizers", "keras.optimizers"):
             obj: Any = tf
@@ -141,7 +142,7 @@ def _prefer_legacy(options: Mapping[str, Any], config: Any) -> Optional[bool]:
     default namespace *is* the legacy one and Keras would build another class
     (TF 2.9/2.10 ``optimizers.experimental``): then the original decides.
     """
-    from .flavour import flavour
+    from .flavour import flavour  # lazy: install() may run at start-up (autoinstall); the live side loads on first use
 
     wanted = options.get("use_legacy_optimizer")
     if wanted is None:
@@ -174,7 +175,7 @@ def _ours_or_original(config: Any, custom_objects: Any, options: Mapping[str, An
     kerasopt_compat, or named in ``custom_objects``), anything else
     kerasopt_compat refuses (:data:`_NOT_OURS`), a keyword only the original
     honours."""
-    from . import live as _live
+    from . import live as _live  # lazy: install() may run at start-up (autoinstall); the live side loads on first use
 
     prefer_legacy = _prefer_legacy(options, config)
     if prefer_legacy is None or not isinstance(config, Mapping):
@@ -202,7 +203,7 @@ def _optimizer(result: Any, config: Any) -> Any:
 
 
 def _replacement(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
-    from . import live as _live
+    from . import live as _live  # lazy: install() may run at start-up (autoinstall); the live side loads on first use
 
     new: Callable[..., Any]
     if name == "serialize":
@@ -262,7 +263,7 @@ def install() -> None:
     >>> tf.compat.v1.keras.optimizers.serialize(tf.keras.optimizers.SGD())  # doctest: +SKIP
     {'class_name': 'SGD', 'config': {'name': 'SGD', 'learning_rate': 0.01, 'decay': 0.0, 'momentum': 0.0, 'nesterov': False}}
     """
-    from .flavour import flavour
+    from .flavour import flavour  # lazy: install() may run at start-up (autoinstall); the live side loads on first use
 
     with _LOCK:
         if _PATCHED:
@@ -330,7 +331,6 @@ def install_from_environment() -> bool:
     so it never raises: an unrecognised value, or no TensorFlow/Keras to patch,
     gives one :class:`RuntimeWarning` and the program starts as usual.
     """
-    import warnings
 
     value = os.environ.get(ENV_VAR, "").strip().lower()
     if value in _ENV_OFF:

@@ -10,16 +10,19 @@ by canonical name only.
 from __future__ import annotations
 
 import functools
+import math
+import warnings
 from collections import abc
 from typing import Any, Callable, Collection, Container, Dict, List, Mapping, Optional, Tuple, TypeVar, cast
 
 from .. import fixes
 from .._config import tables as T
-from .._config.normalize import CustomObjects, Reading, custom_names, legacy_hint, read, read_known, reading
+from .._config.normalize import CustomObjects, Reading, custom_names, legacy_hint, normalize, read, read_known, reading
 from .._config.v1train import serialize_v1, v1_class_name
 from .._config.write import first_lossless, write
 from .._errors import (
     ConfigTypeError,
+    ConversionWarning,
     InvalidConfigError,
     KerasOptCompatError,
     SerializationError,
@@ -408,3 +411,47 @@ def to_keras(v1_optimizer: Any, *, strict: bool = False) -> Any:
     if v1_class_name(v1_optimizer) is None:
         raise ConfigTypeError("to_keras() takes a tf.compat.v1.train optimizer", value=v1_optimizer, has_value=True)
     return deserialize(serialize(v1_optimizer), strict=strict)
+
+
+def _custom_names(custom_objects: Optional[Mapping[str, Any]]) -> CustomObjects:
+    return list(custom_objects) if isinstance(custom_objects, Mapping) else None
+
+
+def optimizer_matches(fl: Flavour, optimizer: Any, wanted: Mapping[str, Any], custom_objects: Any = None) -> bool:
+    """Whether a live optimizer holds the hyperparameters of canonical ``wanted``.
+
+    ``wanted`` is first written for the loaded optimizer's own generation
+    (``to_native``: legacy ``decay`` becomes ``InverseTimeDecay`` for the new
+    optimizers) and read back, then compared key by key, floats within
+    float32 precision; optimizer names are not compared.
+    """
+
+    try:
+        got = serialize(optimizer, custom_objects=_custom_names(custom_objects))
+        family = fl.family_of(type(getattr(optimizer, "inner_optimizer", optimizer)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConversionWarning)
+            expected = normalize(write(normalize(wanted), family))
+    except KerasOptCompatError:
+        return False
+    return _close(_unnamed(got), _unnamed(expected))
+
+
+def _unnamed(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {k: _unnamed(v) for k, v in obj.items() if k != "name"}
+    if isinstance(obj, list):
+        return [_unnamed(v) for v in obj]
+    return obj
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return set(a) == set(b) and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+            return False
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
+    return bool(a == b)

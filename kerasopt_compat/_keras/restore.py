@@ -17,8 +17,8 @@ model so that it can take a training step, and returns a
 :class:`~kerasopt_compat.OptimizerStateError` with ``strict=True``.
 
 Version knowledge is data: :data:`SLOT_ATTRIBUTES` (where the Keras 2/3
-classes keep each slot list), :data:`RULE_DIFFERENCES` (update rules that
-differ between generations).
+classes keep each slot list); the pure rules (update rules that differ between
+generations, Nadam's momentum product) are in :mod:`kerasopt_compat._state.rules`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,19 @@ import warnings
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Type
 
 from .. import _errors as E
+from .._state.rules import (  # noqa: F401 - RULE_DIFFERENCES and NATIVE_UPDATE_BUGS are re-exported (__all__)
+    MOMENTUM_CACHE,
+    NATIVE_UPDATE_BUGS,
+    RULE_DIFFERENCES,
+    RuleDifference,
+    nadam_product,
+    rule_differences,
+    same_rules,
+)
 from .._state.slots import GENERATIONS, SLOTS, OptimizerState, Saver, SlotName, StoredArray, VariableState
 from ..fixes import compiled_optimizer_follows
+from .flavour import detected_description, flavour
+from .live import _deserialize, _reports_installed, known_name, optimizer_matches, serialize
 
 __all__ = [
     "state_of",
@@ -69,75 +80,6 @@ SLOT_ATTRIBUTES: Dict[str, Dict[str, str]] = {
     "Adagrad": {"accumulator": "_accumulators"},
     "Adadelta": {"accum_grad": "_accumulated_grads", "accum_var": "_accumulated_delta_vars"},
     "Ftrl": {"accumulator": "_accumulators", "linear": "_linears"},
-}
-
-#: Nadam's momentum product: legacy ``_m_cache`` (stored as ``momentum_cache``),
-#: Keras 2/3 ``_u_product``. Key of ``OptimizerState.extra``.
-MOMENTUM_CACHE = "momentum_cache"
-
-
-class RuleDifference(NamedTuple):
-    """An update rule that differs between the legacy class and the Keras 2/3 one.
-
-    Applies when ``when_falsy`` is None or the config value it names is falsy
-    (RMSprop only without ``momentum``).
-    """
-
-    class_name: str
-    when_falsy: Optional[str]
-    warning: Type[E.StateScheduleWarning]
-    what: str
-
-
-#: Cross-generation (legacy <-> Keras 2/3) update-rule differences. Keras 2
-#: and Keras 3 share their rules for these classes.
-RULE_DIFFERENCES: Tuple[RuleDifference, ...] = (
-    RuleDifference(
-        "Nadam",
-        None,
-        E.NadamScheduleWarning,
-        "the momentum schedule differs (legacy mu_t = beta_1*(1 - 0.5*0.96**(decay*t)) with decay 0.004, Keras 2/3 "
-        "0.96**t); m and v are exact, the momentum product is recomputed for the installed schedule",
-    ),
-    RuleDifference(
-        "RMSprop",
-        "momentum",
-        E.EpsilonPlacementWarning,
-        "without momentum the legacy class adds epsilon outside the square root (g/(sqrt(rms)+eps)), Keras 2/3 inside "
-        "(g/sqrt(rms+eps))",
-    ),
-    RuleDifference(
-        "Adagrad",
-        None,
-        E.EpsilonPlacementWarning,
-        "the legacy class adds epsilon outside the square root (g/(sqrt(acc)+eps)), Keras 2/3 inside (g/sqrt(acc+eps))",
-    ),
-)
-
-
-def rule_differences(class_name: Optional[str], cfg: Mapping[str, Any], saver: str, target: str) -> List[RuleDifference]:
-    """The :data:`RULE_DIFFERENCES` that apply when ``saver``'s state is continued by ``target``'s class.
-
-    >>> [r.warning.__name__ for r in rule_differences("RMSprop", {"momentum": 0.0}, "legacy", "keras3")]
-    ['EpsilonPlacementWarning']
-    >>> rule_differences("RMSprop", {"momentum": 0.0}, "keras2", "keras3")
-    []
-    """
-    if _same_rules(saver, target):
-        return []
-    return [
-        rule
-        for rule in RULE_DIFFERENCES
-        if rule.class_name == class_name and not (rule.when_falsy is not None and cfg.get(rule.when_falsy))
-    ]
-
-
-#: Update bugs of one installed release's class: (release, class, generation, config key that
-#: must be truthy) -> what happens. Verified in the release's wheel source.
-NATIVE_UPDATE_BUGS: Dict[Tuple[str, str, str, str], str] = {
-    ("tf2.9", "AdamW", "keras2", "weight_decay"): "TF 2.9's optimizers.experimental.AdamW applies its weight decay as "
-    "variable.assign_sub(variable * (1 - lr * wd)), which scales every weight to lr * weight_decay of itself at each "
-    "step (fixed in TF 2.10+); train with a TF that has the fix",
 }
 
 _LOSS_SCALE_NAMES = ("LossScaleOptimizer", "LossScaleOptimizerV3", "LossScaleOptimizerV1")
@@ -203,7 +145,6 @@ class RestoreReport(NamedTuple):
 
 
 def _flavour() -> Any:
-    from .flavour import flavour
 
     return flavour()
 
@@ -222,7 +163,6 @@ def _generation(optimizer: Any) -> str:
 
 def _class_name(inner: Any) -> Optional[str]:
     """Canonical class name with a slot table, or None (a class kerasopt_compat has no table for)."""
-    from .live import known_name
 
     name = known_name(inner)
     return name if name in SLOTS else None
@@ -230,7 +170,6 @@ def _class_name(inner: Any) -> Optional[str]:
 
 def _config(optimizer: Any) -> Dict[str, Any]:
     """The canonical dict of a live optimizer (``{}`` for a class kerasopt_compat cannot serialize)."""
-    from .live import serialize
 
     try:
         return serialize(optimizer)
@@ -273,7 +212,7 @@ def _live_name(var: Any) -> str:
 
 
 def _np(value: Any) -> Any:
-    import numpy as np
+    import numpy as np  # heavy: only when values are read
 
     numpy_fn = getattr(value, "numpy", None)
     if callable(numpy_fn):
@@ -608,26 +547,6 @@ def _tie(
     return out
 
 
-# ------------------------------------------------------------ schedules (data)
-
-
-def _nadam_product(generation: str, cfg: Mapping[str, Any], iterations: int) -> float:
-    """Nadam's momentum product after ``iterations`` steps in ``generation``'s schedule, in float32."""
-    import numpy as np
-
-    beta_1 = np.float32(cfg.get("beta_1", 0.9))
-    rate = np.float32(cfg.get("decay", 0.004) or 0.004) if generation == "legacy" else np.float32(1.0)
-    product = np.float32(1.0)
-    for t in range(1, iterations + 1):
-        u_t = beta_1 * (np.float32(1.0) - np.float32(0.5) * np.power(np.float32(0.96), rate * np.float32(t)))
-        product = np.float32(product * u_t)
-    return float(product)
-
-
-def _same_rules(a: str, b: str) -> bool:
-    return a == b or (a != "legacy" and b != "legacy")
-
-
 # ------------------------------------------------------------- restore_state
 
 
@@ -656,7 +575,6 @@ class _Issues:
         exc = E.OptimizerStateError("restore_state(strict=True): %s: %s%s" % (category.__name__, message, more))
         exc.category = category
         exc.variables = variables
-        from .flavour import detected_description
 
         exc.note_installed(detected_description())
         raise exc
@@ -693,7 +611,6 @@ def _build_optimizer(
     model: Any, state: OptimizerState, optimizer: Any, generation: Optional[str], strict: bool, issues: _Issues
 ) -> Tuple[Any, Optional[str]]:
     """The optimizer to restore into, and why the state is refused (or None)."""
-    from .live import _deserialize
 
     if _is_optimizer(optimizer):
         return optimizer, None
@@ -801,7 +718,6 @@ def restore_state(
     (True, 3)
     >>> fresh_copy.train_on_batch(x, y)  # the step ``trained`` would take  # doctest: +SKIP
     """
-    from .live import _reports_installed
 
     return _reports_installed(_restore)(model, source, strict, optimizer, generation, reuse_native)
 
@@ -888,7 +804,7 @@ class _Read:
         self.stored, self.dtype = stored, dtype
 
     def __call__(self) -> Any:
-        import numpy as np
+        import numpy as np  # heavy: only when values are read
 
         return np.asarray(self.stored.read()).astype(self.dtype, copy=False)
 
@@ -916,8 +832,6 @@ def _over_native(model: Any, state: OptimizerState, strict: bool, generation: Op
     family = _family(state, generation) or _flavour().default_family
     if live.wrapper is not None or live.class_name is None or live.class_name != wanted_class or live.generation != family:
         return None
-    from .._models.load import optimizer_matches
-
     if not optimizer_matches(_flavour(), native, state.optimizer):
         return None  # other hyperparameters than the stored ones: a new optimizer, as without reuse_native
     order = _native_order(live)
@@ -952,7 +866,7 @@ def _plan_slots(
     issues: _Issues,
     by_layer: Optional[Mapping[Tuple[str, int], int]] = None,
 ) -> Tuple[List[SlotRestore], List[Tuple[Any, Any]]]:
-    import numpy as np
+    import numpy as np  # heavy: only when values are assigned
 
     entries: List[SlotRestore] = []
     plan: List[Tuple[Any, Any]] = []
@@ -1057,7 +971,7 @@ def _plan_class_wide(
     plan: List[Tuple[Any, Any]],
 ) -> None:
     """Nadam's momentum product, the loss scale."""
-    import numpy as np
+    import numpy as np  # heavy: only when values are assigned
 
     extra = state.extra if isinstance(state.extra, Mapping) else {}
     cache = live.momentum_cache()
@@ -1065,8 +979,8 @@ def _plan_class_wide(
         stored = extra.get(MOMENTUM_CACHE)
         if stored is not None and saver_gen == live.generation and live.generation != "keras2":
             value, status, detail = stored, "restored", ""
-        elif _same_rules(saver_gen, live.generation) and "keras2" in (saver_gen, live.generation):
-            value = _nadam_product(live.generation, live.cfg, iterations)
+        elif same_rules(saver_gen, live.generation) and "keras2" in (saver_gen, live.generation):
+            value = nadam_product(live.generation, live.cfg, iterations)
             status, detail = "approximate", "recomputed from iterations=%d (%s schedule)" % (iterations, live.generation)
             issues.add(
                 E.NadamScheduleWarning,
@@ -1075,11 +989,11 @@ def _plan_class_wide(
                 "fit()/train_on_batch() the product is multiplied again for each variable and the saver's next step "
                 "cannot be reproduced; m, v and iterations are exact, the product is recomputed from iterations=%d" % iterations,
             )
-        elif _same_rules(saver_gen, live.generation):
-            value = _nadam_product(live.generation, live.cfg, iterations)
+        elif same_rules(saver_gen, live.generation):
+            value = nadam_product(live.generation, live.cfg, iterations)
             status, detail = "restored", "recomputed from iterations=%d (%s schedule)" % (iterations, live.generation)
         else:
-            value = _nadam_product(live.generation, live.cfg, iterations)
+            value = nadam_product(live.generation, live.cfg, iterations)
             status, detail = "approximate", "recomputed for the %s schedule from iterations=%d" % (live.generation, iterations)
         plan.append((cache, np.asarray(value, dtype=_dtype_name(cache))))
         entries.append(SlotRestore("", MOMENTUM_CACHE, status, detail))

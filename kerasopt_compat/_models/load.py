@@ -11,38 +11,31 @@ state come from the native loader as usual.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import tempfile
 import warnings
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Mapping, Optional
 
+from .. import fixes
 from .._config import tables as T
-from .._config.normalize import CustomObjects, normalize
 from .._errors import (
     ConversionWarning,
     InvalidConfigError,
     KerasOptCompatError,
     ModelFileError,
-    OptimizerStateError,
-    OptimizerStateWarning,
     UnsupportedClassError,
 )
-from .._files.model import (
-    _WRITERS,
-    PathLike,
-    StoredModel,
-    _canonical,
-    _detect,
-    compile_null_defaults,
-    native_entry,
-    read_model_file,
-    unopenable,
-)
+from .._files.base import PathLike, StoredModel, _canonical, _dumps, _json
+from .._files.h5 import _attr_text, _h5py
+from .._files.model import compile_null_defaults, native_entry, read_model_file, unopenable
+from .._files.registry import BY_FORMAT, detect
 from .._keras.flavour import Flavour, flavour
-from .._keras.live import _reports_installed, deserialize, serialize
-from ..fixes import keras3_loss_config, saved_call_spec
+from .._keras.live import _custom_names, _reports_installed, deserialize, optimizer_matches
+from .._optional import parse_version
+from .compile import _compile_args
+from .resume import _STATES, _one_line, _state_without_config, _with_state
+from .savedmodel import is_savedmodel_dir, load_savedmodel
 
 __all__ = ["load_model", "optimizer_matches"]
 
@@ -111,8 +104,6 @@ def load_model(
     fl = flavour()
     fspath = os.fspath(path)
     if fl.default_family == "keras3":
-        from .savedmodel import is_savedmodel_dir, load_savedmodel
-
         if is_savedmodel_dir(fspath):  # Keras 3 refuses these: rebuilt from keras_metadata.pb and variables/
             return load_savedmodel(fl, fspath, custom_objects, compile, state, strict, kwargs)
     native = _NativeLoader(fl, fspath, custom_objects, kwargs)
@@ -201,138 +192,6 @@ def _has_class(value: Any, class_name: str) -> bool:
     return False
 
 
-def _state_without_config(path: str, state: str) -> None:
-    """A file with optimizer variables but no optimizer config (Keras 3.15 writes
-    such a ``.keras`` when the same model was saved as ``.h5`` first): the state
-    cannot be restored without knowing the optimizer; say so."""
-    from .._errors import NoOptimizerConfigWarning
-    from .._files.state import read_state
-
-    try:
-        stored = read_state(path)
-    except KerasOptCompatError:
-        return
-    extra = stored.extra if isinstance(stored.extra, Mapping) else {}
-    if stored.optimizer is not None or not (stored.iterations or extra.get("raw_iterations")):
-        return
-    why = (
-        "%s stores optimizer variables but no optimizer config (Keras 3.15 leaves it out of a .keras saved after "
-        "an .h5 of the same model), so its optimizer state was not restored; the optimizer is whatever the installed "
-        "loader compiled; use kerasopt_compat.restore_state(model, path, optimizer=...) to restore it" % path
-    )
-    if state == "require":
-        raise OptimizerStateError("load_model(state='require'): " + why)
-    warnings.warn(why, NoOptimizerConfigWarning, stacklevel=3)
-
-
-#: load_model's ``state`` values.
-_STATES = ("restore", "require", "fresh")
-
-
-def _with_state(
-    model: Any, path: str, wanted: Mapping[str, Any], state: str, strict: bool, custom_objects: Any, rebuilt: bool
-) -> Any:
-    """The loaded model with its optimizer's training state as ``state`` says.
-
-    ``rebuilt``: kerasopt_compat built the optimizer (its conversion warnings
-    were given then, once per call)."""
-    from .._files.state import read_state
-    from .._keras.restore import _attach, restore_state
-
-    if getattr(model, "optimizer", None) is None:
-        return model
-    if state == "fresh":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConversionWarning)  # said while loading, or the native loader's own
-            _attach(model, deserialize(wanted, custom_objects, strict=strict))
-        return model
-    try:
-        stored = read_state(path, custom_objects=_custom_names(custom_objects), lazy=True)
-    except KerasOptCompatError as exc:
-        return _state_not_restored(model, path, state, "kerasopt_compat cannot read it: %s" % exc)
-    unbuilt = _build_unbuilt(model)
-    if unbuilt is not None:
-        return _state_not_restored(model, path, state, unbuilt)
-    if not stored.variables and stored.untied:
-        return _state_not_restored(
-            model, path, state, "kerasopt_compat cannot tie it to the model's variables: %s" % "; ".join(stored.notes)
-        )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            restore_state(
-                model,
-                stored,
-                strict=state == "require",
-                optimizer=None if stored.optimizer else dict(wanted),
-                reuse_native=not rebuilt,  # slots the native loader already tied right are kept, not read again
-            )
-        except OptimizerStateError:
-            raise
-        except KerasOptCompatError as exc:
-            failed: Optional[KerasOptCompatError] = exc
-        else:
-            failed = None
-    for w in caught:  # again, outside: the caller's filters apply; conversion warnings once per call
-        if rebuilt and issubclass(w.category, ConversionWarning) and not issubclass(w.category, OptimizerStateWarning):
-            continue
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if failed is not None:
-        return _state_not_restored(model, path, state, "restoring it failed: %s" % failed)
-    return model
-
-
-def _weights_created(model: Any) -> bool:
-    try:
-        model.trainable_variables  # noqa: B018 - Keras 2 raises ValueError before the weights exist
-    except ValueError:
-        return False
-    return True
-
-
-def _build_unbuilt(model: Any) -> Optional[str]:
-    """Build a model that the native loader returned without its weights (a Keras 2 ``Sequential`` fed a
-    dict, :func:`~kerasopt_compat.fixes.saved_call_spec`) by calling it once, in inference mode, on zeros
-    of the input spec it was saved with: TensorFlow's checkpoint then restores each weight as it is
-    created, as at the model's first call without kerasopt_compat, and the state can be tied to them.
-    None when the weights exist (now), else why they do not."""
-    if _weights_created(model):
-        return None
-    spec = saved_call_spec(model)
-    if spec is None:
-        return (
-            "the installed loader returned the model without weights (they are created at its first call) and "
-            "it records no input spec to build it with"
-        )
-    try:
-        import tensorflow as tf
-
-        zeros = tf.nest.map_structure(lambda s: tf.zeros([1 if d is None else d for d in s.shape], s.dtype), spec)
-        model(zeros, training=False)
-    except Exception as exc:  # noqa: BLE001 - the model's own reason, in the warning
-        return (
-            "the installed loader returned the model without weights (they are created at its first call) and "
-            "calling it on zeros of its saved input spec failed: %s" % _one_line(exc)
-        )
-    if not _weights_created(model):
-        return "the installed loader returned the model without weights, and calling it did not create them"
-    return None
-
-
-def _state_not_restored(model: Any, path: str, state: str, why: str) -> Any:
-    iterations = _iterations(model.optimizer)
-    if state == "require":
-        raise OptimizerStateError("%s: load_model(state='require'): the optimizer state was not restored: %s" % (path, why))
-    if iterations:
-        what = "the optimizer keeps what the installed loader restored (%d iterations), tied by position only" % iterations
-    else:
-        what = "training restarts from a fresh optimizer state"
-    warnings.warn(
-        "%s: optimizer state not restored by kerasopt_compat (%s); %s" % (path, why, what), OptimizerStateWarning, stacklevel=4
-    )
-    return model
-
-
 class _NativeLoader:
     """The installed ``load_model`` with the caller's arguments; a file format
     the installed Keras cannot open gets a note saying so (``unopenable``)."""
@@ -365,7 +224,7 @@ class _NativeLoader:
         if getattr(exc, "_koc_noted", False):
             return
         try:
-            reason = unopenable(self.path, _detect(self.path), self.fl.release() or self.fl.default_family)
+            reason = unopenable(self.path, detect(self.path).format, self.fl.release() or self.fl.default_family)
         except ModelFileError:
             return
         if reason is not None:
@@ -390,12 +249,9 @@ def _repaired_config_copy(fl: Flavour, path: str) -> Optional[str]:
     native loader then reads the file itself and says what it says)."""
     if fl.default_family != "keras3":
         return None
-    from .. import fixes
-    from .._files.model import _attr_text, _dumps, _h5py, _json
-    from .._optional import parse_version
 
     try:
-        if _detect(path) != "h5":
+        if detect(path).format != "h5":
             return None
         h5py = _h5py()
         with h5py.File(path, "r") as fh:
@@ -419,10 +275,6 @@ def _repaired_config_copy(fl: Flavour, path: str) -> Optional[str]:
         shutil.rmtree(folder, ignore_errors=True)
         return None
     return copy
-
-
-def _custom_names(custom_objects: Optional[Mapping[str, Any]]) -> CustomObjects:
-    return list(custom_objects) if isinstance(custom_objects, Mapping) else None
 
 
 def _add_note(exc: BaseException, note: str) -> None:
@@ -453,7 +305,7 @@ def _load_fixed(fl: Flavour, native: _NativeLoader, stored: StoredModel, wanted:
     folder = tempfile.mkdtemp(prefix="kerasopt_compat-")
     try:
         copy = os.path.join(folder, os.path.basename(os.path.normpath(stored.path)) or "model")
-        _WRITERS[stored.format](native.file(stored.path), copy, entry, compile_null_defaults(stored, fl.default_family))
+        BY_FORMAT[stored.format].write(native.file(stored.path), copy, entry, compile_null_defaults(stored, fl.default_family))
         try:
             model = native(copy)
         except Exception as exc:  # noqa: BLE001
@@ -519,153 +371,5 @@ def _compile_fresh(
     return model
 
 
-#: compile() arguments read from a stored training/compile config.
-_COMPILE_KEYS = ("loss", "metrics", "weighted_metrics", "loss_weights")
-#: Metric names compile() resolves itself from the loss and output shape
-#: (Keras 2 and Keras 3 ``compile_utils``): passed through as they are.
-_COMPILE_METRIC_NAMES = frozenset(["accuracy", "acc", "crossentropy", "ce"])
-
-
-def _compile_args(fl: Flavour, stored: Mapping[str, Any], custom_objects: Any) -> Dict[str, Any]:
-    """compile() arguments from the stored ones; raises when a loss or metric
-    does not resolve in the installed Keras (with ``custom_objects``)."""
-    out: Dict[str, Any] = {}
-    for key in _COMPILE_KEYS:
-        value = stored.get(key)
-        if value is None:
-            continue
-        if key == "loss":
-            if fl.default_family == "keras3":
-                value = _per_output(value, lambda v: keras3_loss_config(v, _keras3_loss_fn(fl)))  # Keras 2 keys
-            out[key] = _per_output(value, lambda v: _object(fl.keras.losses, v, custom_objects))
-        elif key == "loss_weights":
-            out[key] = value
-        else:
-            out[key] = _metric_list(fl, value, custom_objects)
-    return out
-
-
-def _keras3_loss_fn(fl: Flavour) -> Any:
-    """``class name -> name of the function the installed built-in loss class wraps`` (None: not one)."""
-
-    def own_fn(class_name: str) -> Optional[str]:
-        cls = getattr(fl.keras.losses, class_name, None)
-        if not isinstance(cls, type):
-            return None
-        try:
-            return getattr(getattr(cls(), "fn", None), "__name__", None)
-        except Exception:  # noqa: BLE001 - a class that needs arguments: not a plain wrapper
-            return None
-
-    return own_fn
-
-
-def _per_output(value: Any, convert: Any) -> Any:
-    if isinstance(value, Mapping) and "class_name" not in value:
-        return {k: convert(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [convert(v) for v in value]
-    return convert(value)
-
-
-def _metric_list(fl: Flavour, value: Any, custom_objects: Any) -> Any:
-    """Keras 2 ``.h5`` stores metrics per output (``[[...]]``); one output: one flat list."""
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
-        value = value[0]
-    if isinstance(value, Mapping) and "class_name" not in value:
-        return {k: _metric_list(fl, v, custom_objects) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_metric(fl, v, custom_objects) for v in value]
-    return _metric(fl, value, custom_objects)
-
-
-def _metric(fl: Flavour, value: Any, custom_objects: Any) -> Any:
-    if isinstance(value, Mapping) and value.get("class_name") == "MeanMetricWrapper":
-        fn = (value.get("config") or {}).get("fn")
-        if isinstance(fn, str):
-            value = fn  # a metric function, by its name
-    if isinstance(value, str) and value in _COMPILE_METRIC_NAMES:
-        return value
-    return _object(fl.keras.metrics, value, custom_objects)
-
-
-def _object(namespace: Any, value: Any, custom_objects: Any) -> Any:
-    """A stored loss/metric for compile(). A name in ``custom_objects`` becomes
-    that object; one the installed Keras resolves on its own passes through
-    (compile() names it as stored); serialized objects are
-    rebuilt by the installed Keras' own ``deserialize``. Anything else raises."""
-    if value is None:
-        return value
-    if isinstance(value, str):
-        if isinstance(custom_objects, Mapping) and value in custom_objects:
-            return _callable(custom_objects[value], value)  # compile() itself would not look there
-        _callable(namespace.get(value), value)
-        return value
-    return _callable(namespace.deserialize(value, custom_objects=custom_objects), value)
-
-
-def _callable(obj: Any, stored: Any) -> Any:
-    """A resolved loss or metric must be callable: Keras 2.13+ and Keras 3 return
-    an unknown name unchanged, as a string that fails at the first step."""
-    if isinstance(obj, str) or not callable(obj):
-        raise ValueError("Unknown loss or metric: %r" % (stored,))
-    return obj
-
-
 def _same_error(a: BaseException, b: BaseException) -> bool:
     return type(a) is type(b) and str(a) == str(b)
-
-
-def _one_line(exc: Any) -> str:
-    text = str(exc).strip().splitlines()
-    return "%s: %s" % (type(exc).__name__, text[0] if text else "")
-
-
-def _iterations(optimizer: Any) -> Optional[int]:
-    try:
-        value = optimizer.iterations
-        numpy_fn = getattr(value, "numpy", None)
-        return int(numpy_fn() if callable(numpy_fn) else value)
-    except Exception:  # noqa: BLE001 - no readable iteration count
-        return None
-
-
-def optimizer_matches(fl: Flavour, optimizer: Any, wanted: Mapping[str, Any], custom_objects: Any = None) -> bool:
-    """Whether a live optimizer holds the hyperparameters of canonical ``wanted``.
-
-    ``wanted`` is first written for the loaded optimizer's own generation
-    (``to_native``: legacy ``decay`` becomes ``InverseTimeDecay`` for the new
-    optimizers) and read back, then compared key by key, floats within
-    float32 precision; optimizer names are not compared.
-    """
-    from .._config.write import write
-
-    try:
-        got = serialize(optimizer, custom_objects=_custom_names(custom_objects))
-        family = fl.family_of(type(getattr(optimizer, "inner_optimizer", optimizer)))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConversionWarning)
-            expected = normalize(write(normalize(wanted), family))
-    except KerasOptCompatError:
-        return False
-    return _close(_unnamed(got), _unnamed(expected))
-
-
-def _unnamed(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {k: _unnamed(v) for k, v in obj.items() if k != "name"}
-    if isinstance(obj, list):
-        return [_unnamed(v) for v in obj]
-    return obj
-
-
-def _close(a: Any, b: Any) -> bool:
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return set(a) == set(b) and all(_close(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
-    if isinstance(a, float) or isinstance(b, float):
-        if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
-            return False
-        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
-    return bool(a == b)

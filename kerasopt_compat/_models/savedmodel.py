@@ -35,15 +35,20 @@ from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Seq
 
 from .._errors import ModelFileError, NoOptimizerError
 from .._files import protowire as pw
-from .._files.bundle import Bundle, ObjectGraph, _object_path, _variables_prefix
-from .._files.model import _MAX_JSON_BYTES, _METADATA_PB, _canonical, _json, _read_savedmodel, read_model_file
+from .._files.base import _MAX_JSON_BYTES, _canonical, _json
+from .._files.bundle import Bundle, ObjectGraph, _object_path
+from .._files.model import read_model_file
 from .._files.safefs import open_regular
+from .._files.savedmodel import _METADATA_PB, _read_savedmodel, _variables_prefix
+from .._keras.live import _custom_names, deserialize
 from ..fixes import (
     KERAS3_INITIALIZER_RENAMES,
     keras3_initializer_name,
     keras3_model_from_keras2_config,
     keras3_nested_layer_config,
 )
+from .compile import _compile_args
+from .resume import _with_state
 
 __all__ = [
     "SavedModelError",
@@ -442,7 +447,7 @@ def _keras3_config(folder: str, config: Any) -> Any:
 
 def _public_layer(name: str) -> bool:
     """Whether the installed Keras has a public layer class ``name`` (``keras.layers.LSTM``)."""
-    import keras
+    import keras  # Keras 3 only, found on first use
 
     return isinstance(getattr(keras.layers, name, None), type)
 
@@ -514,7 +519,7 @@ def _shape(var: Any) -> Tuple[int, ...]:
 
 def assign_weights(parts: SavedModelParts, model: Any) -> List[Tie]:
     """Assign every weight of the rebuilt ``model`` from the checkpoint, by variable (:func:`plan_weights`)."""
-    import numpy as np
+    import numpy as np  # heavy: only when values are assigned
 
     owners, layers = _owners(parts, model)
     live = {names: list(layers[names].weights) for names in owners if names and names in layers}
@@ -561,8 +566,6 @@ def load_savedmodel(
     """A TF 2.x SavedModel as a Keras 3 model: rebuilt from its config, weights tied by
     variable, compiled with its stored loss/metrics/optimizer and, as ``state`` says, the
     optimizer state restored (see :func:`kerasopt_compat.load_model`)."""
-    from .._keras.live import deserialize
-    from .load import _compile_args, _custom_names, _with_state
 
     unknown = sorted(set(kwargs) - {"safe_mode"})
     if unknown:

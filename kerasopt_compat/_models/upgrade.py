@@ -10,14 +10,19 @@ OUT's folder (``OUT.kerasopt_compat-tmp-XXXXXXXX.keras``), then moved into place
 
 from __future__ import annotations
 
-import argparse
 import os
 import warnings
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional
 
-from .._errors import KerasOptCompatError, ModelFileError
+from .._errors import KerasOptCompatError, ModelFileError, OptimizerStateError, OptimizerStateWarning
 from .._files.atomic import check_folder, write_file
-from .._files.model import PathLike, _refuse_input_as_output
+from .._files.base import PathLike
+from .._files.model import _refuse_input_as_output
+from .._keras.flavour import flavour
+from .._keras.live import deserialize, serialize
+from .._keras.restore import _attach, _Live, restore_state
+from .._optional import parse_version
+from .load import load_model
 
 __all__ = ["upgrade_model"]
 
@@ -43,9 +48,6 @@ def upgrade_model(
     >>> upgrade_model("saved_by_tf215/", "model.keras")          # doctest: +SKIP
     'model.keras'
     """
-    from .._keras.flavour import flavour
-    from .._optional import parse_version
-    from .load import load_model
 
     src_path, dst_path = os.fspath(src), os.fspath(dst)
     if not dst_path.endswith(".keras"):
@@ -68,8 +70,6 @@ def upgrade_model(
         raise exc
     model = load_model(src_path, custom_objects, state=state, strict=strict)
     if getattr(model, "optimizer", None) is not None:
-        from .._keras.restore import _Live
-
         if _Live(model.optimizer).generation == "legacy":
             _archive_generation(model, src_path, state, strict)
         elif state == "fresh":
@@ -91,9 +91,6 @@ def _archive_generation(model: Any, src_path: str, state: str, strict: bool) -> 
     the two generations' update rules differ (Nadam, RMSprop) that says so with
     its :class:`~kerasopt_compat.OptimizerStateWarning` subclass, or raises
     with ``state="require"``. Keras 3 has no legacy optimizers."""
-    from .._errors import OptimizerStateError, OptimizerStateWarning
-    from .._keras.live import deserialize, serialize
-    from .._keras.restore import _attach, _Live, restore_state
 
     if state != "fresh":
         try:
@@ -111,55 +108,3 @@ def _archive_generation(model: Any, src_path: str, state: str, strict: bool) -> 
     optimizer = deserialize(serialize(model.optimizer), strict=strict)  # namespace-neutral: the default class
     _attach(model, optimizer)
     _Live(optimizer).build(model.trainable_variables)
-
-
-def parser() -> argparse.ArgumentParser:
-    from .._cli.bulk import add_options
-
-    p = argparse.ArgumentParser(
-        prog="kerasopt-compat upgrade",
-        description="Load a model file (.h5, .keras, SavedModel directory) with kerasopt_compat.load_model and save "
-        "it as the installed Keras' native .keras archive (written atomically; IN is never modified). With -o: "
-        "many files and folders at once, each IN written as OUTDIR/<its path>.keras. Needs the installed "
-        "TensorFlow/Keras; a model with custom layers needs the Python API (custom_objects).",
-        epilog="examples:\n"
-        "  kerasopt-compat upgrade saved_by_tf215/ model.keras\n"
-        "  kerasopt-compat upgrade old_models/ more.h5 -o upgraded/ --on-error skip --report upgraded.jsonl\n\n"
-        "exit status: 0 written, 1 with -o: a file failed, 2 error",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "paths",
-        nargs="+",
-        metavar="IN OUT | IN...",
-        help="a model file or SavedModel directory (never modified) and the .keras file to write; with -o: model "
-        "files, SavedModel directories and folders to walk for them",
-    )
-    add_options(p)
-    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
-    p.add_argument("--strict", action="store_true", help="a setting the installed Keras cannot hold is an error")
-    p.add_argument(
-        "--state",
-        choices=("restore", "require", "fresh"),
-        default="restore",
-        help="the optimizer state: restore it (default), require an exact restore, or start fresh",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
-    return p
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .._cli.bulk import many_or_one, one_file
-
-    p = parser()
-    args = p.parse_args(argv)
-    status = many_or_one(p, args, "upgrade", "OUT.keras")
-    if status is not None:
-        return status
-    _, failed = one_file(
-        args, "upgrade", lambda: upgrade_model(args.src, args.dst, force=args.force, strict=args.strict, state=args.state)
-    )
-    if failed is not None:
-        return failed
-    print("%s: written by the installed Keras from %s" % (args.dst, args.src))
-    return 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .rules import nadam_product
 from .slots import EXTRA_SLOTS, HEAD, ORDER, SLOTS, TAIL, OptimizerState, SlotName, VariableState, slot_exists
 
 __all__ = ["h5_weights", "keras_weights", "StateLayout"]
@@ -64,7 +65,7 @@ def keras_weights(state: OptimizerState, target: str) -> Tuple[Optional[StateLay
 
 
 def _lay_out(state: OptimizerState, target: str, fmt: str, ties: Tuple[str, ...]) -> Tuple[Optional[StateLayout], List[str]]:
-    import numpy as np
+    import numpy as np  # heavy: only when values are laid out
 
     reasons: List[str] = []
     opt = state.optimizer
@@ -145,9 +146,7 @@ def _momentum_cache(state: OptimizerState, saver: Optional[str], target: str, op
     same = saver == target or (saver in ("keras2", "keras3") and target in ("keras2", "keras3"))
     if stored is not None and same:
         return float(stored)
-    from .._keras.restore import _nadam_product
-
-    return _nadam_product(target, options, state.iterations or 0)
+    return nadam_product(target, options, state.iterations or 0)
 
 
 def _zero_ok(row: SlotName, options: Mapping[str, Any]) -> bool:
@@ -165,7 +164,7 @@ def _block(
     scope: str,
     rows: Dict[str, SlotName],
 ) -> None:
-    import numpy as np
+    import numpy as np  # heavy: only when values are laid out
 
     for var in variables:
         for slot in slots:

@@ -39,8 +39,8 @@ from .._config.normalize import CustomObjects
 from .._state.slots import (
     OptimizerState,
 )
-from .base import PathLike
-from .registry import detect
+from .base import PathLike, StoredModel
+from .registry import BY_FORMAT, detect
 
 __all__ = ["read_state"]
 
@@ -70,17 +70,17 @@ def read_state(
     files, which store no optimizer state).
     """
     fspath = os.fspath(path)
-    container = detect(fspath)
-    return container.read_state(fspath, container.read_stored(fspath), custom_objects, unknown_keys, lazy)
+    return read_stored_state(fspath, detect(fspath).read_stored(fspath), custom_objects, unknown_keys, lazy)
+
+
+def read_stored_state(
+    path: str, stored: StoredModel, custom_objects: CustomObjects = None, unknown_keys: str = "error", lazy: bool = False
+) -> OptimizerState:
+    """:func:`read_state` of a file whose stored entry the caller has read already (``load_model``)."""
+    return BY_FORMAT[stored.format].read_state(path, stored, custom_objects, unknown_keys, lazy)
 
 
 # --------------------------------------------------------------------------- the stored optimizer
-
-
-# --------------------------------------------------------------------------- shared assembly
-
-
-# --------------------------------------------------------------------------- .h5
 
 
 # --------------------------------------------------------------------------- .keras

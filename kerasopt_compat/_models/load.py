@@ -152,7 +152,7 @@ def _load(
         else:
             if model.optimizer is not None and optimizer_matches(fl, model.optimizer, wanted, custom_objects):
                 _recompile_broken_metrics(fl, model, stored, custom_objects)
-                return _with_state(model, fspath, wanted, state, strict, custom_objects, rebuilt=False)
+                return _with_state(model, fspath, stored, wanted, state, strict, custom_objects, rebuilt=False)
     try:
         model = _load_fixed(fl, native, stored, wanted, strict)
     except _FixedCopyFailed as failed:
@@ -165,7 +165,7 @@ def _load(
         model = _compile_fresh(fl, native, stored, wanted, custom_objects, strict, failed.__cause__, native_error)
     else:
         _recompile_broken_metrics(fl, model, stored, custom_objects)
-    return _with_state(model, fspath, wanted, state, strict, custom_objects, rebuilt=True)
+    return _with_state(model, fspath, stored, wanted, state, strict, custom_objects, rebuilt=True)
 
 
 def _recompile_broken_metrics(fl: Flavour, model: Any, stored: StoredModel, custom_objects: Any) -> None:

@@ -14,7 +14,8 @@ import warnings
 from typing import Any, Mapping, Optional
 
 from .._errors import ConversionWarning, KerasOptCompatError, NoOptimizerConfigWarning, OptimizerStateError, OptimizerStateWarning
-from .._files.state import read_state
+from .._files.base import StoredModel
+from .._files.state import read_state, read_stored_state
 from .._keras.live import _custom_names, deserialize
 from .._keras.restore import _attach, restore_state
 from ..fixes import saved_call_spec
@@ -47,10 +48,18 @@ _STATES = ("restore", "require", "fresh")
 
 
 def _with_state(
-    model: Any, path: str, wanted: Mapping[str, Any], state: str, strict: bool, custom_objects: Any, rebuilt: bool
+    model: Any,
+    path: str,
+    stored: StoredModel,
+    wanted: Mapping[str, Any],
+    state: str,
+    strict: bool,
+    custom_objects: Any,
+    rebuilt: bool,
 ) -> Any:
     """The loaded model with its optimizer's training state as ``state`` says.
 
+    ``stored``: the file's stored entry, as the caller read it (not parsed again);
     ``rebuilt``: kerasopt_compat built the optimizer (its conversion warnings
     were given then, once per call)."""
 
@@ -62,24 +71,24 @@ def _with_state(
             _attach(model, deserialize(wanted, custom_objects, strict=strict))
         return model
     try:
-        stored = read_state(path, custom_objects=_custom_names(custom_objects), lazy=True)
+        found = read_stored_state(path, stored, _custom_names(custom_objects), lazy=True)
     except KerasOptCompatError as exc:
         return _state_not_restored(model, path, state, "kerasopt_compat cannot read it: %s" % exc)
     unbuilt = _build_unbuilt(model)
     if unbuilt is not None:
         return _state_not_restored(model, path, state, unbuilt)
-    if not stored.variables and stored.untied:
+    if not found.variables and found.untied:
         return _state_not_restored(
-            model, path, state, "kerasopt_compat cannot tie it to the model's variables: %s" % "; ".join(stored.notes)
+            model, path, state, "kerasopt_compat cannot tie it to the model's variables: %s" % "; ".join(found.notes)
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             restore_state(
                 model,
-                stored,
+                found,
                 strict=state == "require",
-                optimizer=None if stored.optimizer else dict(wanted),
+                optimizer=None if found.optimizer else dict(wanted),
                 reuse_native=not rebuilt,  # slots the native loader already tied right are kept, not read again
             )
         except OptimizerStateError:

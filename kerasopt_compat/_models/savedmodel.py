@@ -601,4 +601,4 @@ def load_savedmodel(
             % (parts.folder, dict(stored.compile_args), type(exc).__name__, exc)
         ) from exc
     # rebuilt=True: the conversion warnings were given once, by deserialize above
-    return _with_state(model, parts.folder, wanted, state, strict, custom_objects, rebuilt=True)
+    return _with_state(model, parts.folder, stored, wanted, state, strict, custom_objects, rebuilt=True)

@@ -27,7 +27,9 @@ from collections import Counter
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .._errors import KerasOptCompatError
-from .._files.atomic import check_folder, overlap
+from .._files import model as _model
+from .._files.atomic import check_folder, overlap, write_file
+from .._files.registry import detect
 from ..fixes import shutdown_broken_pool
 
 __all__ = ["add_options", "incomplete_savedmodel", "many_or_one", "model_files", "one_file", "run"]
@@ -132,13 +134,11 @@ Job = Tuple[str, str, str, Dict[str, Any]]  # (command, input, output, options)
 
 
 def _fix_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
-    from .._files.model import fix_model
-
     line: Dict[str, Any] = {"path": src, "output": None if options["check"] else dst}
     try:
         if not options["check"]:
             os.makedirs(os.path.dirname(dst) or ".", exist_ok=True)
-        result = fix_model(src, dst, **options)
+        result = _model.fix_model(src, dst, **options)
     except Exception as exc:  # noqa: BLE001 -- whatever a damaged file raises, it is that file's line; the run goes on
         line.update(error=_error_text(exc), output=None)
     else:
@@ -155,9 +155,7 @@ def _fix_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _upgrade_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
-    from .._files.model import read_optimizer
-    from .._files.registry import detect
-    from .._models.upgrade import upgrade_model
+    from .._models.upgrade import upgrade_model  # lazy: only upgrade runs load the live side (start-up time)
 
     line: Dict[str, Any] = {"path": src, "output": dst}
     try:
@@ -167,7 +165,7 @@ def _upgrade_one(src: str, dst: str, options: Dict[str, Any]) -> Dict[str, Any]:
         line.update(error=_error_text(exc), output=None)
         return line
     try:  # the optimizer the .keras file now holds (a model saved without one has none)
-        written: Optional[str] = read_optimizer(dst)["class_name"]
+        written: Optional[str] = _model.read_optimizer(dst)["class_name"]
     except KerasOptCompatError:
         written = None
     line.update(container=detect(src).format, **{"class": written}, changed=True, state=options.get("state"), error=None)
@@ -460,7 +458,7 @@ def _bar(args: argparse.Namespace, total: int) -> Any:
     if args.quiet or not sys.stderr.isatty() or total < 2:
         return None
     try:
-        from tqdm import tqdm
+        from tqdm import tqdm  # optional dependency (progress bars)
     except ImportError:
         return None
     return tqdm(total=total, unit=" files", file=sys.stderr, leave=False)
@@ -480,7 +478,6 @@ class _Report:
     def close(self) -> None:
         if not self.path:
             return
-        from .._files.atomic import write_file
 
         def fill(tmp: str) -> None:
             with open(tmp, "w", encoding="utf-8") as fh:

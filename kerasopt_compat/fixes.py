@@ -88,7 +88,7 @@ def named_parameters(cls: Any) -> FrozenSet[str]:
     Keras 3 and the new Keras 2 optimizers name every argument they accept;
     legacy OptimizerV2 (TF <= 2.10, ``optimizers.legacy``) takes ``decay``,
     ``clipnorm``, ``clipvalue``, ``global_clipnorm`` through ``**kwargs``,
-    which ``_tables.FAMILIES['legacy'].options`` lists instead.
+    which ``_config.tables.FAMILIES['legacy'].options`` lists instead.
     """
     try:
         params = inspect.signature(cls.__init__).parameters
@@ -168,7 +168,7 @@ def complete_config(optimizer: Any, config: Any, attributes: Iterable[str] = ())
     config although the constructor takes it; read it from the object. Can go
     when the oldest supported TF is 2.11.
 
-    ``attributes``: table keys (``_tables.OPTIMIZER_EXTRAS``) to read from the
+    ``attributes``: table keys (``_config.tables.OPTIMIZER_EXTRAS``) to read from the
     object's same-named attribute when its constructor takes them but
     ``get_config()`` omits them: tf_keras 2.21's new ``Adam`` takes
     ``adaptive_epsilon`` and leaves it out of its config. Can go when

@@ -1,4 +1,4 @@
-"""Which model-file formats the installed loader opens (``_tables.UNOPENABLE``),
+"""Which model-file formats the installed loader opens (``_config.tables.UNOPENABLE``),
 checked against the native ``load_model`` in every env, and the note
 ``kerasopt_compat.load_model`` adds when the format is the cause (issue 17)."""
 

@@ -51,7 +51,7 @@ def _family() -> str:
 
 def _own_file() -> pathlib.Path:
     """This generation's file, or a skip naming what in it this release cannot build (the TF 2.21 file's
-    ``quantization_config`` in Keras 3.3: ``_tables.MODEL_FEATURES``)."""
+    ``quantization_config`` in Keras 3.3: ``_config.tables.MODEL_FEATURES``)."""
     from kerasopt_compat._files.model import unbuildable
 
     path = OWN_FILE[_family()]

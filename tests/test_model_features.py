@@ -1,5 +1,5 @@
 """What a target release's own ``load_model`` cannot build from a copy's stored model config
-(``_tables.MODEL_FEATURES``, issue 24 §2): the rows on synthetic configs (pure), and, in every
+(``_config.tables.MODEL_FEATURES``, issue 24 §2): the rows on synthetic configs (pure), and, in every
 env, ``fix_model(..., target=<this env's release>)`` of every committed file warns (or, with
 ``strict=True``, raises) exactly when this env's native ``load_model`` fails to build the copy."""
 

@@ -45,7 +45,7 @@ def _report():
 
 
 def this_release():
-    """This env's name among ``_tables.RELEASES``."""
+    """This env's name among ``_config.tables.RELEASES``."""
     if FL.kind == "tf_keras":
         return "tf_keras"
     if FL.default_family == "keras3":

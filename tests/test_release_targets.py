@@ -1,4 +1,4 @@
-"""``to_native``/``convert --to`` for a release (``_tables.RELEASES``), pure (no TensorFlow).
+"""``to_native``/``convert --to`` for a release (``_config.tables.RELEASES``), pure (no TensorFlow).
 
 TF 2.9/2.10 read their ``optimizers.experimental`` classes from a dict
 (``Custom>AdamW``): ``to_native`` writes that namespace where the legacy class

@@ -9,7 +9,7 @@ loaded with :func:`kerasopt_compat.load_model` and must
   weight-assignment path (tests/data/resume);
 * take one step equal to the saver's next step (relative 1e-4 of the step),
   or give an :class:`OptimizerStateWarning` saying why not (Nadam's schedule
-  and legacy RMSprop between generations: ``_restore.RULE_DIFFERENCES``);
+  and legacy RMSprop between generations: ``_keras.restore.RULE_DIFFERENCES``);
 * hold the saver's weights, iteration count and slots (tests/data/resume_sm).
 
 Every corpus runs whole where ``KOC_RESUME_FULL=1`` (tox.ini: tf220, keras3-jax,

@@ -360,7 +360,7 @@ def _keras_name(rel: str) -> str:
 
 
 def run(args: argparse.Namespace, command: str = "fix-model") -> int:
-    """The many-files ``fix-model`` (``args`` from ``_fixcli.parser``) or ``upgrade`` (``_upgrade.parser``)."""
+    """The many-files ``fix-model`` (``args`` from ``_cli.fix.parser``) or ``upgrade`` (``_models.upgrade.parser``)."""
     say = "kerasopt-compat %s: " % command
     if args.jobs < 1:
         print(say + "--jobs must be at least 1", file=sys.stderr)

@@ -255,7 +255,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: The model-file commands, parsed by their own modules (``_fixcli``, ``_statecli``, ``_upgrade``).
+#: The model-file commands, parsed by their own modules (``_cli.fix``, ``_cli.state``, ``_models.upgrade``).
 _MODEL_COMMANDS = (
     ("fix-model", "copy a model file with its stored optimizer (and state) rewritten for another TF/Keras release"),
     ("state", "print the optimizer state a model file holds"),

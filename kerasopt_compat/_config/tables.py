@@ -592,7 +592,7 @@ COMPILE_NULL_DEFAULTS: Dict[Tuple[str, str], Dict[str, Any]] = {("keras", "keras
 #: they get wrong. Keras 3's legacy ``.h5`` loader (3.0-3.15 at least) rebuilds a
 #: Keras 2 ``MeanMetricWrapper`` with its ``fn`` left a string ("'str' object is not
 #: callable" in fit); ``load_model`` compiles such a model again with the metrics
-#: resolved (``_load._compile_args``) when they all resolve. Goes when Keras 3 reads them.
+#: resolved (``_models.load._compile_args``) when they all resolve. Goes when Keras 3 reads them.
 NATIVE_METRICS_BROKEN: Dict[Tuple[str, str], str] = {("h5", "keras3"): "MeanMetricWrapper"}
 
 #: Top-level keys of nested objects that only model files carry: Keras 2's
@@ -617,7 +617,7 @@ FILE_LOADERS: Dict[str, Tuple[str, ...]] = {
 
 
 #: Model-file formats a loader cannot open: (format, loader kind) -> what works
-#: instead; "*" is every loader. Formats are those ``_modelfile.file_kind``
+#: instead; "*" is every loader. Formats are those ``_files.model.file_kind``
 #: names: the container read by content, plus an HDF5 file named ``.keras``
 #: and a SavedModel without ``variables/``. Checked against the native loader
 #: in every env (tests/test_file_formats.py); a row goes when no supported
@@ -644,7 +644,7 @@ class ModelFeature(NamedTuple):
 
     #: what the file stores, as the warning says it
     what: str
-    #: how ``_modelfile.unbuildable`` finds it in the stored model config, at an
+    #: how ``_files.model.unbuildable`` finds it in the stored model config, at an
     #: object (``{"class_name": ..., "config": {...}}``) of a class in ``classes``:
     #: ``"key"`` (``key`` in its config), ``"list"`` (its config's ``key`` is a
     #: list), ``"class"`` (its config's ``key`` is an object of class ``value``),
@@ -661,7 +661,7 @@ class ModelFeature(NamedTuple):
     classes: FrozenSet[str]
     key: str
     value: Optional[str]
-    #: the containers (``_modelfile`` format names) whose loader fails on it
+    #: the containers (``_files.model`` format names) whose loader fails on it
     formats: FrozenSet[str]
     #: which releases write it (for the message and the docs)
     written_by: str
@@ -715,7 +715,7 @@ _ALL_FORMATS = frozenset(["h5", "keras", "savedmodel"])
 #: ``fix_model`` rewrites only the optimizer; when the copy's model config has
 #: one of these for its target, it says so (:class:`ModelConfigWarning`, a
 #: :class:`FileFormatWarning`; an error with ``strict=True``), naming the
-#: first layer and key (``_modelfile.unbuildable``). ``cannot`` is measured
+#: first layer and key (``_files.model.unbuildable``). ``cannot`` is measured
 #: with the native ``load_model(compile=False)`` of the committed newer-Keras
 #: files in the tf29, tf211, tf215, tfkeras221, tf221 and tf216-keras33 envs
 #: (tests/test_model_features.py); the releases between them are taken from

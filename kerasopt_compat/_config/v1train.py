@@ -1,7 +1,7 @@
 """``tf.compat.v1.train`` optimizers: read their hyperparameters into the canonical dict.
 
 They have no ``get_config()``; their hyperparameters sit in private attributes
-(``_lr``, ``_beta1``, ...), listed per class in ``_tables.V1_TRAIN``.
+(``_lr``, ``_beta1``, ...), listed per class in ``_config.tables.V1_TRAIN``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _constant(value: Any, cls: str, key: str) -> Any:
 
 
 def serialize_v1(optimizer: Any, v1_name: str) -> Dict[str, Any]:
-    """Canonical dict of a ``tf.compat.v1.train`` optimizer (see ``_tables.V1_TRAIN``)."""
+    """Canonical dict of a ``tf.compat.v1.train`` optimizer (see ``_config.tables.V1_TRAIN``)."""
     mapping = T.V1_TRAIN.get(v1_name)
     if mapping is None:
         why = T.V1_UNMAPPED.get(v1_name, "kerasopt_compat knows no Keras equivalent")

@@ -39,7 +39,7 @@ C = TypeVar("C")
 
 
 def first_release_note(cls: str, family: str) -> str:
-    """``'first shipped in TF 2.13'``-style hint from ``_tables.FIRST_RELEASE``
+    """``'first shipped in TF 2.13'``-style hint from ``_config.tables.FIRST_RELEASE``
     (for a Keras 2 target, the Keras 3 release when no Keras 2 release has it)."""
     since = T.FIRST_RELEASE.get(cls, {})
     first = since.get("keras2") if family != "keras3" else None
@@ -382,7 +382,7 @@ def to_native(
     """Return the dict Keras generation (or release) ``family`` would serialize for ``config``.
 
     ``family`` is a release name (``"tf2.9"``, ``"tf2.15"``, ``"tf_keras"``,
-    ``"keras3"``: see ``_tables.RELEASES``; classes and schedule keys that
+    ``"keras3"``: see ``_config.tables.RELEASES``; classes and schedule keys that
     release lacks are refused or lossy) or a generation: ``"legacy"`` (OptimizerV2: TF 2.4-2.10 ``tf.keras.optimizers``,
     ``optimizers.legacy`` later), ``"keras2"`` (the new optimizers of
     TF 2.11-2.15 and tf_keras) or ``"keras3"``. ``config`` may be any dict

@@ -74,7 +74,7 @@ def _canonical(stored: StoredModel, custom_objects: CustomObjects, unknown_keys:
 
 
 def _drop_file_markers(obj: Any) -> Any:
-    """A copy without the model-file-only keys (``_tables.MODEL_FILE_DROPPED_TOP_LEVEL``)
+    """A copy without the model-file-only keys (``_config.tables.MODEL_FILE_DROPPED_TOP_LEVEL``)
     of every serialized object (a dict with ``class_name``) in it."""
     if isinstance(obj, Mapping):
         drop = T.MODEL_FILE_DROPPED_TOP_LEVEL if "class_name" in obj else frozenset()
@@ -336,13 +336,13 @@ class Container:
     and :func:`~kerasopt_compat.fix_model` need of it. One subclass per container module, one instance of it
     in :data:`kerasopt_compat._files.registry.CONTAINERS`; a new container is one module and one row there."""
 
-    #: the key of ``StoredModel.format``/``FixResult.format`` and of the tables (``_tables.UNOPENABLE``, ...)
+    #: the key of ``StoredModel.format``/``FixResult.format`` and of the tables (``_config.tables.UNOPENABLE``, ...)
     format: str = ""
     #: how messages name it
     label: str = ""
     #: whether the container is a folder (a copy is a folder too)
     folder: bool = False
-    #: finer kinds of this container that :meth:`kind` returns (keys of ``_tables.UNOPENABLE``) -> how messages name them
+    #: finer kinds of this container that :meth:`kind` returns (keys of ``_config.tables.UNOPENABLE``) -> how messages name them
     kinds: Dict[str, str] = {}
     #: whether the container can hold an optimizer state at all
     stores_state: bool = True
@@ -371,7 +371,7 @@ class Container:
         return None
 
     def kind(self, path: str) -> str:
-        """The key of ``_tables.UNOPENABLE`` for this file: the format, or a finer kind of it."""
+        """The key of ``_config.tables.UNOPENABLE`` for this file: the format, or a finer kind of it."""
         return self.format
 
     def read_state(

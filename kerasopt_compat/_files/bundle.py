@@ -269,7 +269,7 @@ class Bundle:
         self.prefix = os.fspath(prefix)
         self.index_path = self.prefix + ".index"
         self.verify_crc = verify_crc
-        #: the folder (a SavedModel) every file of the bundle must really be in (``_safefs.inside``), or None
+        #: the folder (a SavedModel) every file of the bundle must really be in (``_files.safefs.inside``), or None
         self.root = root
         try:
             with open_regular(self.index_path, "the checkpoint index", root) as fh:

@@ -96,7 +96,7 @@ def _attr_text(raw: Any, path: str, name: str) -> Union[str, bytes]:
 def _write_h5(
     src: str, dst: str, entry: Dict[str, Any], compile_defaults: Mapping[str, Any], optimizer_weights: Any = KEEP_STATE
 ) -> None:
-    """``optimizer_weights``: keep them, None (remove them) or a ``_statewrite.StateLayout``.
+    """``optimizer_weights``: keep them, None (remove them) or a ``_state.layout.StateLayout``.
 
     Kept weights: a byte copy with the new ``training_config``. New or removed
     ones: a new file, every other object copied by HDF5 itself (chunking,

@@ -85,7 +85,7 @@ def read_model_file(path: PathLike) -> StoredModel:
 
 
 def file_kind(path: PathLike, fmt: str) -> str:
-    """The format key of ``_tables.UNOPENABLE``: ``fmt`` (the container read by
+    """The format key of ``_config.tables.UNOPENABLE``: ``fmt`` (the container read by
     content), or a finer kind of it (``Container.kinds``: ``"h5-named-keras"``,
     an HDF5 file whose name ends in ``.keras``; ``"savedmodel-no-variables"``)."""
     return BY_FORMAT[fmt].kind(os.fspath(path))
@@ -100,7 +100,7 @@ _KIND_LABEL = {
 def unopenable(path: PathLike, fmt: str, release: str) -> Optional[str]:
     """Why ``release``'s own ``load_model`` (a RELEASES key or generation name)
     cannot open the ``fmt`` file ``path``, and what works instead; None when it
-    can (``_tables.UNOPENABLE``; a generation: when none of its releases can).
+    can (``_config.tables.UNOPENABLE``; a generation: when none of its releases can).
 
     >>> unopenable("model.json", "tfjs", "tf2.15")[:44]
     'a TF.js model.json, which tf2.15 cannot open'
@@ -126,7 +126,7 @@ def _target_releases(release: str) -> FrozenSet[str]:
 
 def unbuildable(path: PathLike, fmt: str, release: str) -> Optional[str]:
     """What in the model config of the ``fmt`` file ``path`` ``release``'s own
-    ``load_model`` cannot build (the first row of ``_tables.MODEL_FEATURES``
+    ``load_model`` cannot build (the first row of ``_config.tables.MODEL_FEATURES``
     found, naming the layer and key), and what works instead; None when no row
     applies (a generation: when none of its releases can build it). Reads the
     stored config only (h5 ``model_config``, ``.keras`` ``config.json``, the
@@ -241,7 +241,7 @@ def _matches(row: T.ModelFeature, obj: Mapping[str, Any], config: Any) -> bool:
 
 
 def resolve_target(target: str) -> str:
-    """The Keras generation (``legacy``/``keras2``/``keras3``) of a target (``_tables.RELEASES``).
+    """The Keras generation (``legacy``/``keras2``/``keras3``) of a target (``_config.tables.RELEASES``).
 
     >>> resolve_target("tf2.9"), resolve_target("tf2.15"), resolve_target("tf_keras"), resolve_target("tf2.16")
     ('legacy', 'keras2', 'keras2', 'keras3')
@@ -287,7 +287,7 @@ def native_entry(
 
     ``to_native`` (for the release ``target`` when given, so that classes and
     schedule keys it lacks are refused or lossy) plus the container's own
-    conventions (``_tables.MODEL_FILE_TOP_LEVEL``; ``loader`` is ``"tf_keras"``
+    conventions (``_config.tables.MODEL_FILE_TOP_LEVEL``; ``loader`` is ``"tf_keras"``
     for tf_keras, else the generation). ``custom_objects``/``unknown_keys`` as
     in :func:`to_native`.
 
@@ -317,7 +317,7 @@ def native_entry_for(
 ) -> Tuple[Dict[str, Any], str]:
     """:func:`native_entry` for release (or generation) ``target``, and the
     generation written (``keras2`` where TF 2.9/2.10 get their
-    ``optimizers.experimental`` class; see ``_tables.Release.also``)."""
+    ``optimizers.experimental`` class; see ``_config.tables.Release.also``)."""
     custom = custom_names(custom_objects)
     canonical = normalize(config, custom_objects=custom, unknown_keys=unknown_keys)
     native, family = _write.write_target(canonical, target, strict=strict, custom=custom)
@@ -379,8 +379,9 @@ def fix_model(
     :class:`FileFormatWarning` saying what it opens instead, or
     :class:`ModelFileError` with ``strict=True``; so does a stored model config
     the target's loader cannot build (:class:`ModelConfigWarning`, naming the
-    first layer and key: :func:`unbuildable`, ``_tables.MODEL_FEATURES``). ``unknown_keys="keep"``: as in :func:`read_optimizer`
-    (kept keys and classes are written through unchanged). Imports no TensorFlow.
+    first layer and key: :func:`unbuildable`, ``_config.tables.MODEL_FEATURES``).
+    ``unknown_keys="keep"``: as in :func:`read_optimizer` (kept keys and classes
+    are written through unchanged). Imports no TensorFlow.
 
     ``state`` is for the stored optimizer state (iteration count, slots), which
     every native loader assigns by position: ``"convert"`` (default) lays an
@@ -454,7 +455,7 @@ def fix_model(
 
 def _refuse_input_as_output(src: str, dst: str, who: str) -> None:
     """``ModelFileError`` when ``dst`` is ``src`` or overlaps it (one inside the other; a SavedModel's folder),
-    with symlinks resolved and hard links seen (``_atomic.same_file``): the input is never replaced."""
+    with symlinks resolved and hard links seen (``_files.atomic.same_file``): the input is never replaced."""
 
     src_whole = os.path.dirname(src) if os.path.basename(src) == _METADATA_PB else src
     if same_file(src, dst) or same_file(src_whole, dst):
@@ -539,6 +540,6 @@ def _state_action(
 
 def compile_null_defaults(stored: StoredModel, family: str) -> Dict[str, Any]:
     """The stored compile arguments that are null where a ``family`` loader needs a
-    value, with that value (``_tables.COMPILE_NULL_DEFAULTS``)."""
+    value, with that value (``_config.tables.COMPILE_NULL_DEFAULTS``)."""
     defaults = T.COMPILE_NULL_DEFAULTS.get((stored.format, family), {})
     return {key: value for key, value in defaults.items() if key in stored.compile_args and stored.compile_args[key] is None}

@@ -1,7 +1,7 @@
 """A minimal protobuf wire-format reader (and the two encoders ``fix_model`` needs); no protobuf package.
 
-Shared by the ``keras_metadata.pb`` reader (``_modelfile``) and the TF
-checkpoint bundle reader (``_ckpt``). Every input is untrusted: a truncated
+Shared by the ``keras_metadata.pb`` reader (``_files.model``) and the TF
+checkpoint bundle reader (``_files.bundle``). Every input is untrusted: a truncated
 or malformed message raises :class:`ModelFileError` naming ``where`` (the
 file and the part being read) and the message type expected.
 """

@@ -135,7 +135,7 @@ def _copy_folder(src: str, dst: str) -> None:
     """Copy a SavedModel folder without following a link out of it (``shutil.copytree`` follows every symlink).
 
     ``dst`` is an existing empty folder. Regular files are copied by content (their modes are those every
-    output gets, ``_atomic``) and folders created; a symlink whose text is relative and stays inside the folder
+    output gets, ``_files.atomic``) and folders created; a symlink whose text is relative and stays inside the folder
     (lexically and once resolved) is copied as a symlink, so it points inside the copy; any other symlink
     (absolute, to ``..``, out of the folder) and any special file (a FIFO, a device) is an
     :class:`UnsafeModelFileError`. A dangling symlink inside the folder is copied as the same dangling symlink.

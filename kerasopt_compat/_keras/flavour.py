@@ -89,7 +89,7 @@ class Flavour(NamedTuple):
         return "%s %s" % (label, self.backend_version)
 
     def release(self) -> Optional[str]:
-        """The installed release's name among ``_tables.RELEASES`` (``'tf2.9'``,
+        """The installed release's name among ``_config.tables.RELEASES`` (``'tf2.9'``,
         ``'tf_keras'``, ``'keras3.15'``), or None when the tables lack it."""
         if self.kind == "tf_keras":
             name = "tf_keras"

@@ -23,14 +23,13 @@ generations, Nadam's momentum product) are in :mod:`kerasopt_compat._state.rules
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import re
 import warnings
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Type
 
 from .. import _errors as E
+from .._files.state import read_state
 from .._state.rules import (  # noqa: F401 - RULE_DIFFERENCES and NATIVE_UPDATE_BUGS are re-exported (__all__)
     MOMENTUM_CACHE,
     NATIVE_UPDATE_BUGS,
@@ -595,15 +594,7 @@ def _read_source(source: Any) -> OptimizerState:
     if isinstance(source, OptimizerState):
         return source
     if isinstance(source, (str, os.PathLike)):
-        if importlib.util.find_spec(__package__ + "._stateread") is None:
-            raise E.ConfigTypeError(
-                "restore_state() takes an OptimizerState (state_of()); reading the state from a file needs "
-                "kerasopt_compat._files.state, which this kerasopt_compat does not have",
-                value=os.fspath(source),
-                has_value=True,
-            )
-        reader = importlib.import_module(__package__ + "._stateread")
-        return reader.read_state(os.fspath(source))
+        return read_state(os.fspath(source))
     raise E.ConfigTypeError("restore_state() takes an OptimizerState or a model file path", value=source, has_value=True)
 
 

@@ -171,7 +171,7 @@ def _load(
 def _recompile_broken_metrics(fl: Flavour, model: Any, stored: StoredModel, custom_objects: Any) -> None:
     """Compile again, metrics resolved, a model whose native loader compiled the
     stored metrics into ones that fail at the first step
-    (``_tables.NATIVE_METRICS_BROKEN``); left as loaded when a stored loss or
+    (``_config.tables.NATIVE_METRICS_BROKEN``); left as loaded when a stored loss or
     metric does not resolve (the native outcome stands)."""
     broken = T.NATIVE_METRICS_BROKEN.get((stored.format, fl.default_family))
     if broken is None or not _has_class(stored.compile_args.get("metrics"), broken):

@@ -1,8 +1,8 @@
 """Optimizer *state* (iteration count and slot variables), without TensorFlow.
 
-The data model shared by the readers (``_stateread``: ``.h5``, ``.keras``;
-``_ckpt``: the SavedModel checkpoint bundle) and the live writer
-(``_restore``). One canonical slot vocabulary, the legacy (OptimizerV2) slot
+The data model shared by the readers (``_files.state``: ``.h5``, ``.keras``;
+``_files.bundle``: the SavedModel checkpoint bundle) and the live writer
+(``_keras.restore``). One canonical slot vocabulary, the legacy (OptimizerV2) slot
 names, for every generation; :data:`SLOTS` is the table that maps it to each
 generation's own names. Slots are always held *per model variable*: never by
 position alone, except where a format stores no names and the layout is fully
@@ -233,7 +233,7 @@ class VariableState(NamedTuple):
     ``tie`` says how the slots were tied to the variable: ``"name"``,
     ``"object-graph"`` or ``"position"``. ``model_path``, for ``.keras``
     archives, is where the model variable itself sits in ``model.weights.h5``
-    (``layers/dense/vars/0``). SavedModel (``_ckpt.savedmodel_state``): ``name``
+    (``layers/dense/vars/0``). SavedModel (``_files.bundle.savedmodel_state``): ``name``
     is the object graph's ``full_name`` (``dense/kernel``), ``index`` the
     variable's position in the model's ``trainable_variables`` (-1 if no
     longer trainable), and ``OptimizerState.extra["object_paths"]`` maps each

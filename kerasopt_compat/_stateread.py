@@ -105,6 +105,10 @@ def read_state(
     files, which store no optimizer state).
     """
     fspath = os.fspath(path)
+    from ._trainckpt import is_training_checkpoint, read_checkpoint_state
+
+    if is_training_checkpoint(fspath):  # a TF training checkpoint: prefix, .index, or folder with a checkpoint file
+        return read_checkpoint_state(fspath)
     fmt = _detect(fspath)
     if fmt == "h5":
         return _H5Reader(fspath, read_model_file(fspath), custom_objects, unknown_keys, lazy).read()

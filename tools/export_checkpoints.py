@@ -22,7 +22,8 @@ Kinds (``kind`` in the manifest):
   (``<case>/ckpt-3.index``, ``.data-*``, and the manager's ``checkpoint`` file).
   Every optimizer class of every generation the env has, on ``twin``; Adam also
   on ``nested``, and (TF 2.16+, where ``tf.train.CheckpointOptions`` takes a
-  sharding callback) a ``sharded`` Adam case written with
+  sharding callback) a ``sharded`` Adam case (two shards, no tensor split) and a ``sliced`` one (tensors
+  split into slices across shards, as the policy does when a tensor does not fit), written with
   ``tf.train.experimental.MaxShardSizePolicy`` into two shards;
 * ``save_weights``: ``model.save_weights("<case>/w")`` in the TF format (Keras 2
   and tf_keras; Keras 3 writes no such format), Adam;
@@ -74,7 +75,6 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 import traceback
 
 import numpy as np
@@ -95,6 +95,7 @@ import export_resume as R  # noqa: E402  (the resume corpus' slot/iteration read
 from export_models import K  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
+from kerasopt_compat._ckpt import _table_entries  # noqa: E402
 
 try:
     import tensorflow as tf
@@ -245,20 +246,28 @@ def _files(env_dir, folder):
     return sorted(out)
 
 
-def _shard_options(prefix_dir, ckpt):
-    """CheckpointOptions whose MaxShardSizePolicy splits this checkpoint into exactly two shards."""
+def _sliced(prefix):
+    """Whether the bundle has sliced entries (keys that start with a NUL byte: a tensor split into pieces)."""
+    with open(prefix + ".index", "rb") as fh:
+        data = fh.read()
+    return any(key.startswith(b"\x00") for key, _ in _table_entries(data, prefix))
+
+
+def _save_sharded(manager, folder, sliced):
+    """Save through ``manager`` with a MaxShardSizePolicy that splits the checkpoint into two shards (or more
+    when ``sliced``), with (``sliced``) or without tensors split into slices across shards; the policy's
+    choice varies from save to save, so each size is tried by saving and checking the result."""
     policy = tf.train.experimental.MaxShardSizePolicy
-    for size in (2048, 1536, 1024, 768, 640, 512, 384, 256):
+    for size in range(2048, 95, -16):
         opts = tf.train.CheckpointOptions(experimental_sharding_callback=policy(max_shard_size=size))
-        tmp = tempfile.mkdtemp()
-        try:
-            ckpt.write(os.path.join(tmp, "probe"), options=opts)
-            shards = [n for n in os.listdir(tmp) if ".data-" in n]
-        finally:
-            shutil.rmtree(tmp)
-        if len(shards) == 2:
-            return opts, size
-    raise SystemExit("no max_shard_size gives two shards")
+        prefix = manager.save(checkpoint_number=3, options=opts)
+        shards = [n for n in os.listdir(folder) if n.startswith(os.path.basename(prefix) + ".data-")]
+        if _sliced(prefix) == sliced and (len(shards) == 2 or (sliced and len(shards) > 1)):
+            return prefix, size, len(shards)
+        for n in os.listdir(folder):
+            if n.startswith(os.path.basename(prefix) + "."):
+                os.remove(os.path.join(folder, n))
+    raise RuntimeError("no max_shard_size gives %s two shards" % ("sliced" if sliced else "unsliced"))
 
 
 def run_object_case(env_dir, family, ns, case, kind, model_kind):
@@ -278,7 +287,7 @@ def run_object_case(env_dir, family, ns, case, kind, model_kind):
     os.makedirs(folder)
     entry = {
         "case": stem,
-        "kind": "ckpt" if kind == "sharded" else kind,
+        "kind": "ckpt" if kind in ("sharded", "sliced") else kind,
         "family": family,
         "class": cls,
         "options": options,
@@ -290,15 +299,19 @@ def run_object_case(env_dir, family, ns, case, kind, model_kind):
         return run_backup(env_dir, folder, model, data, entry, family, cls)
     for x, y in data[:3]:
         model.train_on_batch(x, y)
-    if kind in ("ckpt", "sharded"):
+    if kind in ("ckpt", "sharded", "sliced"):
         ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
         manager = tf.train.CheckpointManager(ckpt, folder, max_to_keep=1)
-        if kind == "sharded":
-            opts, size = _shard_options(folder, ckpt)
-            prefix = manager.save(checkpoint_number=3, options=opts)
+        if kind in ("sharded", "sliced"):
+            prefix, size, count = _save_sharded(manager, folder, kind == "sliced")
             entry["sharding"] = (
                 "tf.train.CheckpointOptions(experimental_sharding_callback="
-                "tf.train.experimental.MaxShardSizePolicy(max_shard_size=%d))" % size
+                "tf.train.experimental.MaxShardSizePolicy(max_shard_size=%d)): %d shards%s"
+                % (
+                    size,
+                    count,
+                    ", tensors split into slices across shards" if kind == "sliced" else ", no tensor sliced",
+                )
             )
         else:
             prefix = manager.save(checkpoint_number=3)
@@ -501,6 +514,7 @@ def main(argv):
         todo.append((family, ns, adam, "ckpt", "nested"))
         if hasattr(tf.train.experimental, "MaxShardSizePolicy"):
             todo.append((family, ns, adam, "sharded", "twin"))
+            todo.append((family, ns, adam, "sliced", "twin"))
         if not KERAS3:
             todo.append((family, ns, adam, "save_weights", "twin"))
         todo.append((family, ns, adam, "backup", "twin"))

@@ -89,7 +89,9 @@ def read_state(
     ``path`` is an ``.h5``/``.hdf5`` file, a ``.keras`` archive or a TF 2.x
     SavedModel directory (recognised by content). Imports no TensorFlow or
     Keras; ``.h5`` and ``.keras`` need h5py; a SavedModel's checkpoint bundle
-    is read by :func:`kerasopt_compat._ckpt.savedmodel_state`. ``custom_objects`` lets the canonical dict of your own optimizer
+    is read by :func:`kerasopt_compat._ckpt.savedmodel_state`; a TF training checkpoint (prefix, ``.index`` or
+    folder with a ``checkpoint`` file) by :func:`kerasopt_compat._trainckpt.read_checkpoint_state`.
+    ``custom_objects`` lets the canonical dict of your own optimizer
     class through (its slots are then not tied: no slot table; see notes);
     ``unknown_keys`` is as for :func:`~kerasopt_compat.read_optimizer`.
     ``lazy=True`` (``.h5``): every non-scalar slot is a

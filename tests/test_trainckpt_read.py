@@ -282,3 +282,42 @@ def test_a_prefix_that_is_no_checkpoint(tmp_path):
     (tmp_path / "folder").mkdir()
     with pytest.raises(koc.ModelFileError):
         koc.read_state(tmp_path / "folder")
+
+
+# --------------------------------------------------------------------------- against TensorFlow's own reader
+
+
+def _tf_installed() -> bool:
+    from kerasopt_compat._optional import is_installed
+
+    return is_installed("tensorflow")
+
+
+@pytest.mark.tf
+@pytest.mark.skipif(not _tf_installed(), reason="needs TensorFlow")
+@pytest.mark.parametrize("env, case", READ, ids=["%s-%s" % (e, c["case"]) for e, c in READ])
+def test_every_tensor_equals_tf_load_checkpoint(env, case):
+    """Every tensor of every corpus checkpoint read by the pure Bundle equals TensorFlow's own reading, and
+    read_state's prefix is the one tf.train.latest_checkpoint finds in the folder."""
+    import tensorflow as tf
+
+    from kerasopt_compat._ckpt import Bundle
+    from kerasopt_compat._trainckpt import checkpoint_prefix
+
+    prefix = str(DATA / env / case["prefix"])
+    if case["kind"] == "backup":
+        prefix = tf.train.latest_checkpoint(str(DATA / env / case["prefix"] / "chief"))
+    else:
+        folder = str(pathlib.Path(prefix).parent)
+        assert checkpoint_prefix(folder) == tf.train.latest_checkpoint(folder) == prefix
+    reader = tf.train.load_checkpoint(prefix)
+    ours = Bundle(prefix)
+    assert sorted(reader.get_variable_to_shape_map()) == ours.keys()
+    for key in ours.keys():
+        value = reader.get_tensor(key)
+        mine = ours.tensor(key)
+        if isinstance(mine, list):
+            assert [value] == mine
+        else:
+            assert mine.dtype == value.dtype and mine.shape == value.shape, key
+            np.testing.assert_array_equal(mine, value, err_msg=key)

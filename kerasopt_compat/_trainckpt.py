@@ -165,11 +165,25 @@ def read_checkpoint_state(path: str, *, verify_crc: Any = "auto") -> OptimizerSt
 # --------------------------------------------------------------------------- object-based checkpoints
 
 
-def _optimizer_node(graph: ObjectGraph) -> Optional[int]:
-    """The node named ``optimizer`` nearest the root (``optimizer``, or ``model/optimizer`` in a backup)."""
+def _looks_like_optimizer(graph: ObjectGraph, node_id: int) -> bool:
+    node = graph.nodes[node_id]
+    names = {local for local, _ in node.children}
+    return bool(node.slot_variables) or "iter" in names or {"_iterations", "_variables"} <= names
+
+
+def _optimizer_node(graph: ObjectGraph, where: str) -> Optional[int]:
+    """The node named ``optimizer`` nearest the root (``optimizer``, or ``model/optimizer`` in a backup); else
+    (a custom loop's ``tf.train.Checkpoint(net=model, opt=optimizer)``) the one node shaped like an optimizer."""
     paths = graph.paths()
     found = [(p.count("/"), p, n) for n, p in paths.items() if p.split("/")[-1] == "optimizer"]
-    return min(found)[2] if found else None
+    if found:
+        return min(found)[2]
+    shaped = [n for n in paths if n and _looks_like_optimizer(graph, n)]
+    if len(shaped) > 1:
+        raise _err(
+            where, "several optimizers in one checkpoint (%s); kerasopt_compat reads one" % ", ".join(paths[n] for n in shaped)
+        )
+    return shaped[0] if shaped else None
 
 
 def _generation(graph: ObjectGraph, opt: int, where: str) -> str:
@@ -271,7 +285,7 @@ def _object_state(bundle: Bundle, path: str) -> OptimizerState:
     epoch = _saved_epoch(bundle, graph)
     if epoch is not None:
         extra["epoch"] = epoch
-    opt = _optimizer_node(graph)
+    opt = _optimizer_node(graph, bundle.index_path)
     if opt is None:
         saver = Saver("keras2", None, "checkpoint")
         no_opt = "the checkpoint holds no optimizer (the model's weights only, or saved before training)"

@@ -276,6 +276,25 @@ def test_a_checkpoint_without_an_optimizer_says_so(tmp_path):
     assert state.variables == () and state.iterations is None and state.notes
 
 
+@pytest.mark.parametrize("name", ["legacy_adam_ckpt", "keras2_adam_ckpt"])
+def test_an_optimizer_under_another_name_is_found_by_its_shape(tmp_path, name):
+    """tf.train.Checkpoint(net=model, opt=optimizer) of a custom loop: no node is called "optimizer"."""
+    from test_ckpt import encode_graph
+
+    from kerasopt_compat._ckpt import Bundle, ObjectGraph
+
+    prefix, case = _copy_case(tmp_path, "tf215", name)
+    graph = Bundle(prefix).object_graph()
+    nodes = list(graph.nodes)
+    nodes[0] = nodes[0]._replace(children=tuple(("opt" if c[0] == "optimizer" else c[0], c[1]) for c in nodes[0].children))
+    model = graph.follow("model")
+    nodes[model] = nodes[model]._replace(children=tuple(c for c in nodes[model].children if c[0] != "optimizer"))
+    _rewrite(prefix, encode_graph(ObjectGraph(nodes, graph.where)))
+    state = koc.read_state(prefix)
+    assert state.iterations == case["iterations"] and len(state.variables) == len(case["variables"])
+    assert all(paths.startswith("model/") for paths in state.extra["object_paths"].values())
+
+
 def test_a_prefix_that_is_no_checkpoint(tmp_path):
     with pytest.raises(koc.ModelFileError):
         koc.read_state(tmp_path / "nothing-here")

@@ -63,8 +63,8 @@ class StoredModel(NamedTuple):
 def _canonical(stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str = "error") -> Dict[str, Any]:
     if stored.optimizer is None:
         raise NoOptimizerError(
-            "%s: the model file (%s) holds no optimizer; it was saved without compile(), with "
-            "include_optimizer=False or from a model that was not compiled" % (stored.path, _FORMAT_LABEL[stored.format])
+            "%s: the model file (%s) holds no optimizer; %s"
+            % (stored.path, _FORMAT_LABEL[stored.format], _NO_OPTIMIZER[stored.format])
         )
     try:
         return normalize(_drop_file_markers(stored.optimizer), custom_objects=custom_objects, unknown_keys=unknown_keys)
@@ -86,6 +86,8 @@ def _drop_file_markers(obj: Any) -> Any:
 
 #: How messages name each container, by format (filled by each :class:`Container` subclass).
 _FORMAT_LABEL: Dict[str, str] = {}
+#: Why a file of each container holds no optimizer config, by format (filled by each :class:`Container` subclass).
+_NO_OPTIMIZER: Dict[str, str] = {}
 
 
 def _json(data: Union[str, bytes], path: str, where: str) -> Any:
@@ -340,6 +342,8 @@ class Container:
     format: str = ""
     #: how messages name it
     label: str = ""
+    #: why a file of this container holds no optimizer config (:class:`~kerasopt_compat.NoOptimizerError`)
+    no_optimizer: str = "it was saved without compile(), with include_optimizer=False or from a model that was not compiled"
     #: whether the container is a folder (a copy is a folder too)
     folder: bool = False
     #: finer kinds of this container that :meth:`kind` returns (keys of ``_config.tables.UNOPENABLE``) -> how messages name them
@@ -352,6 +356,7 @@ class Container:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _FORMAT_LABEL[cls.format] = cls.label
+        _NO_OPTIMIZER[cls.format] = cls.no_optimizer
 
     def claims(self, path: str, head: Optional[bytes]) -> bool:
         """Whether ``path`` is this container: ``head`` is the file's first 8 bytes, None for a folder."""

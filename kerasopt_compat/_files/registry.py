@@ -10,30 +10,41 @@ import os
 from typing import Dict, Tuple
 
 from .._errors import ModelFileError
-from . import h5, keras_zip, savedmodel, tfjs
+from . import checkpoint, h5, keras_zip, savedmodel, tfjs
 from .base import Container
 from .safefs import open_regular
 
 #: Every container, in the order :func:`detect` asks them.
-CONTAINERS: Tuple[Container, ...] = (savedmodel.CONTAINER, h5.CONTAINER, keras_zip.CONTAINER, tfjs.CONTAINER)
+#: A training checkpoint first: its data shards hold raw bytes, which could look like another container's start.
+CONTAINERS: Tuple[Container, ...] = (
+    checkpoint.CONTAINER,
+    savedmodel.CONTAINER,
+    h5.CONTAINER,
+    keras_zip.CONTAINER,
+    tfjs.CONTAINER,
+)
 #: The containers by ``format``.
 BY_FORMAT: Dict[str, Container] = {c.format: c for c in CONTAINERS}
 
 
 def detect(path: str) -> Container:
-    """The container ``path`` is, recognised by content (a folder by its files), not by its name;
-    :class:`ModelFileError` when it is none of them (a FIFO or device too, never a blocking open)."""
+    """The container ``path`` is, recognised by content (a folder by its files; a training checkpoint by its
+    prefix, which is no file), not by its name; :class:`ModelFileError` when it is none of them (a FIFO or
+    device too, never a blocking open)."""
     folder = os.path.isdir(path)
     head = None
+    unreadable = None
     if not folder and os.path.basename(path) != savedmodel._METADATA_PB:
         try:
             with open_regular(path) as fh:
                 head = fh.read(8)
-        except OSError as exc:
-            raise ModelFileError("%s: cannot open: %s" % (path, exc.strerror or exc)) from None
+        except OSError as exc:  # no such file: still a training checkpoint's prefix
+            unreadable = ModelFileError("%s: cannot open: %s" % (path, exc.strerror or exc))
     for container in CONTAINERS:
         if container.claims(path, head):
             return container
+    if unreadable is not None:
+        raise unreadable
     if folder:
         raise savedmodel.CONTAINER.refuse_folder(path)
     raise ModelFileError("%s: not a Keras model file (.h5, .keras, SavedModel directory or TF.js model.json)" % path)

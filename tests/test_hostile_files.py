@@ -714,12 +714,6 @@ def test_a_string_tensor_of_millions_of_strings_is_refused(tmp_path):
         koc.read_state(sm)
 
 
-@pytest.mark.skipif(
-    sys.version_info >= (3, 12),
-    reason="known gap: after a worker is killed, CPython 3.12.1/3.13.0's ProcessPoolExecutor can block in its own "
-    "shutdown (manager thread holding the shutdown lock) even after fixes.shutdown_broken_pool kills the workers; "
-    "seen under load in the py312/tf221 envs",
-)
 def test_bulk_jobs_survive_a_worker_that_dies(tmp_path, monkeypatch):
     """A file that kills its worker process (a crash in a C library, the out-of-memory killer): that file's
     line says so, every other file is written, in input order."""

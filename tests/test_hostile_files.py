@@ -788,6 +788,37 @@ def test_bulk_jobs_replace_every_worker_that_dies(tmp_path, monkeypatch, capsys,
     assert _children() <= children
 
 
+def test_bulk_jobs_a_worker_that_dies_after_writing(tmp_path, monkeypatch):
+    """A worker killed after its output was written, before its line came back: the file failed, so the output
+    this run wrote is removed (a run again needs no --force); an output there before the run is kept."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("d0.h5", "d1_late.h5", "d2.h5", "d3_late.h5"):
+        shutil.copyfile(H5, folder / name)
+    real = _modelfile.fix_model
+    parent = os.getpid()
+
+    def fix_model(src, dst, *args, **kwargs):
+        result = real(src, dst, *args, **kwargs)
+        if "late" in os.fspath(src) and os.getpid() != parent:
+            assert os.path.isfile(dst)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    monkeypatch.setattr(_modelfile, "fix_model", fix_model)
+    out, report = tmp_path / "out", tmp_path / "report.jsonl"
+    out.mkdir()
+    (out / "d3_late.h5").write_bytes(b"there before")
+    with deadline(180):
+        status = main(["fix-model", "--to", "keras3", str(folder), "-o", str(out), "--on-error", "skip", "--jobs", "2",
+                       "--force", "--report", str(report), "-q"])  # fmt: skip
+    assert status == 1
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [bool(line["error"]) for line in lines] == [False, True, False, True]
+    assert sorted(p.name for p in out.iterdir()) == ["d0.h5", "d2.h5", "d3_late.h5"]
+    assert (out / "d3_late.h5").read_bytes() != b"there before"  # --force replaced it before the worker died
+
+
 def test_bulk_jobs_on_error_stop_stops_and_reaps_its_workers(tmp_path, monkeypatch, capsys):
     folder = _bulk_folder(tmp_path)
     _die_in_workers(monkeypatch, "boom")

@@ -397,6 +397,7 @@ class _Crew:
         if process.is_alive():  # its pipe is closed but it runs on: never left behind
             process.kill()
             process.join()
+        process.close()  # its sentinel's descriptor: a long run may replace many workers
 
     def close(self) -> None:
         """End every worker after the file it reads (that line dropped, never reported), and reap them all."""
@@ -430,18 +431,19 @@ class _Crew:
         workers = self.idle + [(process, conn) for conn, (process, _, _) in self.busy.items()]
         workers += [(process, conn) for conn, process in self.closing.items()]
         self.idle, self.busy, self.closing = [], {}, {}
-        for process, _ in workers:
+        for process, conn in workers:
             try:
                 process.terminate()
             except (OSError, ValueError):
                 pass
+            conn.close()  # a worker that outlives SIGTERM (swallowed where Python only prints it) sees the end
         until = time.monotonic() + 5
-        for process, conn in workers:
+        for process, _ in workers:
             process.join(max(0.0, until - time.monotonic()))
             if process.is_alive():
                 process.kill()
                 process.join()
-            conn.close()
+            process.close()
 
 
 def _serve(conn: Any, inherited: List[Any]) -> None:

@@ -232,36 +232,6 @@ def keras3_model_from_keras2_config(config: Any, custom_objects: Dict[str, Any],
         return saving_utils.model_from_config(config, custom_objects=custom_objects)
 
 
-def shutdown_broken_pool(pool: Any, workers: Iterable[Any]) -> None:
-    """Shut down a ``ProcessPoolExecutor`` whose pool broke (a worker was killed), without waiting on it.
-
-    After ``BrokenProcessPool`` CPython 3.12.1 hangs in ``shutdown(wait=True)`` -- which ``with
-    pool:`` calls -- and 3.13.0 even in ``shutdown(wait=False)`` (its manager thread holds the
-    shutdown lock while it joins a surviving worker that waits on the call queue forever); 3.8-3.11
-    return. ``workers``: the pool's worker processes (``multiprocessing.active_children()`` that
-    appeared with the pool); they are terminated (killed after 5 s) and reaped first (the pool is unusable anyway), then
-    the executor is shut down without waiting. Can go when the oldest supported 3.12/3.13 are fixed.
-    """
-    workers = list(workers)
-    for process in workers:  # SIGTERM first: a worker ends the file it was writing, its temporary removed
-        try:
-            process.terminate()
-        except (OSError, AttributeError, ValueError, AssertionError):
-            pass
-    for process in workers:
-        try:
-            process.join(5)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
-        except (OSError, AttributeError, ValueError, AssertionError):
-            pass
-    try:
-        pool.shutdown(wait=False, cancel_futures=True)
-    except TypeError:  # Python 3.8 has no cancel_futures (the pending futures are the caller's to drop)
-        pool.shutdown(wait=False)
-
-
 class LegacyConfigRewrite(NamedTuple):
     """One rewrite of a Keras 1/2 model config (an ``.h5`` ``model_config``) that Keras 3's
     legacy loader builds wrongly or not at all.

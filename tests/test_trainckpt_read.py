@@ -204,8 +204,9 @@ def test_a_malformed_checkpoint_file(tmp_path, text):
 
 def _rewrite(prefix: pathlib.Path, graph_bytes: bytes) -> None:
     """Write the checkpoint again (the test-only bundle writer of tests/test_ckpt.py) with another object graph."""
-    from kerasopt_compat._files.bundle import OBJECT_GRAPH_KEY, Bundle
     from test_ckpt import write_bundle
+
+    from kerasopt_compat._files.bundle import OBJECT_GRAPH_KEY, Bundle
 
     bundle = Bundle(prefix)
     tensors = {k: (e.dtype, e.shape, bundle.tensor(k).tobytes()) for k, e in bundle.entries.items() if k != OBJECT_GRAPH_KEY}
@@ -216,8 +217,9 @@ def _rewrite(prefix: pathlib.Path, graph_bytes: bytes) -> None:
 
 
 def test_the_test_writer_keeps_a_good_checkpoint_readable(tmp_path):
-    from kerasopt_compat._files.bundle import Bundle
     from test_ckpt import encode_graph
+
+    from kerasopt_compat._files.bundle import Bundle
 
     prefix, case = _copy_case(tmp_path, "tf215", "legacy_adam_ckpt")
     _rewrite(prefix, encode_graph(Bundle(prefix).object_graph()))
@@ -226,8 +228,9 @@ def test_the_test_writer_keeps_a_good_checkpoint_readable(tmp_path):
 
 @pytest.mark.parametrize("corruption", ["garbage", "truncated", "slot-edge-out-of-range", "slot-edge-to-a-layer"])
 def test_a_corrupt_object_graph(tmp_path, corruption):
-    from kerasopt_compat._files.bundle import Bundle, ObjectGraph
     from test_ckpt import encode_graph
+
+    from kerasopt_compat._files.bundle import Bundle, ObjectGraph
 
     prefix, _ = _copy_case(tmp_path, "tf215", "legacy_adam_ckpt")
     graph = Bundle(prefix).object_graph()
@@ -258,8 +261,9 @@ def test_a_corrupt_object_graph(tmp_path, corruption):
 
 
 def test_a_checkpoint_without_an_optimizer_says_so(tmp_path):
-    from kerasopt_compat._files.bundle import Bundle, ObjectGraph
     from test_ckpt import encode_graph
+
+    from kerasopt_compat._files.bundle import Bundle, ObjectGraph
 
     prefix, _ = _copy_case(tmp_path, "tf215", "legacy_adam_ckpt")
     graph = Bundle(prefix).object_graph()
@@ -275,8 +279,9 @@ def test_a_checkpoint_without_an_optimizer_says_so(tmp_path):
 @pytest.mark.parametrize("name", ["legacy_adam_ckpt", "keras2_adam_ckpt"])
 def test_an_optimizer_under_another_name_is_found_by_its_shape(tmp_path, name):
     """tf.train.Checkpoint(net=model, opt=optimizer) of a custom loop: no node is called "optimizer"."""
-    from kerasopt_compat._files.bundle import Bundle, ObjectGraph
     from test_ckpt import encode_graph
+
+    from kerasopt_compat._files.bundle import Bundle, ObjectGraph
 
     prefix, case = _copy_case(tmp_path, "tf215", name)
     graph = Bundle(prefix).object_graph()
@@ -314,6 +319,7 @@ def test_every_tensor_equals_tf_load_checkpoint(env, case):
     """Every tensor of every corpus checkpoint read by the pure Bundle equals TensorFlow's own reading, and
     read_state's prefix is the one tf.train.latest_checkpoint finds in the folder."""
     import tensorflow as tf
+
     from kerasopt_compat._files.bundle import Bundle
     from kerasopt_compat._files.checkpoint import checkpoint_prefix
 

@@ -93,9 +93,9 @@ if ENV_ARG in TF1_ENVS:  # two logical CPUs for the sharded TF1 Saver; must prec
 
 import export_resume as R  # noqa: E402  (the resume corpus' slot/iteration readers)
 from export_models import K  # noqa: E402
-from kerasopt_compat._files.bundle import _table_entries  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
+from kerasopt_compat._files.bundle import _table_entries  # noqa: E402
 
 try:
     import tensorflow as tf

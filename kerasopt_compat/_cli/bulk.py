@@ -20,8 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import multiprocessing.connection
 import os
+import shutil
+import signal
 import sys
+import time
 import warnings
 from collections import Counter
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -30,7 +35,6 @@ from .._errors import KerasOptCompatError
 from .._files import model as _model
 from .._files.atomic import check_folder, overlap, write_file
 from .._files.registry import detect
-from ..fixes import shutdown_broken_pool
 
 __all__ = ["add_options", "incomplete_savedmodel", "many_or_one", "model_files", "one_file", "run"]
 
@@ -245,106 +249,235 @@ def _results(jobs: List[Job], workers: int, stop: Any) -> Iterator[Dict[str, Any
     """Report lines in input order; with ``workers > 1`` at most ``2 * workers`` files in flight.
 
     A worker process that dies (a crash in a C library on a damaged file, the kernel's out-of-memory killer)
-    breaks its pool: the files then in flight are run again one at a time, each in a pool of its own, so
-    only the one that kills its worker again fails (its report line says so), and the others go on."""
+    fails the one file it was reading (its report line says so); a new worker takes its place and the other
+    files go on, each done once (see :class:`_Crew`)."""
     if workers == 1:
         for job in jobs:
             yield _one(job)
             if stop():
                 return
         return
-    import multiprocessing
-    from collections import deque
 
     # upgrade's workers load TensorFlow/JAX/PyTorch, which are multithreaded: fresh interpreters, never a fork
-    context = multiprocessing.get_context("spawn") if jobs and jobs[0][0] == "upgrade" else None
+    context: Any = multiprocessing.get_context("spawn" if jobs and jobs[0][0] == "upgrade" else None)
     existed = {job[2] for job in jobs if os.path.lexists(job[2])}  # outputs not written by this run
-    pending = deque(jobs)
-    while pending and not stop():
-        in_flight: List[Tuple[Job, Any]] = []
-        yield from _pooled(pending, workers, context, stop, in_flight)
-        for job, future in in_flight:  # the pool broke: those it finished, then the others again, each alone
-            if stop():
-                return
-            done = future.done() and not future.cancelled() and future.exception() is None
-            if done:
-                yield future.result()
-                continue
-            command, src, dst, options = job
-            if dst not in existed:  # the broken pool may have written it before its result came back: ours to replace
-                job = (command, src, dst, dict(options, force=True))
-            yield _isolated(job, context)
-
-
-def _pooled(pending: Any, workers: int, context: Any, stop: Any, broken: List[Tuple[Job, Any]]) -> Iterator[Dict[str, Any]]:
-    """Run ``pending`` (consumed from the left) in one pool; when it breaks, the files in flight (with their
-    futures) go to ``broken``."""
-    import multiprocessing
-    from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    window: Any = deque()
-    before = set(multiprocessing.active_children())
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_setup)
+    crew = _Crew(context, workers)
+    done: Dict[int, Dict[str, Any]] = {}  # finished lines waiting for the ones before them
+    head = ahead = 0  # the next line to yield, the next file to start
     try:
-        while pending or window:
-            while pending and len(window) < 2 * workers:
-                window.append((pending[0], pool.submit(_one, pending[0])))  # a broken pool raises here
-                pending.popleft()
-            job, future = window[0]
-            try:
-                line = future.result()
-            except BrokenProcessPool:
-                raise
-            except Exception as exc:  # noqa: BLE001 -- e.g. a result that does not pickle: that file's line
-                line = _failed(job, exc)
-            window.popleft()
-            yield line
+        while head < len(jobs):
+            while ahead < len(jobs) and ahead - head < 2 * workers and crew.can_start():
+                crew.start(ahead, jobs[ahead])
+                ahead += 1
+            if head not in done:
+                for index, line in crew.wait():
+                    if line is None:  # its worker died before sending it
+                        line = _failed(jobs[index], RuntimeError(_DIED))
+                        _drop_unreported(jobs[index][2], existed)
+                    done[index] = line
+                continue
+            yield done.pop(head)
+            head += 1
             if stop():
                 break
-    except BrokenProcessPool:
-        broken.extend(window)
-        window.clear()
-        shutdown_broken_pool(pool, set(multiprocessing.active_children()) - before)  # never waits on them
-        return
-    except BaseException:
-        shutdown_broken_pool(pool, set(multiprocessing.active_children()) - before)
+        crew.close()  # the files still being read are finished (never reported), as a stopped pool did
+    except BaseException:  # KeyboardInterrupt, the caller gone (GeneratorExit), anything: no worker outlives the run
+        crew.terminate()
         raise
-    for _, future in window:
-        future.cancel()
-    pool.shutdown(wait=True)
+
+
+_DIED = "the worker process reading this file died (crashed or was killed)"
+
+
+def _drop_unreported(dst: str, existed: Any) -> None:
+    """The output of a file whose worker died: written by that worker (atomically, so whole) before its line
+    came back, when it was not there before this run; removed, as the file's line says it failed (a run
+    again needs no ``--force``). An output that was there before the run is never touched."""
+    if dst in existed or not os.path.lexists(dst):
+        return
+
+    try:
+        if os.path.isdir(dst) and not os.path.islink(dst):
+            shutil.rmtree(dst)
+        else:
+            os.unlink(dst)
+    except OSError:
+        pass
+
+
+class _Crew:
+    """At most ``size`` worker processes of ``context``, each reading one file at a time.
+
+    Each worker has a pipe of its own: a job goes down, its report line comes back. The parent waits on
+    the pipes and the processes' sentinels (:func:`multiprocessing.connection.wait`), never on a lock or
+    a thread of its own, so a worker killed at any moment ends only the file it was given and is replaced
+    by a new one when there is work. (A ``concurrent.futures`` pool was used before: after a worker was
+    killed, CPython 3.12.1/3.13.0 could block forever in its shutdown.)"""
+
+    def __init__(self, context: Any, size: int) -> None:
+        self.context = context
+        self.size = size
+        self.idle: List[Tuple[Any, Any]] = []  # (process, connection) waiting for a job
+        self.busy: Dict[Any, Tuple[Any, int, Job]] = {}  # connection -> (process, index, the job it reads)
+        self.closing: Dict[Any, Any] = {}  # connection -> process, told to end (close())
+
+    def can_start(self) -> bool:
+        """Whether a job given now starts at once (an idle worker, or room for a new one)."""
+        return bool(self.idle) or len(self.busy) < self.size
+
+    def start(self, index: int, job: Job) -> None:
+        """Give ``job`` (the ``index``-th) to an idle worker, or to a new one."""
+        while self.idle:
+            process, conn = self.idle.pop()
+            try:
+                conn.send(job)
+            except (OSError, EOFError):  # an idle worker killed from outside: it never had this file
+                self._reap(process, conn)
+                continue
+            self.busy[conn] = (process, index, job)
+            return
+        process, conn = self._spawn()
+        try:
+            conn.send(job)
+        except (OSError, EOFError):  # a new worker already dead: wait() reports the file as its worker's death
+            pass
+        self.busy[conn] = (process, index, job)
+
+    def _spawn(self) -> Tuple[Any, Any]:
+        ours, theirs = self.context.Pipe()
+        # a forked worker inherits the parent's end of every pipe and closes them (else a worker would hold
+        # another one's pipe open and neither would see the parent gone)
+        inherited = [ours] + [conn for _, conn in self.idle] + list(self.busy)
+        if self.context.get_start_method() != "fork":
+            inherited = []
+        process = self.context.Process(target=_serve, args=(theirs, inherited), name="kerasopt-compat worker")
+        try:
+            process.start()
+        finally:
+            theirs.close()
+        return process, ours
+
+    def wait(self) -> List[Tuple[int, Optional[Dict[str, Any]]]]:
+        """Block until a busy worker sends its line or dies: ``(index, line)`` of each such job, ``line``
+        None when its worker died without sending it (that worker is reaped; a new one starts when needed)."""
+        finished: List[Tuple[int, Optional[Dict[str, Any]]]] = []
+        for conn in self._ready(list(self.busy), [process for process, _, _ in self.busy.values()]):
+            process, index, job = self.busy.pop(conn)
+            line: Optional[Dict[str, Any]] = None
+            try:
+                if conn.poll():  # also a line sent just before the worker died
+                    line = conn.recv()
+            except (OSError, EOFError):  # killed before or while sending it
+                line = None
+            except Exception as exc:  # noqa: BLE001 -- a line that does not unpickle: that file's line
+                line = _failed(job, exc)
+            if line is None or not process.is_alive():
+                self._reap(process, conn)
+            else:
+                self.idle.append((process, conn))
+            finished.append((index, line))
+        return finished
+
+    @staticmethod
+    def _ready(conns: List[Any], processes: List[Any]) -> List[Any]:
+        """Of ``conns`` (one per process of ``processes``), those with a line to read or whose process ended."""
+
+        by_sentinel = {process.sentinel: conn for conn, process in zip(conns, processes)}
+        ready = multiprocessing.connection.wait(conns + list(by_sentinel))
+        found: List[Any] = []
+        for item in ready:
+            conn = by_sentinel.get(item, item) if isinstance(item, int) else item
+            if conn not in found:
+                found.append(conn)
+        return found
+
+    @staticmethod
+    def _reap(process: Any, conn: Any) -> None:
+        conn.close()
+        process.join(5)
+        if process.is_alive():  # its pipe is closed but it runs on: never left behind
+            process.kill()
+            process.join()
+        process.close()  # its sentinel's descriptor: a long run may replace many workers
+
+    def close(self) -> None:
+        """End every worker after the file it reads (that line dropped, never reported), and reap them all."""
+        for _, conn in self.idle:
+            self._end(conn)
+        self.closing.update((conn, process) for process, conn in self.idle)
+        self.closing.update((conn, process) for conn, (process, _, _) in self.busy.items())
+        self.idle, self.busy = [], {}
+        while self.closing:
+            for conn in self._ready(list(self.closing), list(self.closing.values())):
+                try:
+                    conn.recv()  # the line of the file it was reading; then it reads the end
+                except (OSError, EOFError):  # it returned (or died)
+                    self._reap(self.closing.pop(conn), conn)
+                    continue
+                except Exception:  # noqa: BLE001 -- a line that does not unpickle: dropped all the same
+                    pass
+                self._end(conn)
+
+    @staticmethod
+    def _end(conn: Any) -> None:
+        try:
+            conn.send(None)  # no more jobs: the worker returns
+        except (OSError, EOFError):  # gone already: its sentinel says so
+            pass
+
+    def terminate(self) -> None:
+        """SIGTERM every worker (each removes the temporary output it was writing), SIGKILL after 5 s; reap all."""
+
+        workers = self.idle + [(process, conn) for conn, (process, _, _) in self.busy.items()]
+        workers += [(process, conn) for conn, process in self.closing.items()]
+        self.idle, self.busy, self.closing = [], {}, {}
+        for process, conn in workers:
+            try:
+                process.terminate()
+            except (OSError, ValueError):
+                pass
+            conn.close()  # a worker that outlives SIGTERM (swallowed where Python only prints it) sees the end
+        until = time.monotonic() + 5
+        for process, _ in workers:
+            process.join(max(0.0, until - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+            process.close()
+
+
+def _serve(conn: Any, inherited: List[Any]) -> None:
+    """A worker process: reads jobs from ``conn`` one at a time and sends each one's line back, until
+    ``None`` or the parent is gone (``inherited``: connections a forked worker closes)."""
+    for other in inherited:
+        other.close()
+    _worker_setup()
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        if job is None:
+            return
+        line = _one(job)
+        try:
+            conn.send(line)
+        except (OSError, EOFError):
+            return
+        except Exception as exc:  # noqa: BLE001 -- e.g. a line that does not pickle: that file's line
+            conn.send(_failed(job, exc))
 
 
 def _worker_setup() -> None:
-    """In each worker: SIGTERM (a broken pool terminates its other workers) ends the file being written as
-    any failure does, its temporary output removed, instead of killing the process on the spot."""
-    import signal
+    """In each worker: SIGTERM (the run ends early: an exception or Ctrl-C in the parent) ends the file being
+    written as any failure does, its temporary output removed, instead of killing the process on the spot.
+    SIGINT (Ctrl-C reaches the whole process group) is left to the parent, which then terminates its workers."""
 
     def stop(signum: int, frame: Any) -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
-
-
-def _isolated(job: Job, context: Any) -> Dict[str, Any]:
-    """One file in a worker of its own: its line, or (the worker died again) an error line saying so."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    before = set(multiprocessing.active_children())
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_setup)
-    try:
-        line = pool.submit(_one, job).result()
-    except BrokenProcessPool:
-        shutdown_broken_pool(pool, set(multiprocessing.active_children()) - before)
-        return _failed(job, RuntimeError("the worker process reading this file died (crashed or was killed)"))
-    except BaseException:
-        shutdown_broken_pool(pool, set(multiprocessing.active_children()) - before)
-        raise
-    pool.shutdown(wait=True)
-    return line  # type: ignore[no-any-return]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _keras_name(rel: str) -> str:

@@ -842,7 +842,7 @@ def test_bulk_jobs_an_exception_in_the_parent_ends_its_workers(tmp_path, monkeyp
     terminated and reaped at once, and each removes the temporary output it was writing."""
     import time
 
-    from kerasopt_compat._atomic import atomic_path
+    from kerasopt_compat._files.atomic import atomic_path
 
     folder = tmp_path / "in"
     folder.mkdir()

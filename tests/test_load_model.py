@@ -182,13 +182,36 @@ def test_load_model_restores_the_stored_optimizer(item, tmp_path):
         # cannot compile this file even with a plain default SGD stored; and
         # nothing that loaded natively regresses
         assert row["native_after_fix"] in (OK, FAILS_COMPILE, NATIVE_CANNOT), row
-        if row["native"] == OK and row["native_after_fix"] == NATIVE_CANNOT:
-            pytest.xfail(
-                "known gap: fix-model --to tf2.13-2.15 writes an .h5 entry without the `module` their loader "
-                "needs to find AdamW (it reads its own file, not the rewritten one)"
-            )
         if row["native"] == OK:
             assert row["native_after_fix"] == OK, row
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("target", ["release", "keras2"])
+def test_fixed_adamw_h5_restores_settings_and_state_natively(target, tmp_path):
+    """TF 2.13-2.15's .h5 loader finds AdamW only as ``Custom>AdamW``: after fix_model
+    for this release (or the generation) the native loader restores its settings
+    and every stored slot, as it does from the file TF 2.15 wrote."""
+    src = path_of("tf215", {"file": "adamw_ema.h5"})
+    if flavour().default_family != "keras2":
+        pytest.skip("a Keras 2 .h5 with the Keras 2 AdamW: for TF 2.11-2.15/tf_keras loaders")
+    fixed = tmp_path / "fixed.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", koc.ConversionWarning)
+        result = koc.fix_model(src, fixed, release() if target == "release" else target)
+    assert result.state == "kept", result
+    assert koc.read_optimizer(fixed) == koc.read_optimizer(src)
+    original, copy = native_load(src).optimizer, native_load(fixed).optimizer
+    assert optimizer_matches(flavour(), copy, koc.read_optimizer(src))
+
+    def values(opt):
+        return [(v.name, v.numpy()) for v in opt.variables]
+
+    want, got = values(original), values(copy)
+    assert [n for n, _ in got] == [n for n, _ in want] and len(want) > 1
+    assert int(copy.iterations.numpy()) == int(original.iterations.numpy()) > 0
+    for (name, a), (_, b) in zip(got, want):
+        assert (a == b).all(), name
 
 
 def probe_plain_sgd(path, fmt, probe):

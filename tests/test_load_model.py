@@ -214,6 +214,37 @@ def test_fixed_adamw_h5_restores_settings_and_state_natively(target, tmp_path):
         assert (a == b).all(), name
 
 
+REGISTERED_ONLY = sorted({(fmt, cls) for fmt, loader, cls in koc._tables.MODEL_FILE_CLASS_NAMES})
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("fmt,cls", REGISTERED_ONLY, ids=["%s-%s" % item for item in REGISTERED_ONLY])
+def test_fixed_copy_of_a_class_found_by_registered_name_loads_natively(fmt, cls, tmp_path):
+    """A file this env writes itself with each class of ``_tables.MODEL_FILE_CLASS_NAMES``:
+    after fix_model for this release the native loader builds that class with the
+    stored settings and (.h5: restored at load) iteration count."""
+    import numpy as np
+
+    fl = flavour()
+    K = fl.keras
+    if fl.default_family != "keras2" or not isinstance(getattr(K.optimizers, cls, None), type):
+        pytest.skip("%s is not a class of this env's Keras 2 optimizers" % cls)
+    model = K.Sequential([K.layers.Dense(2, input_shape=(3,))])
+    kwargs = {"learning_rate": 0.03, "weight_decay": 0.02} if cls != "Adafactor" else {"learning_rate": 0.03}
+    model.compile(getattr(K.optimizers, cls)(**kwargs), "mse")
+    model.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=2, verbose=0)
+    src, fixed = tmp_path / ("src" + (".h5" if fmt == "h5" else "")), tmp_path / ("fixed" + (".h5" if fmt == "h5" else ""))
+    model.save(str(src), save_format="h5" if fmt == "h5" else "tf")
+    original = native_load(src).optimizer  # this env reads its own file
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", koc.ConversionWarning)
+        koc.fix_model(src, fixed, release())
+    copy = native_load(fixed).optimizer
+    assert type(copy) is type(original)
+    assert optimizer_matches(fl, copy, koc.read_optimizer(src))
+    assert int(copy.iterations.numpy()) == int(original.iterations.numpy())
+
+
 def probe_plain_sgd(path, fmt, probe):
     """The native compile=True error on a copy storing a default SGD in this env's own shape, or None."""
     fl = flavour()

@@ -576,6 +576,20 @@ MODEL_FILE_TOP_LEVEL: Dict[Tuple[str, str, str], Dict[str, Any]] = {
     },
 }
 
+#: (container format, loader, canonical class) -> the ``class_name`` that loader
+#: finds the class by in a model file's stored optimizer (also a wrapper's
+#: ``inner_optimizer``), where it differs from ``to_native``'s. The ``.h5`` and
+#: SavedModel loaders of Keras 2.13-2.15 build the optimizer with
+#: ``optimizers.deserialize(training_config["optimizer_config"])``, whose class
+#: table has no AdamW, Lion or Adafactor: plain ``AdamW`` is "Unknown optimizer"
+#: (or the bare string back), but the registered name their own ``.h5`` writer
+#: stores (``Custom>AdamW``) is found, as it is by tf_keras and TF 2.11/2.12
+#: (checked in the TF 2.13, 2.14, 2.15 and tf_keras 2.21 wheels). ``.keras``
+#: archives are read another way (``module``: MODEL_FILE_TOP_LEVEL).
+MODEL_FILE_CLASS_NAMES: Dict[Tuple[str, str, str], str] = {
+    (fmt, "keras2", cls): "Custom>" + cls for fmt in ("h5", "savedmodel") for cls in ("AdamW", "Adafactor", "Lion")
+}
+
 #: Release names whose loader differs from the rest of their generation in
 #: MODEL_FILE_TOP_LEVEL.
 RELEASE_LOADERS: Dict[str, str] = {"tf_keras": "tf_keras"}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Collection, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple
 
 from .._config import tables as T
 from .._config import write as _write
@@ -321,12 +321,33 @@ def native_entry_for(
     custom = custom_names(custom_objects)
     canonical = normalize(config, custom_objects=custom, unknown_keys=unknown_keys)
     native, family = _write.write_target(canonical, target, strict=strict, custom=custom)
+    native = _loader_class_names(native, fmt, (loader or family, family), custom)
     cls = native["class_name"]
     for key in ((fmt, loader or family, cls), (fmt, family, cls), (fmt, family, "*")):
         extra = T.MODEL_FILE_TOP_LEVEL.get(key)
         if extra is not None:
             return _with_top_level(native, extra), family
     return native, family
+
+
+def _loader_class_names(native: Dict[str, Any], fmt: str, loaders: Tuple[str, ...], custom: Collection[str]) -> Dict[str, Any]:
+    """``native`` with each class spelled as ``loaders``' model-file loader finds it
+    (``_config.tables.MODEL_FILE_CLASS_NAMES``), also a wrapper's ``inner_optimizer``;
+    the caller's own classes are left as they are."""
+    cls = native.get("class_name")
+    out = native
+    if isinstance(cls, str) and cls not in custom:
+        for loader in loaders:
+            name = T.MODEL_FILE_CLASS_NAMES.get((fmt, loader, cls))
+            if name is not None:
+                out = dict(native, class_name=name)
+                break
+    cfg = out.get("config")
+    if isinstance(cfg, dict) and isinstance(cfg.get("inner_optimizer"), dict):
+        inner = _loader_class_names(cfg["inner_optimizer"], fmt, loaders, custom)
+        if inner is not cfg["inner_optimizer"]:
+            out = dict(out, config=dict(cfg, inner_optimizer=inner))
+    return out
 
 
 def loader_of(target: str) -> str:

@@ -35,7 +35,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kerasopt_compat._cli import main as cli  # noqa: E402
+from kerasopt_compat._cli.main import main as cli  # noqa: E402
 
 
 def exports():
@@ -75,7 +75,7 @@ def timed(fn, repeat: int) -> float:
 
 def max_rss_kib(args) -> int:
     code = (
-        "import resource, sys; from kerasopt_compat._cli import main; rc = main(sys.argv[1:]); "
+        "import resource, sys; from kerasopt_compat._cli.main import main; rc = main(sys.argv[1:]); "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
     )
     run = subprocess.run([sys.executable, "-c", code] + args, capture_output=True, text=True, cwd=str(ROOT), env=dict(os.environ))

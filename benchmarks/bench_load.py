@@ -59,7 +59,7 @@ mode, path = sys.argv[1], sys.argv[2]
 import tensorflow as tf
 import kerasopt_compat
 from kerasopt_compat import read_state, restore_state
-import kerasopt_compat._load, kerasopt_compat._restore, kerasopt_compat._stateread, h5py
+import kerasopt_compat._models.load, kerasopt_compat._keras.restore, kerasopt_compat._files.state, h5py
 def rss_kb():
     with open("/proc/self/status") as fh:
         return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))

@@ -21,85 +21,54 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, List
 
-    from ._flavour import flavour
-    from ._install import install, installed, uninstall
-    from ._live import deserialize, serialize, to_keras
-    from ._load import load_model
-    from ._modelfile import FixResult, fix_model, read_optimizer
-    from ._normalize import dumps, loads, normalize
-    from ._restore import RestoreReport, restore_state, state_of
-    from ._state import OptimizerState
-    from ._stateread import read_state
-    from ._upgrade import upgrade_model
-    from ._write import to_native
+    from ._config.normalize import dumps, loads, normalize
+    from ._config.write import to_native
+    from ._files.model import FixResult, fix_model, read_optimizer
+    from ._files.state import read_state
+    from ._keras.flavour import flavour
+    from ._keras.install import install, installed, uninstall
+    from ._keras.live import deserialize, serialize, to_keras
+    from ._keras.restore import RestoreReport, restore_state, state_of
+    from ._models.load import load_model
+    from ._models.upgrade import upgrade_model
+    from ._state.slots import OptimizerState
 
 __version__ = "0.2.0"
 
 #: Public names whose modules load on first access.
 _LAZY = {
-    "normalize": "._normalize",
-    "loads": "._normalize",
-    "dumps": "._normalize",
-    "to_native": "._write",
-    "flavour": "._flavour",
-    "install": "._install",
-    "installed": "._install",
-    "uninstall": "._install",
-    "serialize": "._live",
-    "deserialize": "._live",
-    "to_keras": "._live",
-    "load_model": "._load",
-    "upgrade_model": "._upgrade",
-    "read_optimizer": "._modelfile",
-    "fix_model": "._modelfile",
-    "FixResult": "._modelfile",
-    "read_state": "._stateread",
-    "OptimizerState": "._state",
-    "restore_state": "._restore",
-    "state_of": "._restore",
-    "RestoreReport": "._restore",
+    "normalize": "._config.normalize",
+    "loads": "._config.normalize",
+    "dumps": "._config.normalize",
+    "to_native": "._config.write",
+    "flavour": "._keras.flavour",
+    "install": "._keras.install",
+    "installed": "._keras.install",
+    "uninstall": "._keras.install",
+    "serialize": "._keras.live",
+    "deserialize": "._keras.live",
+    "to_keras": "._keras.live",
+    "load_model": "._models.load",
+    "upgrade_model": "._models.upgrade",
+    "read_optimizer": "._files.model",
+    "fix_model": "._files.model",
+    "FixResult": "._files.model",
+    "read_state": "._files.state",
+    "OptimizerState": "._state.slots",
+    "restore_state": "._keras.restore",
+    "state_of": "._keras.restore",
+    "RestoreReport": "._keras.restore",
 }
 
 #: The package's modules, also loaded on first access as attributes
-#: (``kerasopt_compat._tables`` without importing it first).
+#: (``kerasopt_compat._config`` without importing it first).
 _SUBMODULES = frozenset(
-    [
-        "autoinstall",
-        "fixes",
-        "_atomic",
-        "_check",
-        "_ckpt",
-        "_cli",
-        "_errors",
-        "_fixbulk",
-        "_fixcli",
-        "_flavour",
-        "_install",
-        "_live",
-        "_load",
-        "_modelfile",
-        "_normalize",
-        "_optional",
-        "_protowire",
-        "_restore",
-        "_safefs",
-        "_smload",
-        "_state",
-        "_statecli",
-        "_stateread",
-        "_statewrite",
-        "_stream",
-        "_tables",
-        "_upgrade",
-        "_v1train",
-        "_values",
-        "_write",
-    ]
+    ["autoinstall", "fixes", "_errors", "_optional", "_config", "_state", "_files", "_keras", "_models", "_cli"]
 )
 
 
 def __getattr__(name: str) -> Any:
-    import importlib
+    import importlib  # lazy: import-time speed (the public names load on first use)
 
     if name in _SUBMODULES:
         return importlib.import_module("." + name, __name__)  # the import sets the attribute

@@ -80,7 +80,7 @@ def installed_versions() -> str:
 
 def _find_installed() -> str:
     try:
-        from importlib import metadata
+        from importlib import metadata  # lazy: import-time speed (importlib.metadata is slow to import)
     except ImportError:  # pragma: no cover - Python < 3.8 is not supported
         return "versions unknown"
     found = []
@@ -244,7 +244,7 @@ class ModelConfigWarning(FileFormatWarning):
     """:func:`kerasopt_compat.fix_model` wrote a copy whose stored model config the
     target release's own ``load_model`` cannot build (a Keras 3 ``InputLayer``
     ``batch_shape`` for TF 2.9, a Keras 2 ``Functional`` class path for Keras 3,
-    ...; ``_tables.MODEL_FEATURES``): the message names the first layer and key
+    ...; ``_config.tables.MODEL_FEATURES``): the message names the first layer and key
     and what the target opens instead. ``strict=True`` (``--strict``) makes it
     a :class:`ModelFileError`."""
 

@@ -9,6 +9,6 @@ program in that environment opts in through the variable alone.
 
 from __future__ import annotations
 
-from ._install import install_from_environment
+from ._keras.install import install_from_environment
 
 INSTALLED = install_from_environment()

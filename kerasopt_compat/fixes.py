@@ -88,7 +88,7 @@ def named_parameters(cls: Any) -> FrozenSet[str]:
     Keras 3 and the new Keras 2 optimizers name every argument they accept;
     legacy OptimizerV2 (TF <= 2.10, ``optimizers.legacy``) takes ``decay``,
     ``clipnorm``, ``clipvalue``, ``global_clipnorm`` through ``**kwargs``,
-    which ``_tables.FAMILIES['legacy'].options`` lists instead.
+    which ``_config.tables.FAMILIES['legacy'].options`` lists instead.
     """
     try:
         params = inspect.signature(cls.__init__).parameters
@@ -168,7 +168,7 @@ def complete_config(optimizer: Any, config: Any, attributes: Iterable[str] = ())
     config although the constructor takes it; read it from the object. Can go
     when the oldest supported TF is 2.11.
 
-    ``attributes``: table keys (``_tables.OPTIMIZER_EXTRAS``) to read from the
+    ``attributes``: table keys (``_config.tables.OPTIMIZER_EXTRAS``) to read from the
     object's same-named attribute when its constructor takes them but
     ``get_config()`` omits them: tf_keras 2.21's new ``Adam`` takes
     ``adaptive_epsilon`` and leaves it out of its config. Can go when
@@ -230,36 +230,6 @@ def keras3_model_from_keras2_config(config: Any, custom_objects: Dict[str, Any],
         except (ImportError, AttributeError):
             pass
         return saving_utils.model_from_config(config, custom_objects=custom_objects)
-
-
-def shutdown_broken_pool(pool: Any, workers: Iterable[Any]) -> None:
-    """Shut down a ``ProcessPoolExecutor`` whose pool broke (a worker was killed), without waiting on it.
-
-    After ``BrokenProcessPool`` CPython 3.12.1 hangs in ``shutdown(wait=True)`` -- which ``with
-    pool:`` calls -- and 3.13.0 even in ``shutdown(wait=False)`` (its manager thread holds the
-    shutdown lock while it joins a surviving worker that waits on the call queue forever); 3.8-3.11
-    return. ``workers``: the pool's worker processes (``multiprocessing.active_children()`` that
-    appeared with the pool); they are terminated (killed after 5 s) and reaped first (the pool is unusable anyway), then
-    the executor is shut down without waiting. Can go when the oldest supported 3.12/3.13 are fixed.
-    """
-    workers = list(workers)
-    for process in workers:  # SIGTERM first: a worker ends the file it was writing, its temporary removed
-        try:
-            process.terminate()
-        except (OSError, AttributeError, ValueError, AssertionError):
-            pass
-    for process in workers:
-        try:
-            process.join(5)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
-        except (OSError, AttributeError, ValueError, AssertionError):
-            pass
-    try:
-        pool.shutdown(wait=False, cancel_futures=True)
-    except TypeError:  # Python 3.8 has no cancel_futures (the pending futures are the caller's to drop)
-        pool.shutdown(wait=False)
 
 
 class LegacyConfigRewrite(NamedTuple):
@@ -483,7 +453,7 @@ def keras3_initializer_name(class_name: str) -> str:
     renamed = KERAS3_INITIALIZER_RENAMES.get(class_name)
     if renamed is None:
         return class_name
-    import keras
+    import keras  # Keras 3 only, never at import
 
     try:
         keras.initializers.get({"class_name": class_name, "config": {}})

@@ -3,7 +3,7 @@ defines the same functions in its own ``__main__``): what a user passes in ``cus
 
 from __future__ import annotations
 
-from kerasopt_compat._flavour import flavour
+from kerasopt_compat._keras.flavour import flavour
 
 
 def _ops():

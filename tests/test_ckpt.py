@@ -1,4 +1,4 @@
-"""The TF-free checkpoint-bundle reader (kerasopt_compat._ckpt) on SavedModels written by real wheels.
+"""The TF-free checkpoint-bundle reader (kerasopt_compat._files.bundle) on SavedModels written by real wheels.
 
 The corpus (tests/data/resume_sm/<env>/, tools/export_savedmodels.py) holds
 Keras 2.9 (legacy optimizers) and Keras 2.15 (``optimizers`` and
@@ -22,17 +22,11 @@ np = pytest.importorskip("numpy")
 from conftest import DATA  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat import _protowire as pw  # noqa: E402
-from kerasopt_compat._ckpt import (  # noqa: E402
-    OBJECT_GRAPH_KEY,
-    Bundle,
-    ObjectGraph,
-    _masked,
-    crc32c,
-    savedmodel_state,
-    savedmodel_weights,
-)
+from kerasopt_compat._files import protowire as pw  # noqa: E402
+from kerasopt_compat._files.bundle import OBJECT_GRAPH_KEY, Bundle, ObjectGraph, _masked, crc32c  # noqa: E402
+from kerasopt_compat._files.savedmodel import savedmodel_state, savedmodel_weights  # noqa: E402
 from kerasopt_compat._optional import is_installed  # noqa: E402
+from kerasopt_compat._state import slots as _slots  # noqa: E402
 
 CORPUS = DATA / "resume_sm"
 
@@ -67,7 +61,7 @@ def test_corpus_present():
 def test_state_equals_the_savers(env, model):
     state = savedmodel_state(model["path"])
     assert state.iterations == model["iterations"] == 3
-    assert state.saver == koc._state.Saver(model["generation"], model["keras"], "savedmodel")
+    assert state.saver == _slots.Saver(model["generation"], model["keras"], "savedmodel")
     assert state.optimizer is not None and state.optimizer["class_name"] == model["class_name"]
     assert state.notes == ()
     expected = model["variables"]

@@ -68,7 +68,7 @@ def test_import_alone_loads_only_the_package_and_its_errors():
     run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=dict(os.environ))
     added = set(run.stdout.split())
     assert {"kerasopt_compat", "kerasopt_compat._errors"} <= added
-    assert not added & {"typing", "re", "json", "functools", "collections", "kerasopt_compat._normalize"}, added
+    assert not added & {"typing", "re", "json", "functools", "collections", "kerasopt_compat._config.normalize"}, added
 
 
 def test_every_public_name_is_listed_and_importable():
@@ -87,8 +87,9 @@ def test_lazy_submodule_list_matches_the_package():
 
     folder = os.path.dirname(kerasopt_compat.__file__)
     modules = {f[:-3] for f in os.listdir(folder) if f.endswith(".py")} - {"__init__", "__main__"}
-    assert kerasopt_compat._SUBMODULES == modules
-    code = "import kerasopt_compat as k, sys; k._tables.OPTIMIZERS; assert 'kerasopt_compat._tables' in sys.modules"
+    packages = {f for f in os.listdir(folder) if os.path.isfile(os.path.join(folder, f, "__init__.py"))}
+    assert kerasopt_compat._SUBMODULES == modules | packages
+    code = "import kerasopt_compat as k, sys; k._config; assert 'kerasopt_compat._config' in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ))
 
 
@@ -250,7 +251,7 @@ def test_autoinstall_without_tensorflow_starts_cleanly_from_a_pth_file(tmp_path)
 @pytest.mark.parametrize("layout", ["json", "jsonl", "oneshot"])
 def test_cli_refuses_json_nested_too_deep_without_a_traceback(layout, tmp_path, capsys):
     """A record nested 100 000 levels deep is a per-record error (the C scanner would exhaust the stack)."""
-    from kerasopt_compat._cli import main as cli_main
+    from kerasopt_compat._cli.main import main as cli_main
 
     deep = '{"class_name": "SGD", "config": ' + "[" * 100_000 + "]" * 100_000 + "}"
     path = tmp_path / "deep.txt"
@@ -268,7 +269,7 @@ def test_cli_refuses_json_nested_too_deep_without_a_traceback(layout, tmp_path, 
 
 def test_help_lists_every_command_and_each_says_kerasopt_compat(capsys):
     """``kerasopt-compat --help`` names every command; each command's own usage line says ``kerasopt-compat CMD``."""
-    from kerasopt_compat._cli import COMMANDS
+    from kerasopt_compat._cli.main import COMMANDS
 
     assert set(COMMANDS) == {"check", "normalize", "convert", "fix-model", "state", "upgrade"}
     with pytest.raises(SystemExit) as exc:

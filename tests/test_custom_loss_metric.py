@@ -22,8 +22,8 @@ require_keras()
 from custom_fns import CUSTOM_OBJECTS  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat._flavour import flavour  # noqa: E402
-from kerasopt_compat._load import optimizer_matches  # noqa: E402
+from kerasopt_compat._keras.flavour import flavour  # noqa: E402
+from kerasopt_compat._models.load import optimizer_matches  # noqa: E402
 
 pytest.importorskip("h5py")
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from kerasopt_compat import _flavour as F
 from kerasopt_compat.__main__ import main
 from kerasopt_compat._errors import NOTHING_INSTALLED
+from kerasopt_compat._keras import flavour as F
 from kerasopt_compat._optional import is_installed
 
 # (kind, TF version, Keras version, generation, backend, backend version) -> describe().

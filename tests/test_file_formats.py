@@ -1,4 +1,4 @@
-"""Which model-file formats the installed loader opens (``_tables.UNOPENABLE``),
+"""Which model-file formats the installed loader opens (``_config.tables.UNOPENABLE``),
 checked against the native ``load_model`` in every env, and the note
 ``kerasopt_compat.load_model`` adds when the format is the cause (issue 17)."""
 
@@ -12,8 +12,8 @@ import pytest
 from model_helpers import MODELS
 
 import kerasopt_compat as koc
-from kerasopt_compat import _tables as T
-from kerasopt_compat._modelfile import unopenable
+from kerasopt_compat._config import tables as T
+from kerasopt_compat._files.model import unopenable
 
 h5py = pytest.importorskip("h5py")
 
@@ -90,7 +90,7 @@ def test_the_table_is_what_the_installed_loader_does(kind, tmp_path):
     from live_helpers import require_keras
 
     require_keras()
-    from kerasopt_compat._flavour import flavour
+    from kerasopt_compat._keras.flavour import flavour
 
     fl = flavour()
     paths = candidates(kind, tmp_path)
@@ -146,7 +146,7 @@ def test_the_table_is_what_the_installed_loader_does(kind, tmp_path):
     [("tf215/adam.keras", "tf2.9", "TF 2.12+"), ("tf215/adam.savedmodel", "keras3", "tf_keras"), ("tf29/adam.h5", "tf2.9", None)],
 )
 def test_fix_model_warns_when_the_target_cannot_open_the_format(src, target, opens_instead, tmp_path):
-    from kerasopt_compat._fixcli import main
+    from kerasopt_compat._cli.fix import main
 
     path = MODELS / src
     out = tmp_path / path.name

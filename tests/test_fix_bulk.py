@@ -10,7 +10,7 @@ import pytest
 
 import kerasopt_compat as koc
 from kerasopt_compat.__main__ import main
-from kerasopt_compat._fixbulk import model_files
+from kerasopt_compat._cli.bulk import model_files
 
 pytest.importorskip("h5py")
 
@@ -192,7 +192,7 @@ def test_upgrade_usage_errors_come_before_any_keras(argv, message, tmp_path, cap
 
 
 def test_upgrade_output_names():
-    from kerasopt_compat._fixbulk import _keras_name
+    from kerasopt_compat._cli.bulk import _keras_name
 
     assert _keras_name("a/model.h5") == "a/model.keras"
     assert _keras_name("a/model.HDF5") == "a/model.keras"

@@ -16,7 +16,7 @@ import warnings
 import pytest
 
 import kerasopt_compat as koc
-from kerasopt_compat._stateread import read_state
+from kerasopt_compat._files.state import read_state
 
 np = pytest.importorskip("numpy")
 pytest.importorskip("h5py")

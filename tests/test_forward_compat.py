@@ -21,13 +21,13 @@ from live_helpers import NONDEFAULT, assert_close, built_class, require_keras
 require_keras()
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat import _flavour as F  # noqa: E402
-from kerasopt_compat import _live as L  # noqa: E402
-from kerasopt_compat import _normalize as N  # noqa: E402
-from kerasopt_compat import _tables as T  # noqa: E402
 from kerasopt_compat import fixes  # noqa: E402
 from kerasopt_compat.__main__ import main  # noqa: E402
-from kerasopt_compat._check import newer_than_tables  # noqa: E402
+from kerasopt_compat._cli.check import newer_than_tables  # noqa: E402
+from kerasopt_compat._config import normalize as N  # noqa: E402
+from kerasopt_compat._config import tables as T  # noqa: E402
+from kerasopt_compat._keras import flavour as F  # noqa: E402
+from kerasopt_compat._keras import live as L  # noqa: E402
 
 FL = koc.flavour()
 K = FL.keras
@@ -284,9 +284,9 @@ def test_install_serializes_and_deserializes_unknown_classes_and_keys(older):
 def test_installed_constructors_and_configs_have_nothing_the_tables_lack():
     """Constructors and default get_config() of every optimizer class, schedule and
     LossScaleOptimizer of this release against the tables (allow-list with reasons:
-    kerasopt_compat._check.NOT_SETTINGS)."""
+    kerasopt_compat._cli.check.NOT_SETTINGS)."""
     found = newer_than_tables(FL)
-    assert not found, "%s added what kerasopt_compat._tables lack; add rows:\n%s" % (VERSION, "\n".join(found))
+    assert not found, "%s added what kerasopt_compat._config.tables lack; add rows:\n%s" % (VERSION, "\n".join(found))
 
 
 def test_newer_than_tables_names_what_older_tables_lack(older, capsys):
@@ -304,7 +304,7 @@ def test_newer_than_tables_names_what_older_tables_lack(older, capsys):
 def test_installed_public_optimizer_classes_are_all_in_the_tables():
     wrappers = (T.LOSS_SCALE_CLASS, T.MULTI_CLASS)
     extra = sorted(name for name in F._public_classes(FL) if name not in T.OPTIMIZERS and name not in wrappers)
-    assert not extra, "%s exposes optimizer classes kerasopt_compat._tables lack: %s" % (VERSION, ", ".join(extra))
+    assert not extra, "%s exposes optimizer classes kerasopt_compat._config.tables lack: %s" % (VERSION, ", ".join(extra))
 
 
 def test_constructor_defaults_helper_reads_the_signature():

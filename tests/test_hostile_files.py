@@ -22,8 +22,8 @@ from typing import Callable, Dict, Iterator, List, Optional
 import pytest
 
 import kerasopt_compat as koc
-from kerasopt_compat import _modelfile
 from kerasopt_compat.__main__ import main
+from kerasopt_compat._files import model as _modelfile
 
 h5py = pytest.importorskip("h5py")
 np = pytest.importorskip("numpy")
@@ -476,7 +476,7 @@ SLOT_KEY = "optimizer/_variables/1/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def _bundle_parts(sm: pathlib.Path):
-    from kerasopt_compat._ckpt import OBJECT_GRAPH_KEY, Bundle
+    from kerasopt_compat._files.bundle import OBJECT_GRAPH_KEY, Bundle
 
     bundle = Bundle(sm / "variables" / "variables")
     tensors = {
@@ -492,7 +492,7 @@ def _forged_savedmodel(tmp_path: pathlib.Path, *, graph=None, tensors=None, over
     test-only writer of tests/test_ckpt.py, with changed tensors, entries, object graph or header."""
     from test_ckpt import _copy, encode_graph, write_bundle
 
-    from kerasopt_compat._ckpt import OBJECT_GRAPH_KEY
+    from kerasopt_compat._files.bundle import OBJECT_GRAPH_KEY
 
     sm = _copy(tmp_path)
     old_graph, old_tensors = _bundle_parts(sm)
@@ -509,8 +509,8 @@ def _rewrite_header(prefix: pathlib.Path, header: bytes) -> None:
     """Write the index again with another BundleHeaderProto (the entry with the empty key)."""
     from test_ckpt import _block
 
-    from kerasopt_compat import _protowire as pw
-    from kerasopt_compat._ckpt import _table_entries
+    from kerasopt_compat._files import protowire as pw
+    from kerasopt_compat._files.bundle import _table_entries
 
     index = pathlib.Path(str(prefix) + ".index")
     entries = [(k, header if k == b"" else v) for k, v in _table_entries(index.read_bytes(), str(index))]
@@ -524,7 +524,7 @@ def _rewrite_header(prefix: pathlib.Path, header: bytes) -> None:
 
 
 def _tag(number: int, wire: int) -> bytes:
-    from kerasopt_compat import _protowire as pw
+    from kerasopt_compat._files import protowire as pw
 
     return pw.encode_varint(number << 3 | wire)
 
@@ -571,7 +571,7 @@ def test_checkpoint_variable_missing_from_the_index(tmp_path):
     attrs = tuple(a._replace(checkpoint_key="gone/.ATTRIBUTES/VARIABLE_VALUE") for a in graph.nodes[node].attributes)
     nodes = list(graph.nodes)
     nodes[node] = nodes[node]._replace(attributes=attrs)
-    from kerasopt_compat._ckpt import ObjectGraph
+    from kerasopt_compat._files.bundle import ObjectGraph
 
     sm = _forged_savedmodel(tmp_path, graph=ObjectGraph(nodes, graph.where))
     with pytest.raises(koc.ModelFileError, match="'gone/.ATTRIBUTES/VARIABLE_VALUE'"):
@@ -581,7 +581,7 @@ def test_checkpoint_variable_missing_from_the_index(tmp_path):
 def test_checkpoint_list_child_named_like_a_digit(tmp_path):
     from test_ckpt import _copy
 
-    from kerasopt_compat._ckpt import ObjectGraph
+    from kerasopt_compat._files.bundle import ObjectGraph
 
     good = koc.read_state(_copy(tmp_path / "probe"))
     graph, _ = _bundle_parts(_copy(tmp_path / "probe2"))
@@ -594,7 +594,7 @@ def test_checkpoint_list_child_named_like_a_digit(tmp_path):
 
 
 def test_checkpoint_declared_big_endian_is_refused(tmp_path):
-    from kerasopt_compat import _protowire as pw
+    from kerasopt_compat._files import protowire as pw
 
     header = _tag(1, 0) + pw.encode_varint(1) + _tag(2, 0) + pw.encode_varint(1)  # num_shards 1, BIG endian
     sm = _forged_savedmodel(tmp_path, header=header)
@@ -698,7 +698,7 @@ def test_an_h5_slot_declaring_gigabytes_it_does_not_store(tmp_path):
 
 def test_a_deep_object_graph_of_long_names_is_refused(tmp_path):
     """A 4000-node chain of 2000-character names: its object paths would take ~16 GB."""
-    from kerasopt_compat._ckpt import GraphNode, ObjectGraph
+    from kerasopt_compat._files.bundle import GraphNode, ObjectGraph
 
     nodes = [GraphNode((("n" * 2000, i + 1),), (), ()) for i in range(3999)] + [GraphNode((), (), ())]
     graph = ObjectGraph(nodes, "forged")
@@ -714,28 +714,42 @@ def test_a_string_tensor_of_millions_of_strings_is_refused(tmp_path):
         koc.read_state(sm)
 
 
-@pytest.mark.skipif(
-    sys.version_info >= (3, 12),
-    reason="known gap: after a worker is killed, CPython 3.12.1/3.13.0's ProcessPoolExecutor can block in its own "
-    "shutdown (manager thread holding the shutdown lock) even after fixes.shutdown_broken_pool kills the workers; "
-    "seen under load in the py312/tf221 envs",
-)
-def test_bulk_jobs_survive_a_worker_that_dies(tmp_path, monkeypatch):
-    """A file that kills its worker process (a crash in a C library, the out-of-memory killer): that file's
-    line says so, every other file is written, in input order."""
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for name in ("a0.h5", "a1.h5", "a2_die.h5", "a3.h5", "a4.h5", "a5.h5"):
-        shutil.copyfile(H5, folder / name)
+def _children() -> set:
+    """This process's child processes (zombies too): ``{(pid, start time)}`` from /proc; empty elsewhere."""
+    found = set()
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        try:
+            with open("/proc/%s/stat" % entry) as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(os.getpid()):  # state, ppid, ...
+            found.add((entry, fields[19]))
+    return found
+
+
+def _die_in_workers(monkeypatch, marker: str) -> None:
+    """``fix_model`` on a file whose name holds ``marker`` kills the worker process reading it (SIGKILL)."""
     real = _modelfile.fix_model
     parent = os.getpid()
 
     def fix_model(src, dst, *args, **kwargs):
-        if "die" in os.fspath(src) and os.getpid() != parent:
+        if marker in os.fspath(src) and os.getpid() != parent:
             os.kill(os.getpid(), signal.SIGKILL)
         return real(src, dst, *args, **kwargs)
 
     monkeypatch.setattr(_modelfile, "fix_model", fix_model)  # forked workers inherit it
+
+
+def test_bulk_jobs_survive_a_worker_that_dies(tmp_path, monkeypatch):
+    """A file that kills its worker process (a crash in a C library, the out-of-memory killer): that file's
+    line says so, every other file is written, in input order; no worker process is left behind."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a0.h5", "a1.h5", "a2_die.h5", "a3.h5", "a4.h5", "a5.h5"):
+        shutil.copyfile(H5, folder / name)
+    _die_in_workers(monkeypatch, "die")
+    children = _children()
     out, report = tmp_path / "out", tmp_path / "report.jsonl"
     with deadline(180):
         status = main(["fix-model", "--to", "keras3", str(folder), "-o", str(out), "--on-error", "skip", "--jobs", "2",
@@ -746,3 +760,110 @@ def test_bulk_jobs_survive_a_worker_that_dies(tmp_path, monkeypatch):
     errors = {pathlib.Path(line["path"]).name: line["error"] for line in lines if line["error"]}
     assert list(errors) == ["a2_die.h5"] and "worker process" in errors["a2_die.h5"]
     assert sorted(p.name for p in out.iterdir()) == ["a0.h5", "a1.h5", "a3.h5", "a4.h5", "a5.h5"]
+    assert _children() <= children  # every worker reaped: no zombie, no orphan
+
+
+@pytest.mark.parametrize("jobs", ["2", "3"])
+def test_bulk_jobs_replace_every_worker_that_dies(tmp_path, monkeypatch, capsys, jobs):
+    """Every other file kills its worker: each of those fails alone (the same line each time), each other
+    file is done once by a worker started in place of a dead one."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = ["b%d%s.h5" % (i, "_die" if i % 2 else "") for i in range(9)]
+    for name in names:
+        shutil.copyfile(H5, folder / name)
+    _die_in_workers(monkeypatch, "die")
+    children = _children()
+    out, report = tmp_path / "out", tmp_path / "report.jsonl"
+    with deadline(180):
+        status = main(["fix-model", "--to", "keras3", str(folder), "-o", str(out), "--on-error", "skip", "--jobs", jobs,
+                       "--report", str(report), "-q"])  # fmt: skip
+    assert status == 1
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [pathlib.Path(line["path"]).name for line in lines] == names
+    died = "RuntimeError: the worker process reading this file died (crashed or was killed)"
+    assert [line["error"] for line in lines] == [died if "die" in name else None for name in names]
+    assert sorted(p.name for p in out.iterdir()) == [name for name in names if "die" not in name]
+    assert "9 files: 5 rewritten, 0 unchanged, 4 failed" in capsys.readouterr().err
+    assert _children() <= children
+
+
+def test_bulk_jobs_a_worker_that_dies_after_writing(tmp_path, monkeypatch):
+    """A worker killed after its output was written, before its line came back: the file failed, so the output
+    this run wrote is removed (a run again needs no --force); an output there before the run is kept."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("d0.h5", "d1_late.h5", "d2.h5", "d3_late.h5"):
+        shutil.copyfile(H5, folder / name)
+    real = _modelfile.fix_model
+    parent = os.getpid()
+
+    def fix_model(src, dst, *args, **kwargs):
+        result = real(src, dst, *args, **kwargs)
+        if "late" in os.fspath(src) and os.getpid() != parent:
+            assert os.path.isfile(dst)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    monkeypatch.setattr(_modelfile, "fix_model", fix_model)
+    out, report = tmp_path / "out", tmp_path / "report.jsonl"
+    out.mkdir()
+    (out / "d3_late.h5").write_bytes(b"there before")
+    with deadline(180):
+        status = main(["fix-model", "--to", "keras3", str(folder), "-o", str(out), "--on-error", "skip", "--jobs", "2",
+                       "--force", "--report", str(report), "-q"])  # fmt: skip
+    assert status == 1
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [bool(line["error"]) for line in lines] == [False, True, False, True]
+    assert sorted(p.name for p in out.iterdir()) == ["d0.h5", "d2.h5", "d3_late.h5"]
+    assert (out / "d3_late.h5").read_bytes() != b"there before"  # --force replaced it before the worker died
+
+
+def test_bulk_jobs_on_error_stop_stops_and_reaps_its_workers(tmp_path, monkeypatch, capsys):
+    folder = _bulk_folder(tmp_path)
+    _die_in_workers(monkeypatch, "boom")
+    children = _children()
+    out, report = tmp_path / "out", tmp_path / "report.jsonl"
+    with deadline(180):
+        status = main(["fix-model", "--to", "keras3", str(folder), "-o", str(out), "--jobs", "2", "--report",
+                       str(report), "-q"])  # fmt: skip
+    assert status == 1
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    # a1's damaged weights fail first: the run stops there, a2 (whose worker would die) never reported
+    assert [pathlib.Path(line["path"]).name for line in lines] == ["a0.h5", "a1_bitflip.keras"]
+    assert lines[0]["error"] is None and lines[1]["error"]
+    assert "stopped at the first failure" in capsys.readouterr().err
+    assert not [p for p in out.rglob("*") if "tmp" in p.name]
+    assert _children() <= children
+
+
+def test_bulk_jobs_an_exception_in_the_parent_ends_its_workers(tmp_path, monkeypatch):
+    """The parent interrupted (here SIGALRM's TimeoutError; Ctrl-C alike) while its workers write: they are
+    terminated and reaped at once, and each removes the temporary output it was writing."""
+    import time
+
+    from kerasopt_compat._files.atomic import atomic_path
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("c0.h5", "c1.h5", "c2.h5"):
+        shutil.copyfile(H5, folder / name)
+    parent = os.getpid()
+    real = _modelfile.fix_model
+
+    def fix_model(src, dst, *args, **kwargs):
+        if os.getpid() != parent:
+            with atomic_path(os.fspath(dst)) as tmp:
+                pathlib.Path(tmp).write_bytes(b"half")
+                time.sleep(300)
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(_modelfile, "fix_model", fix_model)
+    children = _children()
+    out = tmp_path / "out"
+    started = time.monotonic()
+    with pytest.raises(TimeoutError), deadline(3):
+        main(["fix-model", "--to", "keras3", str(folder), "-o", str(out), "--on-error", "skip", "--jobs", "2", "-q"])
+    assert time.monotonic() - started < 30
+    assert _children() <= children
+    assert list(out.iterdir()) == []  # the two temporaries being written removed, nothing else written

@@ -16,7 +16,8 @@ import pytest
 from live_helpers import assert_close, built_class, model_formats, namespaces, require_keras
 
 import kerasopt_compat as koc
-from kerasopt_compat._normalize import legacy_hint, user_registration
+from kerasopt_compat._config import tables as _tables
+from kerasopt_compat._config.normalize import legacy_hint, user_registration
 
 # --------------------------------------------------------------------------- pure: user registrations (item 2)
 
@@ -356,7 +357,7 @@ def _class_rule(live: Any, stored: Any, native: Any, ours: Any, prefer_legacy: b
     if type(ours).__name__ in lso and type(native).__name__ in lso:  # the wrapper follows its inner optimizer
         return _class_rule(live, stored["config"]["inner_optimizer"], _inner(native), _inner(ours), prefer_legacy)
     name = type(ours).__name__
-    same_flavour = {t.cls for t in live.fl.optimizer_candidates(name)} if name in koc._tables.OPTIMIZERS else set()
+    same_flavour = {t.cls for t in live.fl.optimizer_candidates(name)} if name in _tables.OPTIMIZERS else set()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         documented = type(koc.deserialize(copy.deepcopy(stored), prefer_legacy=prefer_legacy))
@@ -395,7 +396,7 @@ def _builtin_cases() -> List[Tuple[str, str]]:
     except pytest.skip.Exception:
         return []
     fl = koc.flavour()
-    names = koc._tables.OPTIMIZERS
+    names = _tables.OPTIMIZERS
     return [(ns_name, cls) for ns_name, ns in namespaces(fl) for cls in names if isinstance(getattr(ns, cls, None), type)]
 
 
@@ -491,7 +492,7 @@ def test_what_kerasopt_compat_refuses_goes_to_keras(live):
     """A class this Keras lacks, a NaN value, a callable learning rate: Keras' own outcome,
     except that a string is never returned where an optimizer was asked for."""
     opts = live.K.optimizers
-    for name in koc._tables.OPTIMIZERS:
+    for name in _tables.OPTIMIZERS:
         try:
             live.fl.optimizer_candidates(name)
             continue

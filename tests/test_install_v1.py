@@ -16,7 +16,8 @@ require_keras()
 import numpy as np  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat import _tables as T  # noqa: E402
+from kerasopt_compat._config import tables as T  # noqa: E402
+from kerasopt_compat._keras import install as _install  # noqa: E402
 
 FL = koc.flavour()
 K = FL.keras
@@ -95,9 +96,9 @@ def test_context_manager_nests():
     before = _snapshot()
     with koc.installed():
         with koc.installed():
-            assert koc._install.is_installed()
-        assert koc._install.is_installed()  # the inner exit keeps the outer install
-    assert not koc._install.is_installed()
+            assert _install.is_installed()
+        assert _install.is_installed()  # the inner exit keeps the outer install
+    assert not _install.is_installed()
     assert all(_snapshot()[k] is before[k] for k in before)
 
 
@@ -118,9 +119,9 @@ def test_install_is_thread_safe():
     for t in threads:
         t.join()
     assert not errors
-    patched = len(koc._install._PATCHED)
+    patched = len(_install._PATCHED)
     koc.install()
-    assert len(koc._install._PATCHED) == patched
+    assert len(_install._PATCHED) == patched
     koc.uninstall()
     assert all(_snapshot()[k] is before[k] for k in before)
 

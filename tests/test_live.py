@@ -21,7 +21,7 @@ require_keras()
 from conftest import iter_exports, load_spec, spec_case_id  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat import _tables as T  # noqa: E402
+from kerasopt_compat._config import tables as T  # noqa: E402
 
 FL = koc.flavour()
 K = FL.keras
@@ -428,7 +428,7 @@ def test_describe_names_the_versions_and_the_keras3_backend():
     """One form per env kind; the Keras 3 backend from KERAS_BACKEND and its wheel's metadata."""
     from importlib import metadata
 
-    from kerasopt_compat._flavour import KERAS3_BACKENDS
+    from kerasopt_compat._keras.flavour import KERAS3_BACKENDS
 
     tf, kv, text = FL.tensorflow_version, FL.keras_version, FL.describe()
     if FL.kind == "tf.keras (in-tree)":
@@ -451,7 +451,7 @@ def test_describe_names_the_versions_and_the_keras3_backend():
 
 
 def test_backend_detection_imports_nothing():
-    from kerasopt_compat._flavour import keras3_backend
+    from kerasopt_compat._keras.flavour import keras3_backend
 
     before = set(sys.modules)
     found = keras3_backend(K)

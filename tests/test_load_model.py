@@ -23,9 +23,11 @@ require_keras()
 from model_helpers import file_id, model_files, path_of  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat._flavour import flavour  # noqa: E402
-from kerasopt_compat._load import optimizer_matches  # noqa: E402
-from kerasopt_compat._modelfile import _WRITERS, native_entry  # noqa: E402
+from kerasopt_compat._config import tables as _tables  # noqa: E402
+from kerasopt_compat._files.model import native_entry  # noqa: E402
+from kerasopt_compat._files.registry import BY_FORMAT  # noqa: E402
+from kerasopt_compat._keras.flavour import flavour  # noqa: E402
+from kerasopt_compat._models.load import optimizer_matches  # noqa: E402
 
 pytest.importorskip("h5py")
 
@@ -170,7 +172,7 @@ def test_load_model_restores_the_stored_optimizer(item, tmp_path):
         assert "the stored optimizer was not the cause" in str(ours_error) + "".join(getattr(ours_error, "__notes__", []))
     elif REFUSED in (row["ours"], row["native_after_fix"]):
         # only a class newer than this release (FIRST_RELEASE), never one it loaded natively
-        assert inner["class_name"] in koc._tables.FIRST_RELEASE, row
+        assert inner["class_name"] in _tables.FIRST_RELEASE, row
         assert row["native"] != OK, row
         assert row["ours"] in (OK, REFUSED) and row["native_after_fix"] in (OK, FAILS_COMPILE, REFUSED), row
         if row["ours"] == REFUSED:  # only where the installed Keras has no class for it at all
@@ -182,13 +184,68 @@ def test_load_model_restores_the_stored_optimizer(item, tmp_path):
         # cannot compile this file even with a plain default SGD stored; and
         # nothing that loaded natively regresses
         assert row["native_after_fix"] in (OK, FAILS_COMPILE, NATIVE_CANNOT), row
-        if row["native"] == OK and row["native_after_fix"] == NATIVE_CANNOT:
-            pytest.xfail(
-                "known gap: fix-model --to tf2.13-2.15 writes an .h5 entry without the `module` their loader "
-                "needs to find AdamW (it reads its own file, not the rewritten one)"
-            )
         if row["native"] == OK:
             assert row["native_after_fix"] == OK, row
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("target", ["release", "keras2"])
+def test_fixed_adamw_h5_restores_settings_and_state_natively(target, tmp_path):
+    """TF 2.13-2.15's .h5 loader finds AdamW only as ``Custom>AdamW``: after fix_model
+    for this release (or the generation) the native loader restores its settings
+    and every stored slot, as it does from the file TF 2.15 wrote."""
+    src = path_of("tf215", {"file": "adamw_ema.h5"})
+    if flavour().default_family != "keras2":
+        pytest.skip("a Keras 2 .h5 with the Keras 2 AdamW: for TF 2.11-2.15/tf_keras loaders")
+    fixed = tmp_path / "fixed.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", koc.ConversionWarning)
+        result = koc.fix_model(src, fixed, release() if target == "release" else target)
+    assert result.state == "kept", result
+    assert koc.read_optimizer(fixed) == koc.read_optimizer(src)
+    original, copy = native_load(src).optimizer, native_load(fixed).optimizer
+    assert optimizer_matches(flavour(), copy, koc.read_optimizer(src))
+
+    def values(opt):
+        variables = opt.variables() if callable(opt.variables) else opt.variables  # a method in TF 2.11/2.12
+        return [(v.name, v.numpy()) for v in variables]
+
+    want, got = values(original), values(copy)
+    assert [n for n, _ in got] == [n for n, _ in want] and len(want) > 1
+    assert int(copy.iterations.numpy()) == int(original.iterations.numpy()) > 0
+    for (name, a), (_, b) in zip(got, want):
+        assert (a == b).all(), name
+
+
+REGISTERED_ONLY = sorted({(fmt, cls) for fmt, loader, cls in _tables.MODEL_FILE_CLASS_NAMES})
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("fmt,cls", REGISTERED_ONLY, ids=["%s-%s" % item for item in REGISTERED_ONLY])
+def test_fixed_copy_of_a_class_found_by_registered_name_loads_natively(fmt, cls, tmp_path):
+    """A file this env writes itself with each class of ``_tables.MODEL_FILE_CLASS_NAMES``:
+    after fix_model for this release the native loader builds that class with the
+    stored settings and (.h5: restored at load) iteration count."""
+    import numpy as np
+
+    fl = flavour()
+    K = fl.keras
+    if fl.default_family != "keras2" or not isinstance(getattr(K.optimizers, cls, None), type):
+        pytest.skip("%s is not a class of this env's Keras 2 optimizers" % cls)
+    model = K.Sequential([K.layers.Dense(2, input_shape=(3,))])
+    kwargs = {"learning_rate": 0.03, "weight_decay": 0.02} if cls != "Adafactor" else {"learning_rate": 0.03}
+    model.compile(getattr(K.optimizers, cls)(**kwargs), "mse")
+    model.fit(np.ones((4, 3)), np.ones((4, 2)), epochs=2, verbose=0)
+    src, fixed = tmp_path / ("src" + (".h5" if fmt == "h5" else "")), tmp_path / ("fixed" + (".h5" if fmt == "h5" else ""))
+    model.save(str(src), save_format="h5" if fmt == "h5" else "tf")
+    original = native_load(src).optimizer  # this env reads its own file
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", koc.ConversionWarning)
+        koc.fix_model(src, fixed, release())
+    copy = native_load(fixed).optimizer
+    assert type(copy) is type(original)
+    assert optimizer_matches(fl, copy, koc.read_optimizer(src))
+    assert int(copy.iterations.numpy()) == int(original.iterations.numpy())
 
 
 def probe_plain_sgd(path, fmt, probe):
@@ -196,7 +253,7 @@ def probe_plain_sgd(path, fmt, probe):
     fl = flavour()
     loader = "tf_keras" if fl.kind == "tf_keras" else fl.default_family
     entry = native_entry({"class_name": "SGD", "config": {}}, fl.default_family, fmt, loader=loader)
-    _WRITERS[fmt](str(path), str(probe), entry, {})
+    BY_FORMAT[fmt].write(str(path), str(probe), entry, {})
     try:
         native_load(probe)
     except Exception as exc:  # noqa: BLE001
@@ -222,7 +279,7 @@ def no_optimizer(path, row):
 
 
 def rebuilds_savedmodel(path) -> bool:
-    """Keras 3 refuses TF 2.x SavedModels; kerasopt_compat.load_model rebuilds them (kerasopt_compat._smload)."""
+    """Keras 3 refuses TF 2.x SavedModels; kerasopt_compat.load_model rebuilds them (kerasopt_compat._models.savedmodel)."""
     return flavour().default_family == "keras3" and os.path.isdir(str(path))
 
 

@@ -27,9 +27,9 @@ h5py = pytest.importorskip("h5py")
 np = pytest.importorskip("numpy")
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat._flavour import flavour  # noqa: E402
-from kerasopt_compat._restore import state_of  # noqa: E402
-from kerasopt_compat._state import StoredArray  # noqa: E402
+from kerasopt_compat._keras.flavour import flavour  # noqa: E402
+from kerasopt_compat._keras.restore import state_of  # noqa: E402
+from kerasopt_compat._state.slots import StoredArray  # noqa: E402
 
 pytestmark = pytest.mark.tf
 
@@ -51,8 +51,8 @@ def _family() -> str:
 
 def _own_file() -> pathlib.Path:
     """This generation's file, or a skip naming what in it this release cannot build (the TF 2.21 file's
-    ``quantization_config`` in Keras 3.3: ``_tables.MODEL_FEATURES``)."""
-    from kerasopt_compat._modelfile import unbuildable
+    ``quantization_config`` in Keras 3.3: ``_config.tables.MODEL_FEATURES``)."""
+    from kerasopt_compat._files.model import unbuildable
 
     path = OWN_FILE[_family()]
     fl = flavour()

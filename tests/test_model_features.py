@@ -1,5 +1,5 @@
 """What a target release's own ``load_model`` cannot build from a copy's stored model config
-(``_tables.MODEL_FEATURES``, issue 24 §2): the rows on synthetic configs (pure), and, in every
+(``_config.tables.MODEL_FEATURES``, issue 24 §2): the rows on synthetic configs (pure), and, in every
 env, ``fix_model(..., target=<this env's release>)`` of every committed file warns (or, with
 ``strict=True``, raises) exactly when this env's native ``load_model`` fails to build the copy."""
 
@@ -15,9 +15,9 @@ from typing import Any, Dict, List
 import pytest
 
 import kerasopt_compat as koc
-from kerasopt_compat import _tables as T
-from kerasopt_compat._modelfile import unbuildable
-from kerasopt_compat._protowire import len_field
+from kerasopt_compat._config import tables as T
+from kerasopt_compat._files.model import unbuildable
+from kerasopt_compat._files.protowire import len_field
 
 DATA = pathlib.Path(__file__).resolve().parent / "data"
 FULL = os.environ.get("KOC_RESUME_FULL") == "1"
@@ -210,7 +210,7 @@ def test_the_first_feature_in_stored_order_is_named(tmp_path):
 
 
 def test_fix_model_warns_with_the_reason_and_strict_refuses(tmp_path):
-    from kerasopt_compat._fixcli import main
+    from kerasopt_compat._cli.fix import main
 
     src = DATA / "models" / "tf221" / "adam.h5"
     with warnings.catch_warnings(record=True) as caught:
@@ -257,7 +257,7 @@ def test_fix_model_warns_exactly_when_this_release_cannot_build_the_copy(rel, tm
     from live_helpers import require_keras
 
     require_keras()
-    from kerasopt_compat._flavour import flavour
+    from kerasopt_compat._keras.flavour import flavour
 
     fl = flavour()
     target = fl.release() or fl.default_family

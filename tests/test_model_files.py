@@ -21,9 +21,10 @@ import pytest
 from model_helpers import MODELS, file_id, manifests, model_files, path_of, with_optimizer
 
 import kerasopt_compat as koc
-from kerasopt_compat import _modelfile
-from kerasopt_compat import _tables as T
 from kerasopt_compat.__main__ import main
+from kerasopt_compat._config import tables as T
+from kerasopt_compat._files import model as _modelfile
+from kerasopt_compat._files import savedmodel as _smfile
 
 h5py = pytest.importorskip("h5py")
 
@@ -204,12 +205,12 @@ def test_a_stored_optimizer_normalize_rejects_names_the_file(tmp_path):
 
 def test_metadata_rewrite_keeps_every_other_byte():
     data = (MODELS / "tf215" / "adam.savedmodel" / "keras_metadata.pb").read_bytes()
-    same = _modelfile._root_metadata(data, "x")
-    assert _modelfile._replace_root_metadata(data, same, "x") == data
+    same = _smfile._root_metadata(data, "x")
+    assert _smfile._replace_root_metadata(data, same, "x") == data
     longer = same + b" " * 300  # the length varint grows by a byte
-    out = _modelfile._replace_root_metadata(data, longer, "x")
-    assert _modelfile._root_metadata(out, "x") == longer
-    assert [f.raw for f in _modelfile._fields(out, "x")][1:] == [f.raw for f in _modelfile._fields(data, "x")][1:]
+    out = _smfile._replace_root_metadata(data, longer, "x")
+    assert _smfile._root_metadata(out, "x") == longer
+    assert [f.raw for f in _smfile._fields(out, "x")][1:] == [f.raw for f in _smfile._fields(data, "x")][1:]
 
 
 def test_resolve_target_release_names():
@@ -296,8 +297,8 @@ def assert_rest_unchanged(src: pathlib.Path, dst: pathlib.Path, fmt: str) -> Non
         for name in files_a:
             if name != "keras_metadata.pb" and (src / name).is_file():
                 assert (src / name).read_bytes() == (dst / name).read_bytes(), name
-        ma = json.loads(_modelfile._root_metadata((src / "keras_metadata.pb").read_bytes(), "a"))
-        mb = json.loads(_modelfile._root_metadata((dst / "keras_metadata.pb").read_bytes(), "b"))
+        ma = json.loads(_smfile._root_metadata((src / "keras_metadata.pb").read_bytes(), "a"))
+        mb = json.loads(_smfile._root_metadata((dst / "keras_metadata.pb").read_bytes(), "b"))
         ma["training_config"].pop("optimizer_config"), mb["training_config"].pop("optimizer_config")
         assert ma == mb
 

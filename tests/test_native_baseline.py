@@ -31,8 +31,8 @@ require_keras()
 from conftest import iter_exports  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat import _tables as T  # noqa: E402
-from kerasopt_compat._live import known_name  # noqa: E402
+from kerasopt_compat._config import tables as T  # noqa: E402
+from kerasopt_compat._keras.live import known_name  # noqa: E402
 
 FL = koc.flavour()
 K = FL.keras
@@ -77,7 +77,7 @@ def _classify(built, canonical):
 
 @pytest.mark.parametrize("env,entry", EXPORTS, ids=["%s:%s" % (env, e["id"]) for env, e in EXPORTS])
 def test_native_deserialize_baseline(env, entry):
-    from kerasopt_compat._install import is_installed
+    from kerasopt_compat._keras.install import is_installed
 
     assert not is_installed()
     exported = entry["serialized"]

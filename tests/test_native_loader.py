@@ -28,7 +28,7 @@ from conftest import iter_exports  # noqa: E402
 from test_release_targets import EXPERIMENTAL_ONLY  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat import _tables as T  # noqa: E402
+from kerasopt_compat._config import tables as T  # noqa: E402
 
 FL = koc.flavour()
 K = FL.keras
@@ -45,7 +45,7 @@ def _report():
 
 
 def this_release():
-    """This env's name among ``_tables.RELEASES``."""
+    """This env's name among ``_config.tables.RELEASES``."""
     if FL.kind == "tf_keras":
         return "tf_keras"
     if FL.default_family == "keras3":
@@ -59,7 +59,7 @@ def test_this_release_is_a_target():
 
 @pytest.mark.parametrize("env,entry", EXPORTS, ids=["%s:%s" % (env, e["id"]) for env, e in EXPORTS])
 def test_to_native_is_accepted_by_the_native_loader(env, entry):
-    from kerasopt_compat._install import is_installed
+    from kerasopt_compat._keras.install import is_installed
 
     assert not is_installed()  # Keras' own deserialize, not ours
     canonical = koc.normalize(entry["serialized"])

@@ -18,6 +18,7 @@ from kerasopt_compat import (
     UnknownKeyError,
     normalize,
 )
+from kerasopt_compat._config import tables as _tables
 
 DOCUMENTED_SGD = {
     "class_name": "SGD",
@@ -393,7 +394,7 @@ def _table_exports():
             canonical = normalize(entry["serialized"])
         except KerasOptCompatError:
             continue
-        if canonical["class_name"] in koc._tables.OPTIMIZERS:
+        if canonical["class_name"] in _tables.OPTIMIZERS:
             yield env, entry, canonical["class_name"]
 
 
@@ -402,7 +403,7 @@ TABLE_EXPORTS = list(_table_exports())
 
 @pytest.mark.parametrize("env,entry,cls", TABLE_EXPORTS, ids=["%s:%s" % (e, x["id"]) for e, x, _ in TABLE_EXPORTS])
 def test_read_known_and_its_memo_give_what_read_gives(env, entry, cls):
-    from kerasopt_compat._normalize import read, read_known, reading
+    from kerasopt_compat._config.normalize import read, read_known, reading
 
     config = copy.deepcopy(entry["serialized"]["config"])
     how = reading(None, "keep")
@@ -419,7 +420,7 @@ def test_read_known_and_its_memo_give_what_read_gives(env, entry, cls):
 
 
 def test_read_known_memo_tells_values_and_their_types_apart():
-    from kerasopt_compat._normalize import read_known, reading
+    from kerasopt_compat._config.normalize import read_known, reading
 
     how = reading(None, "keep")
     memo: dict = {}
@@ -434,7 +435,7 @@ def test_read_known_memo_tells_values_and_their_types_apart():
 
 
 def test_read_known_memo_does_not_swallow_warnings():
-    from kerasopt_compat._normalize import read_known, reading
+    from kerasopt_compat._config.normalize import read_known, reading
 
     how = reading(None, "keep")
     memo: dict = {}

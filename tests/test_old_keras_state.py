@@ -34,8 +34,9 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 from kerasopt_compat import fixes
-from kerasopt_compat._state import STANDALONE
-from kerasopt_compat._stateread import _standalone_release, read_state
+from kerasopt_compat._files.h5 import _standalone_release
+from kerasopt_compat._files.state import read_state
+from kerasopt_compat._state.slots import STANDALONE
 
 np = pytest.importorskip("numpy")
 h5py = pytest.importorskip("h5py")
@@ -221,8 +222,8 @@ def test_load_model_restores_and_resumes(item: Tuple[str, Dict[str, Any]]) -> No
 
     require_keras()
     import kerasopt_compat as koc
-    from kerasopt_compat._flavour import flavour
-    from kerasopt_compat._restore import state_of
+    from kerasopt_compat._keras.flavour import flavour
+    from kerasopt_compat._keras.restore import state_of
 
     fl = flavour()
     release, case = item

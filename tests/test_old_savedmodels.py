@@ -24,7 +24,7 @@ require_keras()
 import numpy as np  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat._flavour import flavour  # noqa: E402
+from kerasopt_compat._keras.flavour import flavour  # noqa: E402
 
 FL = flavour()
 DATA = pathlib.Path(__file__).resolve().parent / "data" / "old_savedmodels"

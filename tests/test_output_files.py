@@ -21,8 +21,8 @@ import time
 import pytest
 
 import kerasopt_compat as koc
-from kerasopt_compat._atomic import TEMP_MARK
-from kerasopt_compat._cli import main
+from kerasopt_compat._cli.main import main
+from kerasopt_compat._files.atomic import TEMP_MARK
 
 pytest.importorskip("h5py")
 # what fix_model says about the state it copies is tested elsewhere (tests/test_fix_state.py)
@@ -278,7 +278,7 @@ def _killed_mid_write(dst: pathlib.Path, directory: bool = False) -> pathlib.Pat
     """A process that starts writing ``dst`` the package's way and is SIGKILLed: the temporary it leaves."""
     code = (
         "import os, signal, sys\n"
-        "from kerasopt_compat._atomic import AtomicWrite\n"
+        "from kerasopt_compat._files.atomic import AtomicWrite\n"
         "job = AtomicWrite(sys.argv[1], directory=sys.argv[2] == 'dir')\n"
         "target = os.path.join(job.tmp, 'variables.index') if sys.argv[2] == 'dir' else job.tmp\n"
         "open(target, 'wb').write(b'half a model')\n"

@@ -22,7 +22,7 @@ from kerasopt_compat import (
     normalize,
     to_native,
 )
-from kerasopt_compat import _tables as T
+from kerasopt_compat._config import tables as T
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -227,7 +227,7 @@ def test_deep_json_is_refused_before_the_c_scanner_even_with_a_raised_recursion_
     overflow the C stack (seen here as an abort under hypothesis); loads refuses it first."""
     import sys
 
-    from kerasopt_compat._normalize import MAX_JSON_DEPTH
+    from kerasopt_compat._config.normalize import MAX_JSON_DEPTH
 
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(1_000_000)

@@ -17,8 +17,8 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 import kerasopt_compat as koc
-from kerasopt_compat._state import OptimizerState
-from kerasopt_compat._stateread import read_state
+from kerasopt_compat._files.state import read_state
+from kerasopt_compat._state.slots import OptimizerState
 
 np = pytest.importorskip("numpy")
 pytest.importorskip("h5py")
@@ -111,7 +111,7 @@ def test_named_h5_order_is_the_order_table() -> None:
     """The named .h5 files list slots in ORDER's creation order (what the positional .keras tie relies on)."""
     import h5py
 
-    from kerasopt_compat._state import ORDER
+    from kerasopt_compat._state.slots import ORDER
 
     checked = 0
     for env, case, f in CORPUS:
@@ -140,7 +140,7 @@ def test_named_h5_order_is_the_order_table() -> None:
 
 
 def _names_slot(stored: str, var: str, canonical: str, cls: str, family: str) -> bool:
-    from kerasopt_compat._state import SLOTS
+    from kerasopt_compat._state.slots import SLOTS
 
     own = next(getattr(s, family) for s in SLOTS[cls] if s.canonical == canonical)
     stored = stored[:-2] if stored.endswith(":0") else stored
@@ -170,7 +170,7 @@ def test_lazy_exports() -> None:
 
 
 def test_cli_state_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
-    from kerasopt_compat._cli import main
+    from kerasopt_compat._cli.main import main
 
     h5 = str(RESUME / "tf29" / "legacy_nadam_twin.h5")
     keras = str(RESUME / "tf221" / "keras3_ema_twin.keras")
@@ -195,7 +195,7 @@ def test_cli_state_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_state_bad_file(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from kerasopt_compat._cli import main
+    from kerasopt_compat._cli.main import main
 
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not a model")
@@ -307,7 +307,7 @@ def test_chunked_weight_names(tmp_path: pathlib.Path) -> None:
         del group.attrs["weight_names"]
         group.attrs["weight_names0"] = names[:4]
         group.attrs["weight_names1"] = names[4:]
-    from kerasopt_compat._statecli import as_json
+    from kerasopt_compat._cli.state import as_json
 
     assert as_json(read_state(path)) == as_json(read_state(LEGACY_H5)._replace(path=str(path)))
 
@@ -428,7 +428,7 @@ def test_truncated_files(tmp_path: pathlib.Path, cut: float) -> None:
 _CORRUPT_CHILD = """
 import sys
 from kerasopt_compat import KerasOptCompatError
-from kerasopt_compat._stateread import read_state
+from kerasopt_compat._files.state import read_state
 try:
     read_state(sys.argv[1])
 except KerasOptCompatError as exc:  # ModelFileError, or normalize's error on a damaged config (file named)

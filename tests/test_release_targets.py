@@ -1,4 +1,4 @@
-"""``to_native``/``convert --to`` for a release (``_tables.RELEASES``), pure (no TensorFlow).
+"""``to_native``/``convert --to`` for a release (``_config.tables.RELEASES``), pure (no TensorFlow).
 
 TF 2.9/2.10 read their ``optimizers.experimental`` classes from a dict
 (``Custom>AdamW``): ``to_native`` writes that namespace where the legacy class
@@ -15,8 +15,8 @@ import warnings
 import pytest
 
 import kerasopt_compat as koc
-from kerasopt_compat import _tables as T
 from kerasopt_compat.__main__ import main
+from kerasopt_compat._config import tables as T
 
 ADAMW_EMA = {
     "class_name": "AdamW",

@@ -25,8 +25,8 @@ import numpy as np  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
 from kerasopt_compat import _errors as E  # noqa: E402
-from kerasopt_compat._flavour import flavour  # noqa: E402
-from kerasopt_compat._state import OptimizerState, VariableState  # noqa: E402
+from kerasopt_compat._keras.flavour import flavour  # noqa: E402
+from kerasopt_compat._state.slots import OptimizerState, VariableState  # noqa: E402
 
 FL = flavour()
 K = FL.keras

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, Optional, Tuple
 
-from kerasopt_compat._restore import _tie
-from kerasopt_compat._state import VariableState
+from kerasopt_compat._keras.restore import _tie
+from kerasopt_compat._state.slots import VariableState
 
 
 class Var(NamedTuple):

@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
 from kerasopt_compat._errors import StateScheduleWarning  # noqa: E402
-from kerasopt_compat._flavour import flavour  # noqa: E402
+from kerasopt_compat._keras.flavour import flavour  # noqa: E402
 
 FL = flavour()
 RESUME = pathlib.Path(__file__).resolve().parent / "data" / "resume"
@@ -103,7 +103,7 @@ def _stores_state(path: pathlib.Path, fmt: str) -> bool:
             compiled = json.loads(zf.read("config.json")).get("compile_config") or {}
             stored = any(len(fh.get(g, ())) for g in ("optimizer/vars", "optimizer/inner_optimizer/vars"))
             return stored and compiled.get("optimizer") is not None
-    from kerasopt_compat._ckpt import Bundle
+    from kerasopt_compat._files.bundle import Bundle
 
     keys = Bundle(str(path / "variables" / "variables")).keys()
     return any(k.startswith("optimizer/") or "/.OPTIMIZER_SLOT/" in k for k in keys)

@@ -9,7 +9,7 @@ loaded with :func:`kerasopt_compat.load_model` and must
   weight-assignment path (tests/data/resume);
 * take one step equal to the saver's next step (relative 1e-4 of the step),
   or give an :class:`OptimizerStateWarning` saying why not (Nadam's schedule
-  and legacy RMSprop between generations: ``_restore.RULE_DIFFERENCES``);
+  and legacy RMSprop between generations: ``_keras.restore.RULE_DIFFERENCES``);
 * hold the saver's weights, iteration count and slots (tests/data/resume_sm).
 
 Every corpus runs whole where ``KOC_RESUME_FULL=1`` (tox.ini: tf220, keras3-jax,
@@ -35,8 +35,8 @@ require_keras()
 import numpy as np  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat._flavour import flavour  # noqa: E402
-from kerasopt_compat._restore import state_of  # noqa: E402
+from kerasopt_compat._keras.flavour import flavour  # noqa: E402
+from kerasopt_compat._keras.restore import state_of  # noqa: E402
 
 FL = flavour()
 if FL.default_family != "keras3":
@@ -320,7 +320,7 @@ def test_upgrade_model_writes_a_keras_file_that_plain_keras_resumes(tmp_path: pa
 
 @pytest.mark.tf
 def test_upgrade_command(tmp_path: pathlib.Path, capsys: Any) -> None:
-    from kerasopt_compat._cli import main
+    from kerasopt_compat._cli.main import main
 
     path, case = _first({"keras2_adam_twin"})
     out = tmp_path / "cli.keras"
@@ -343,7 +343,7 @@ def test_upgrade_many_files_into_a_folder(jobs: str, tmp_path: pathlib.Path, cap
     """``upgrade IN... -o OUTDIR``: a folder walked (a SavedModel and its .h5 twin in a subfolder, a broken file)."""
     import shutil
 
-    from kerasopt_compat._cli import main
+    from kerasopt_compat._cli.main import main
 
     env, case, sm, h5 = next(item for item in _resume_corpus_all() if item[1]["case"] == "keras2_adam_twin")
     models = tmp_path / "models"
@@ -386,7 +386,7 @@ def test_upgrade_writes_mode_0644_and_names_x_savedmodel_x_keras(tmp_path: pathl
     import shutil
     import stat
 
-    from kerasopt_compat._cli import main
+    from kerasopt_compat._cli.main import main
 
     path, case = _first({"keras2_adam_twin"})
     models = tmp_path / "models"

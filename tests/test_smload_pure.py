@@ -1,4 +1,4 @@
-"""The pure half of loading TF 2.x SavedModels into Keras 3 (kerasopt_compat._smload), without TF or Keras.
+"""The pure half of loading TF 2.x SavedModels into Keras 3 (kerasopt_compat._models.savedmodel), without TF or Keras.
 
 What a SavedModel directory holds is untrusted: a truncated bundle, a corrupt
 object graph, a metadata file that is not protobuf, a model config naming a
@@ -24,9 +24,9 @@ from conftest import DATA  # noqa: E402
 from test_ckpt import _forge, _rewrite  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat._ckpt import Bundle  # noqa: E402
-from kerasopt_compat._modelfile import _METADATA_PB, _read_savedmodel, _replace_root_metadata  # noqa: E402
-from kerasopt_compat._smload import (  # noqa: E402
+from kerasopt_compat._files.bundle import Bundle  # noqa: E402
+from kerasopt_compat._files.savedmodel import _METADATA_PB, _read_savedmodel, _replace_root_metadata  # noqa: E402
+from kerasopt_compat._models.savedmodel import (  # noqa: E402
     LiveVariable,
     SavedModelError,
     StoredVariable,

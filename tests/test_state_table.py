@@ -1,4 +1,4 @@
-"""Pins the optimizer-state tables of kerasopt_compat._state (pure; no TensorFlow).
+"""Pins the optimizer-state tables of kerasopt_compat._state.slots (pure; no TensorFlow).
 
 Every row was read from the wheels' sources: legacy OptimizerV2 in TF 2.9
 (``keras/optimizers/optimizer_v2/*.py``, ``add_slot``/``_create_slots``), Keras 2's
@@ -12,7 +12,7 @@ A change here is a change of what kerasopt_compat believes Keras stores.
 
 from __future__ import annotations
 
-from kerasopt_compat._state import EXTRA_SLOTS, GENERATIONS, HEAD, ORDER, SLOTS, TAIL
+from kerasopt_compat._state.slots import EXTRA_SLOTS, GENERATIONS, HEAD, ORDER, SLOTS, TAIL
 
 #: class -> ((canonical, legacy, keras2, keras3, when, always_in), ...)
 PINNED = {

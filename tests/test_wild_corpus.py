@@ -23,8 +23,8 @@ from typing import Any, Dict, Iterator, Mapping, Tuple
 
 import pytest
 
-from kerasopt_compat import _tables as T
 from kerasopt_compat import normalize
+from kerasopt_compat._config import tables as T
 
 ENV_VAR = "KOC_WILD_CORPUS"
 _NAMELESS = {"name"} | set(T.DROPPED_KEYS)

@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_models import KERAS3, formats, save  # noqa: E402
 
-from kerasopt_compat._flavour import flavour  # noqa: E402
+from kerasopt_compat._keras.flavour import flavour  # noqa: E402
 
 K = flavour().keras
 OPS = K.ops if KERAS3 else K.backend

@@ -64,7 +64,7 @@ else:
     import keras as K  # type: ignore[no-redef]
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat._flavour import flavour  # noqa: E402
+from kerasopt_compat._keras.flavour import flavour  # noqa: E402
 
 
 def _keras_major_minor():

@@ -33,7 +33,7 @@ weights. The manifest records per case:
   variable (same order and names) after the fourth step.
 
 The optimizer variables are matched to model variables by the names each
-generation gives them (:data:`kerasopt_compat._state.SLOTS`); an optimizer
+generation gives them (:data:`kerasopt_compat._state.slots.SLOTS`); an optimizer
 variable left unmatched is listed in the case's ``unmatched`` and the
 manifest's ``notes`` (tests/test_read_state.py requires both empty), so a
 wrong table row fails against the real wheel.
@@ -67,8 +67,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from export_models import K  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat._flavour import flavour  # noqa: E402
-from kerasopt_compat._state import EXTRA_SLOTS, SLOTS  # noqa: E402
+from kerasopt_compat._keras.flavour import flavour  # noqa: E402
+from kerasopt_compat._state.slots import EXTRA_SLOTS, SLOTS  # noqa: E402
 
 FL = flavour()
 KERAS3 = FL.kind == "keras3"

@@ -15,7 +15,7 @@ variable is noticed. It is trained 3 steps (12 samples, batch 4, no shuffle).
 The manifest records per model, from the *live* optimizer of the saver (not
 from the file): ``iterations``, and per trainable variable (in
 ``model.trainable_variables`` order) its name, shape, value and every slot
-under the canonical names of ``kerasopt_compat._state.SLOTS`` (legacy
+under the canonical names of ``kerasopt_compat._state.slots.SLOTS`` (legacy
 optimizers: ``get_slot``; Keras 2 optimizers: the class's slot lists indexed
 through ``_index_dict``, as its ``update_step`` does), plus Nadam's momentum
 product (``extra.momentum_cache``).
@@ -35,8 +35,8 @@ warnings.filterwarnings("ignore")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from kerasopt_compat._flavour import flavour  # noqa: E402
-from kerasopt_compat._state import SLOTS  # noqa: E402
+from kerasopt_compat._keras.flavour import flavour  # noqa: E402
+from kerasopt_compat._state.slots import SLOTS  # noqa: E402
 
 #: variant -> (class, constructor arguments)
 VARIANTS = {

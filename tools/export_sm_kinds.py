@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 from custom_fns import koc_scale_layer  # noqa: E402
 from export_models import K  # noqa: E402
 
-from kerasopt_compat._flavour import flavour  # noqa: E402
+from kerasopt_compat._keras.flavour import flavour  # noqa: E402
 
 FL = flavour()
 KV = tuple(int(p) for p in (FL.keras_version or "0.0").split(".")[:2])

@@ -13,7 +13,7 @@ import kerasopt_compat
 
 def pytest_configure(config):  # noqa: ARG001 - pytest hook signature
     kerasopt_compat.install()
-    from kerasopt_compat._install import is_installed
+    from kerasopt_compat._keras.install import is_installed
 
     if not is_installed():
         raise RuntimeError("kerasopt_compat.install() patched nothing")

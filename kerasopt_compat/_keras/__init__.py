@@ -1,0 +1,1 @@
+"""The installed Keras (live): flavour detection, serialize/deserialize, install(), state into live optimizers."""

@@ -6,6 +6,21 @@ model's variables by the names in ``model_weights`` (or, for stand-alone Keras
 2.0-2.3, by that release's ``get_weights()`` order: :data:`~kerasopt_compat._state.slots.STANDALONE`).
 Needs h5py. External links, virtual datasets and external storage are never
 followed (:func:`_links_inside`, :func:`_plain_storage`).
+
+How the state names its slots, per generation:
+
+* legacy ``.h5`` (``optimizer_weights`` + ``weight_names``):
+  ``{scope}/iter:0`` first (its scope, e.g. ``Adam`` or ``cond_1/Adam`` under
+  a LossScaleOptimizer, prefixes every other name), Nadam's
+  ``{scope}/momentum_cache:0``, then ``{scope}/{variable}/{slot}:0``.
+* Keras 2 ``.h5``: ``iteration:0``, then ``{scope}/{slot}/{variable}:0``
+  (``scope`` is the optimizer's name, or nothing under a LossScaleOptimizer);
+  EMA averages (``average``) before the slots; the learning rate and Nadam's
+  product are not stored.
+* Keras 3 ``.h5``: ``{scope}/iteration``, ``{scope}/learning_rate`` (a float
+  learning rate only), then ``{scope}/{variable path with _}_{slot}``; Nadam's
+  product is ``{scope}/variable``; a LossScaleOptimizer adds its own
+  ``iteration``, ``learning_rate``, ``step_counter`` and ``dynamic_scale``.
 """
 
 from __future__ import annotations

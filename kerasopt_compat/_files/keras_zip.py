@@ -5,6 +5,14 @@ The optimizer entry is the zip member ``config.json`` -> ``compile_config`` ->
 (read with :mod:`.h5`'s safe dataset access), tied to the model's variables by
 the archive's own tracked paths (``layers/dense_1/vars/0``), as Keras does.
 Members are streamed, never read whole beyond :data:`_IN_MEMORY`.
+
+The slots in ``optimizer/vars/0..N`` (``optimizer/inner_optimizer/vars`` under a
+LossScaleOptimizer) carry no names: they are tied only when the whole layout is
+determined (:data:`~kerasopt_compat._state.slots.HEAD`,
+:data:`~kerasopt_compat._state.slots.ORDER`, the stored options, the model's
+trainable variables from ``config.json`` and the layers' ``vars`` in the same
+file) and every count and shape agrees; otherwise none is tied and
+:attr:`OptimizerState.notes` says why.
 """
 
 from __future__ import annotations

@@ -1,21 +1,14 @@
 """Model files: read and rewrite the optimizer stored in them, without TensorFlow.
 
-Containers (all opened read-only; nothing named in a file is ever imported or
-executed):
-
-* ``.h5``/``.hdf5`` (Keras 2 and Keras 3's legacy H5 format): the root
-  attribute ``training_config`` (JSON) -> ``optimizer_config``. Needs h5py.
-* ``.keras`` archives (Keras 2.13-2.15, tf_keras, Keras 3): the zip member
-  ``config.json`` -> ``compile_config`` -> ``optimizer``. Standard library.
-* SavedModel directories (TF 2.x Keras 2, tf_keras): ``keras_metadata.pb``, a
-  ``SavedMetadata`` protobuf whose root node (``node_path == "root"``) carries
-  the model's metadata JSON -> ``training_config`` -> ``optimizer_config``.
-  Read with the small wire-format reader below (no protobuf package needed).
-* TF.js ``model.json`` (tensorflowjs converter): ``modelTopology`` ->
-  ``training_config`` -> ``optimizer_config``.
-
-:func:`read_optimizer` returns the canonical dict; :func:`fix_model` rewrites
-only the stored optimizer entry for a target release.
+Every container (``.h5``/``.hdf5``, ``.keras`` archives, TF 2.x SavedModel
+directories, TF.js ``model.json``; training checkpoints for their state) is a
+module of this package behind one interface (:class:`.base.Container`); its
+module says where the optimizer entry sits. :func:`read_optimizer` finds the
+container (:func:`.registry.detect`, by content) and returns the canonical
+dict; :func:`fix_model` rewrites only the stored optimizer entry (and, where
+the container can lay it out, the state) for a target release, through the
+container's ``write``. All files are opened read-only; nothing named in a file
+is ever imported or executed.
 """
 
 from __future__ import annotations

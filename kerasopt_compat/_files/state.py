@@ -1,31 +1,12 @@
-"""Read an optimizer's training state from an ``.h5`` file or a ``.keras`` archive, without TensorFlow.
+"""Read an optimizer's training state from any container, without TensorFlow.
 
 :func:`read_state` returns an :class:`~kerasopt_compat._state.slots.OptimizerState`:
 the canonical optimizer dict, the iteration count, who saved it, and the slots
 *per model variable* under the canonical slot names of
-:data:`~kerasopt_compat._state.slots.SLOTS`. How each format ties a slot to its
-variable (never by position where the file stores a name):
-
-* legacy ``.h5`` (``optimizer_weights`` + ``weight_names``):
-  ``{scope}/iter:0`` first (its scope, e.g. ``Adam`` or ``cond_1/Adam`` under
-  a LossScaleOptimizer, prefixes every other name), Nadam's
-  ``{scope}/momentum_cache:0``, then ``{scope}/{variable}/{slot}:0``.
-* Keras 2 ``.h5``: ``iteration:0``, then ``{scope}/{slot}/{variable}:0``
-  (``scope`` is the optimizer's name, or nothing under a LossScaleOptimizer);
-  EMA averages (``average``) before the slots; the learning rate and Nadam's
-  product are not stored.
-* Keras 3 ``.h5``: ``{scope}/iteration``, ``{scope}/learning_rate`` (a float
-  learning rate only), then ``{scope}/{variable path with _}_{slot}``; Nadam's
-  product is ``{scope}/variable``; a LossScaleOptimizer adds its own
-  ``iteration``, ``learning_rate``, ``step_counter`` and ``dynamic_scale``.
-* ``.keras`` (Keras 2.13+ and Keras 3): ``model.weights.h5`` ->
-  ``optimizer/vars/0..N`` (``optimizer/inner_optimizer/vars`` under a
-  LossScaleOptimizer), no names. Tied by position only when the whole layout
-  is determined (:data:`~kerasopt_compat._state.slots.HEAD`,
-  :data:`~kerasopt_compat._state.slots.ORDER`, the stored options, the model's
-  trainable variables from ``config.json`` and the layers' ``vars`` in the same
-  file) and every count and shape agrees; otherwise no slot is tied and
-  :attr:`OptimizerState.notes` says why.
+:data:`~kerasopt_compat._state.slots.SLOTS`. The container (:mod:`.registry`)
+reads it: how each ties a slot to its variable (never by position where the
+file stores a name or an edge) is said in its module (:mod:`.h5`,
+:mod:`.keras_zip`, :mod:`.savedmodel`, :mod:`.checkpoint`).
 
 Everything is read-only; nothing named in a file is imported. Malformed input
 raises :class:`~kerasopt_compat.ModelFileError` naming the file.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import pathlib
 import shutil
+import struct
 from typing import Any, Dict, List, Tuple
 
 import pytest
@@ -53,7 +54,7 @@ def _keras3_backup(case: Dict[str, Any]) -> bool:
 
 
 #: the checkpoints read_state reads; the others are tested below for what they give
-READ = [(env, c) for env, c in CASES if not _sliced(c) and not _keras3_backup(c)]
+READ = [(env, c) for env, c in CASES if not _keras3_backup(c)]
 
 
 def test_the_corpus_is_there():
@@ -63,6 +64,7 @@ def test_the_corpus_is_there():
     assert {("legacy", "ckpt"), ("keras2", "ckpt"), ("keras3", "ckpt"), ("tf1", "tf1_saver")} <= kinds
     assert {("legacy", "backup"), ("keras2", "backup"), ("legacy", "save_weights"), ("keras2", "save_weights")} <= kinds
     assert any(".data-00001-of-00002" in f for _, c in READ for f in c["files"])  # a sharded one is read
+    assert {env for env, c in READ if _sliced(c)} == {"tf221", "tfkeras221"}  # tensors split into slices are read
 
 
 def _check(state: koc.OptimizerState, case: Dict[str, Any]) -> None:
@@ -137,12 +139,18 @@ def test_tf1_iterations_from_beta1_power_without_global_step():
     assert any("beta1_power" in n for n in state.notes)
 
 
-def test_sliced_shards_are_refused_with_the_package_error():
-    sliced = [(e, c) for e, c in CASES if _sliced(c)]
-    assert sliced  # tf221 and tfkeras221 write them (MaxShardSizePolicy splitting tensors across shards)
-    for env, case in sliced:
-        with pytest.raises(koc.ModelFileError):
-            koc.read_state(DATA / env / case["prefix"])
+@pytest.mark.parametrize(
+    "env, case", [(e, c) for e, c in CASES if _sliced(c)], ids=lambda x: x if isinstance(x, str) else x["case"]
+)
+def test_sliced_checkpoints_hold_sliced_tensors(env, case):
+    """The sliced cases really split a tensor across shards (read exactly by test_read_state_equals_the_savers_state)."""
+    from kerasopt_compat._files.bundle import Bundle
+
+    bundle = Bundle(DATA / env / case["prefix"])
+    sliced = [e for e in bundle.entries.values() if e.sliced]
+    assert sliced and len(bundle.slice_entries) >= 2
+    assert {e.shard_id for e in bundle.slice_entries.values()} == {0, 1}  # across the two shards
+    assert all(k.startswith(b"\x00") for k in bundle.slice_entries)
 
 
 # --------------------------------------------------------------------------- hostile checkpoints
@@ -340,3 +348,142 @@ def test_every_tensor_equals_tf_load_checkpoint(env, case):
         else:
             assert mine.dtype == value.dtype and mine.shape == value.shape, key
             np.testing.assert_array_equal(mine, value, err_msg=key)
+
+
+# --------------------------------------------------------------------------- hostile sliced tensors
+
+SLICED_KEY = "optimizer/_trainable_variables/3/.ATTRIBUTES/VARIABLE_VALUE"  # shape [4]: slices [0:2], [2:3], [3:4]
+
+
+def _sliced_index(tmp_path: pathlib.Path, slices, *, drop=(), add=None) -> pathlib.Path:
+    """The tf221 sliced checkpoint with its index written again: the sliced tensor's entry listing ``slices``
+    ((start, length) per slice), the slice entries under ``drop`` left out, ``add`` (extents -> the stored
+    slice whose entry to copy) added. The data files are kept."""
+    from test_ckpt import _block, _tag
+
+    from kerasopt_compat._files import protowire as pw
+    from kerasopt_compat._files.bundle import _table_entries, slice_key
+
+    prefix, _ = _copy_case(tmp_path, "tf221", "keras3_adam_sliced")
+    index = pathlib.Path(str(prefix) + ".index")
+    entries = dict(_table_entries(index.read_bytes(), str(index)))
+    for extents in drop:
+        del entries[slice_key(SLICED_KEY, extents)]
+    for extents, copy_of in (add or {}).items():
+        entries[slice_key(SLICED_KEY, extents)] = entries[slice_key(SLICED_KEY, copy_of)]
+    body = b"".join(  # one TensorSliceProto per slice, one Extent each (the tensor is 1-D)
+        pw.len_field(
+            7,
+            pw.len_field(
+                1,
+                (_tag(1, 0) + pw.encode_varint(start % (1 << 64)) if start else b"")
+                + _tag(2, 0)
+                + pw.encode_varint(length % (1 << 64)),
+            ),
+        )
+        for start, length in slices
+    )
+    dims = pw.len_field(2, _tag(1, 0) + pw.encode_varint(4))
+    entries[SLICED_KEY.encode()] = _tag(1, 0) + pw.encode_varint(1) + pw.len_field(2, dims) + body
+    block = _block(sorted(entries.items()))
+    index_block = _block([(b"\xff", pw.encode_varint(0) + pw.encode_varint(len(block) - 5))])
+    meta = _block([])
+    handles = pw.encode_varint(len(block) + len(index_block)) + pw.encode_varint(len(meta) - 5)
+    handles += pw.encode_varint(len(block)) + pw.encode_varint(len(index_block) - 5)
+    footer = handles + b"\0" * (40 - len(handles)) + struct.pack("<Q", 0xDB4775248B80FB57)
+    index.write_bytes(block + index_block + meta + footer)
+    return prefix
+
+
+def test_the_rewritten_sliced_index_reads_as_before(tmp_path):
+    prefix = _sliced_index(tmp_path, [(0, 2), (2, 1), (3, 1)])
+    _check(koc.read_state(prefix), _one("tf221", "keras3_adam_sliced"))
+
+
+@pytest.mark.parametrize(
+    "slices, drop, add, error",
+    [
+        ([(0, 2), (2, 1), (3, 2)], (), {((3, 2),): ((0, 2),)}, r"slice \[3, 5\) .* size 4: out of range"),
+        ([(0, 2), (2, 1), (-1, 1)], (), {}, "out of range"),
+        ([(0, 2), (2, 1), (3, 0)], (), {}, "out of range"),
+        ([(0, 2), (1, 2), (3, 1)], (), {((1, 2),): ((0, 2),)}, r"slice \[1:3\] overlaps"),
+        ([(0, 2), (0, -1)], (), {}, r"slice \[0:4\] overlaps"),
+        ([(0, 2), (3, 1)], (), {}, "cover 3 of its 4 elements: a slice is missing"),
+        ([(0, 2), (2, 1), (3, 1)], [((3, 1),)], {}, r"the index lacks its slice \[3:4\]"),
+        ([(0, 2), (2, 2)], (), {((2, 2),): ((2, 1),)}, r"slice \[2:4\] is stored as dtype 1, shape \[1\]"),
+        ([(0, 2), (2, 1), (3, 1)], [((2, 1),)], {((2, 1),): ((0, 2),)}, r"slice \[2:3\] is stored as dtype 1, shape \[2\]"),
+    ],
+    ids=["past-the-end", "negative-start", "empty", "overlap", "overlap-whole", "gap", "missing", "short", "wrong-shape"],
+)
+def test_a_hostile_sliced_tensor(tmp_path, slices, drop, add, error):
+    from kerasopt_compat._files.bundle import Bundle
+
+    prefix = _sliced_index(tmp_path, slices, drop=drop, add=add)
+    with pytest.raises(koc.ModelFileError, match=error) as info:
+        Bundle(prefix).tensor(SLICED_KEY)
+    assert SLICED_KEY in str(info.value)  # the message names the tensor
+
+
+def test_a_corrupt_slice_fails_its_crc(tmp_path):
+    from kerasopt_compat._files.bundle import Bundle, slice_key
+
+    prefix, _ = _copy_case(tmp_path, "tf221", "keras3_adam_sliced")
+    bundle = Bundle(prefix)
+    part = bundle.slice_entries[slice_key(SLICED_KEY, ((2, 1),))]
+    shard = pathlib.Path(bundle.shard_path(part.shard_id))
+    data = bytearray(shard.read_bytes())
+    data[part.offset] ^= 0x10
+    shard.write_bytes(bytes(data))
+    with pytest.raises(koc.ModelFileError, match=r"CRC32C") as info:
+        Bundle(prefix).tensor(SLICED_KEY)
+    assert SLICED_KEY + "[2:3]" in str(info.value)
+
+
+def test_slice_keys_are_tensorflows_ordered_code():
+    """EncodeTensorNameSlice's keys, byte by byte (ordered_code.cc's documented examples and the corpus)."""
+    from kerasopt_compat._files.bundle import _ordered_signed, slice_key
+
+    assert _ordered_signed(0) == b"\x80" and _ordered_signed(-1) == b"\x7f" and _ordered_signed(63) == b"\xbf"
+    assert _ordered_signed(64) == b"\xc0\x40" and _ordered_signed(-65) == b"\x3f\xbf"
+    assert _ordered_signed(0x424242) == b"\xf0\x42\x42\x42" and _ordered_signed(-0x800) == b"\x38\x00"
+    assert _ordered_signed(2**55) == b"\xff\x80\x80" + b"\x00" * 6 and _ordered_signed(2**62) == b"\xff\xc0\x40" + b"\x00" * 7
+    assert _ordered_signed(2**63 - 1) == b"\xff\xc0\x7f" + b"\xff" * 7
+    assert slice_key("a\x00b\xff", ((2, -1),)) == b"\x00a\x00\xffb\xc3\xbf\x00\x01\x01\x01\x82\x7f"
+
+
+@pytest.mark.tf
+@pytest.mark.skipif(not _tf_installed(), reason="needs TensorFlow")
+def test_tensors_tensorflow_slices_equal_tf_load_checkpoint(tmp_path):
+    """Tensors TF 2.16+ splits into many slices (starts past one byte of ordered code) read as TF reads them."""
+    import tensorflow as tf
+
+    from kerasopt_compat._files.bundle import Bundle
+
+    policy = getattr(tf.train.experimental, "MaxShardSizePolicy", None)
+    if policy is None:
+        pytest.skip("TF %s has no MaxShardSizePolicy (TF 2.16+): it writes no sliced tensors" % tf.__version__)
+    rng = np.random.default_rng(27)
+    values = {
+        "tall": rng.standard_normal((300, 7)).astype("float32"),
+        "wide": rng.standard_normal((3, 2000)).astype("float64"),
+        "long": np.arange(20000, dtype="int64"),
+        "half": rng.standard_normal((40, 50)).astype("float16"),
+        "small": np.arange(3, dtype="int32"),
+    }
+    ckpt = tf.train.Checkpoint(**{k: tf.Variable(v) for k, v in values.items()})
+    options = tf.train.CheckpointOptions(experimental_sharding_callback=policy(max_shard_size=4000))
+    prefix = ckpt.write(str(tmp_path / "ckpt"), options=options)
+    ours = Bundle(prefix)
+    starts = [start for e in ours.entries.values() for extents in e.slices for start, _ in extents]
+    assert max(starts) >= 8192  # three-byte ordered code
+    reader = tf.train.load_checkpoint(prefix)
+    assert sorted(reader.get_variable_to_shape_map()) == ours.keys()
+    for key in ours.keys():
+        mine = ours.tensor(key)
+        if isinstance(mine, list):
+            continue
+        value = reader.get_tensor(key)
+        assert mine.dtype == value.dtype and mine.shape == value.shape, key
+        np.testing.assert_array_equal(mine, value, err_msg=key)
+    for name, value in values.items():
+        np.testing.assert_array_equal(ours.tensor(name + "/.ATTRIBUTES/VARIABLE_VALUE"), value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import shutil
 import struct
 from typing import Any, Dict, List, Tuple
@@ -487,3 +488,155 @@ def test_tensors_tensorflow_slices_equal_tf_load_checkpoint(tmp_path):
         np.testing.assert_array_equal(mine, value, err_msg=key)
     for name, value in values.items():
         np.testing.assert_array_equal(ours.tensor(name + "/.ATTRIBUTES/VARIABLE_VALUE"), value)
+
+
+# --------------------------------------------------------------------------- Keras 3 BackupAndRestore folders
+
+#: a Dense layer's variables in its weights-file group: vars/0 the kernel, vars/1 the bias
+_DENSE_VARS = {"kernel": 0, "bias": 1}
+
+
+def _check_keras3_backup(state: koc.OptimizerState, case: Dict[str, Any]) -> None:
+    assert (state.saver.generation, state.saver.format) == ("keras3", "checkpoint")
+    assert state.optimizer is None  # the weights file stores no optimizer config
+    assert state.iterations == case["iterations"] and state.extra["epoch"] == case["epoch"]
+    assert state.extra["class_name"] == case["class"]
+    assert not state.untied, state.notes
+    assert len(state.variables) == len(case["variables"])
+    for want in case["variables"]:
+        got = state.variables[want["index"]]
+        layer, var = want["path"].split("/")[-2:]
+        assert got.index == want["index"] and list(got.shape) == want["shape"]
+        assert got.model_path == "layers/%s/vars/%d" % (layer, _DENSE_VARS[var])  # tied by the file's layer paths
+        assert got.tie == "position" and got.name is None
+        assert sorted(got.slots) == sorted(want["slots"])
+        for slot, value in want["slots"].items():
+            np.testing.assert_allclose(np.asarray(got.slots[slot]), np.asarray(value, dtype="float32"), rtol=1e-6, atol=0)
+    for key, value in case["extra"].items():
+        assert state.extra[key] == pytest.approx(value, rel=1e-6), key
+
+
+KERAS3_BACKUPS = [(e, c) for e, c in CASES if _keras3_backup(c)]
+
+
+@pytest.mark.parametrize("env, case", KERAS3_BACKUPS, ids=["%s-%s" % (e, c["case"]) for e, c in KERAS3_BACKUPS])
+def test_a_keras3_backup_folder_equals_the_savers_state(env, case):
+    pytest.importorskip("h5py")
+    folder = DATA / env / case["prefix"]
+    assert sorted(p.name for p in folder.iterdir()) == ["latest.weights.h5", "training_metadata.json"]
+    _check_keras3_backup(koc.read_state(folder), case)
+
+
+def _copy_backup(tmp_path: pathlib.Path) -> Tuple[pathlib.Path, Dict[str, Any]]:
+    pytest.importorskip("h5py")
+    env, case = KERAS3_BACKUPS[0]
+    dst = tmp_path / "backup"
+    shutil.copytree(DATA / env / case["prefix"], dst)
+    return dst, case
+
+
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ('{"epoch": "1", "batch": 0}', "'epoch' is '1', not a count"),
+        ('{"epoch": -1}', "not a count"),
+        ('{"epoch": true}', "not a count"),
+        ('{"batch": 3}', "'epoch' is None"),
+        ('{"epoch": 1, "batch": 1.5}', "'batch' is 1.5"),
+        ("[1]", "'epoch' is None"),
+        ("{", "not valid JSON"),
+    ],
+)
+def test_a_malformed_training_metadata(tmp_path, text, error):
+    folder, _ = _copy_backup(tmp_path)
+    (folder / "training_metadata.json").write_text(text)
+    with pytest.raises(koc.ModelFileError, match=error):
+        koc.read_state(folder)
+
+
+def test_a_mid_epoch_backup_reports_its_batch(tmp_path):
+    folder, case = _copy_backup(tmp_path)
+    (folder / "training_metadata.json").write_text('{"epoch": 1, "batch": 7}')
+    state = koc.read_state(folder)
+    assert (state.extra["epoch"], state.extra["batch"]) == (1, 7) and state.iterations == case["iterations"]
+
+
+def test_a_backup_weights_file_through_a_symlink_out_of_the_folder(tmp_path):
+    folder, _ = _copy_backup(tmp_path)
+    outside = tmp_path / "elsewhere.weights.h5"
+    (folder / "latest.weights.h5").rename(outside)
+    (folder / "latest.weights.h5").symlink_to(outside)
+    with pytest.raises(koc.ModelFileError):
+        koc.read_state(folder)
+
+
+def test_a_backup_weights_file_that_is_no_hdf5(tmp_path):
+    folder, _ = _copy_backup(tmp_path)
+    (folder / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    with pytest.raises(koc.ModelFileError):
+        koc.read_state(folder)
+
+
+def _edit_weights(folder: pathlib.Path, edit) -> None:
+    import h5py
+
+    with h5py.File(folder / "latest.weights.h5", "r+") as fh:
+        edit(fh)
+
+
+def _rename_optimizer(fh):
+    fh["optimizer/vars"].attrs["name"] = "my_optimizer"
+
+
+def _add_a_conv_layer(fh):
+    fh.create_group("layers/conv2d/vars").create_dataset("0", data=np.zeros((1, 1, 4, 4), "float32"))
+
+
+def _drop_a_slot(fh):
+    del fh["optimizer/vars/9"]
+
+
+def _add_a_norm_layer(fh):
+    fh.create_group("layers/batch_normalization/vars").create_dataset("0", data=np.zeros((4,), "float32"))
+
+
+def _nest_the_layers(fh):  # a layer group holding another layer group directly (not under "layers")
+    fh["layers"].move("dense", "dense_1/dense")
+
+
+@pytest.mark.parametrize(
+    "edit, note",
+    [
+        (_rename_optimizer, "name 'my_optimizer' is no class's default name"),
+        (_add_a_conv_layer, r"layers of several classes \(conv2d, dense\)"),
+        (_drop_a_slot, "fit no slot layouts of Adam"),
+        (_add_a_norm_layer, r"several classes"),
+        (_nest_the_layers, r"layers/dense_1 stores sub-objects \['dense'\]"),
+    ],
+    ids=["unknown-optimizer-name", "two-layer-classes", "a-slot-missing", "batch-norm", "odd-nesting"],
+)
+def test_a_backup_whose_layout_the_file_does_not_determine_is_left_untied(tmp_path, edit, note):
+    """Never tied by bare position: without the model config, a tie needs the file's own layer paths to fix
+    the variables' order and exactly one slot layout to fit; otherwise untied, with a note saying why."""
+    folder, case = _copy_backup(tmp_path)
+    _edit_weights(folder, edit)
+    state = koc.read_state(folder)
+    assert state.untied and state.variables == ()
+    assert any(re.search(note, n) for n in state.notes), state.notes
+    assert state.extra["epoch"] == case["epoch"] and state.extra["raw_iterations"] == case["iterations"]
+
+
+def test_a_nested_model_of_one_class_is_tied(tmp_path):
+    """A model nested in the file (its own ``layers``) keeps the order its numbering gives."""
+    folder, case = _copy_backup(tmp_path)
+
+    def nest(fh):
+        fh["layers"].move("dense", "sequential/layers/dense")
+        fh["layers"].move("dense_1", "sequential/layers/dense_1")
+
+    _edit_weights(folder, nest)
+    state = koc.read_state(folder)
+    assert not state.untied, state.notes
+    assert [v.model_path for v in state.variables] == [
+        "layers/sequential/layers/%s/vars/%d" % (layer, i) for layer in ("dense", "dense_1") for i in (0, 1)
+    ]

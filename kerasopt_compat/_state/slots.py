@@ -285,6 +285,13 @@ class StoredArray:
         return "StoredArray(shape=%s, dtype=%s, position=%s)" % (self.shape, self.dtype, self.position)
 
 
+def class_named(name: str) -> Optional[str]:
+    """The optimizer class whose default name (a checkpoint's name scope, a weights file's ``optimizer/vars``
+    name) is ``name``: ``Adam``, Keras 3's snake case ``adam``, ``rmsprop``, ``rm_sprop``; None for another name."""
+    by_lower = {cls.lower(): cls for cls in SLOTS}
+    return by_lower.get(name.lower().replace("_", ""))
+
+
 def slot_exists(slot: SlotName, generation: str, options: Mapping[str, Any]) -> bool:
     """Whether ``generation``'s class creates ``slot`` with these (stored or canonical) options."""
     if getattr(slot, generation) is None:

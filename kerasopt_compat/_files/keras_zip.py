@@ -444,19 +444,28 @@ class _WeightsFileReader(_KerasReader):
                 shape == (() if index is None else model_vars[index].shape) for (_, index), shape in zip(layout, shapes)
             ):
                 fits.setdefault(tuple(layout), options)
-        if len(fits) != 1:
+        counts = "%d stored variables on %d model variables (every variable of the file's layers taken as trainable)" % (
+            len(values),
+            len(model_vars),
+        )
+        if not fits:
+            raise _Refuse("%s fit no slot layout of %s" % (counts, cls))
+        if len(fits) > 1:
             raise _Refuse(
-                "%d stored variables on %d model variables fit %s slot layouts of %s (amsgrad, momentum, centered, "
-                "use_ema, a learning-rate schedule; every variable of the file's layers taken as trainable)"
-                % (len(values), len(model_vars), len(fits) or "no", cls)
+                "%s fit %d slot layouts of %s (%s): the file does not say which"
+                % (counts, len(fits), cls, " / ".join(_options_text(o) for o in fits.values()))
             )
         options = next(iter(fits.values()))
-        described = ", ".join("%s=%s" % (k, v) for k, v in sorted(options.items()) if k != "learning_rate" and v)
-        self.notes.append(
-            "the stored variables fit one slot layout of %s: %s%s"
-            % (cls, described or "no optional slots", "" if options["learning_rate"] else ", a learning-rate schedule")
-        )
+        self.notes.append("the stored variables fit one slot layout of %s: %s" % (cls, _options_text(options)))
         return options
+
+
+def _options_text(options: Mapping[str, Any]) -> str:
+    """The options of a slot layout as a note says them: ``amsgrad``, ``momentum, use_ema``, ``no optional slots``."""
+    words = [k for k, v in sorted(options.items()) if k != "learning_rate" and v]
+    if options.get("learning_rate") is None:
+        words.append("a learning-rate schedule")
+    return ", ".join(words) or "no optional slots"
 
 
 _NUMBERED = re.compile(r"(?P<base>[a-z0-9_]+?)(?:_(?P<n>[1-9][0-9]*))?")

@@ -14,6 +14,9 @@ written by:
   :func:`~kerasopt_compat._files.savedmodel.savedmodel_state`; Keras 3 optimizers (no
   edges either; ``_trainable_variables`` lists the model's variables) by their
   names ``{scope}/{variable path with _}_{slot}``. Never by position.
+* Keras 3's ``BackupAndRestore`` (a folder with ``latest.weights.h5`` and ``training_metadata.json``): no
+  bundle; the ``.weights.h5`` layout of a ``.keras`` archive, read by
+  :func:`~kerasopt_compat._files.keras_zip.read_weights_file_state` (see :func:`_keras3_backup_state`).
 * ``tf.compat.v1.train.Saver``: name-based, no object graph. Slots are
   ``{variable}/{Optimizer}`` and ``{variable}/{Optimizer}_1``..., in the TF1
   optimizer's slot creation order (:data:`TF1_SLOTS`); the iteration count is

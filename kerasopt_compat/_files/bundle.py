@@ -467,23 +467,53 @@ class Bundle:
 
     def _assemble(self, entry: BundleEntry) -> Any:
         """A sliced tensor put together from its slices, each read and checked as a tensor of its own
-        (``BundleReader::GetSliceValue``); the slices must cover the tensor exactly once."""
+        (``BundleReader::GetSliceValue``). The slices must be in the index with the dtype and shape their
+        extents give, their bytes must fit in their shards (so that the memory taken is what the files hold,
+        whatever the entry claims), and they must cover the tensor exactly once."""
         where = "%s: sliced tensor %r" % (self.index_path, entry.key)
         code = DTYPES.get(entry.dtype)
         if code is None:  # strings included: TensorFlow slices only numeric tensors
             raise ModelFileError("%s has dtype %d, which kerasopt_compat does not read sliced" % (where, entry.dtype))
         np = import_optional_dependency("numpy")
-        count = 1
-        for dim in entry.shape:
-            count *= dim
         itemsize = 2 if code == "bfloat16" else np.dtype(code).itemsize
-        if count * itemsize > MAX_TENSOR_BYTES:
-            raise ModelFileError("%s: shape %s needs %d bytes" % (where, list(entry.shape), count * itemsize))
         boxes = [
             tuple((0, dim) if length == -1 else (start, start + length) for (start, length), dim in zip(extents, entry.shape))
             for extents in entry.slices
         ]
-        seen = np.zeros(entry.shape, dtype=bool)  # which elements a slice covers (a byte each: less than the tensor)
+        parts = []
+        per_shard: Dict[int, int] = {}
+        for extents, box in zip(entry.slices, boxes):
+            part = self.slice_entries.get(slice_key(entry.key, extents))
+            if part is None:
+                raise ModelFileError("%s: the index lacks its slice %s" % (where, _spec(box)))
+            want = tuple(hi - lo for lo, hi in box)
+            volume = 1
+            for size in want:
+                volume *= size
+            if part.sliced or part.dtype != entry.dtype or part.shape != want or part.size != volume * itemsize:
+                raise ModelFileError(
+                    "%s: slice %s is stored as dtype %d, shape %s, %d bytes%s; the tensor is dtype %d, the slice shape %s"
+                    % (
+                        where,
+                        _spec(box),
+                        part.dtype,
+                        list(part.shape),
+                        part.size,
+                        " (sliced)" if part.sliced else "",
+                        entry.dtype,
+                        list(want),
+                    )
+                )
+            per_shard[part.shard_id] = per_shard.get(part.shard_id, 0) + part.size
+            parts.append(part)
+        for shard_id, claimed in sorted(per_shard.items()):
+            held = self._shard_size(shard_id)
+            if claimed > held:
+                raise ModelFileError(
+                    "%s: its slices in %s claim %d bytes, the file holds %d: truncated or forged"
+                    % (where, self.shard_path(shard_id), claimed, held)
+                )
+        seen = np.zeros(entry.shape, dtype=bool)  # a byte per element: no more than the slices' bytes, checked above
         for box in boxes:
             region = tuple(slice(lo, hi) for lo, hi in box)
             if seen[region].any():
@@ -491,27 +521,22 @@ class Bundle:
             seen[region] = True
         if not seen.all():
             raise ModelFileError(
-                "%s: its %d slices cover %d of its %d elements: a slice is missing" % (where, len(boxes), int(seen.sum()), count)
+                "%s: its %d slices cover %d of its %d elements: a slice is missing"
+                % (where, len(boxes), int(seen.sum()), seen.size)
             )
-        out = None
-        for extents, box in zip(entry.slices, boxes):
-            spec = _spec(box)
-            part = self.slice_entries.get(slice_key(entry.key, extents))
-            if part is None:
-                raise ModelFileError("%s: the index lacks its slice %s" % (where, spec))
-            want = tuple(hi - lo for lo, hi in box)
-            if part.sliced or part.dtype != entry.dtype or part.shape != want:
-                raise ModelFileError(
-                    "%s: slice %s is stored as dtype %d, shape %s%s; the tensor is dtype %d, the slice shape %s"
-                    % (where, spec, part.dtype, list(part.shape), " (sliced)" if part.sliced else "", entry.dtype, list(want))
-                )
-            value = self._plain(part._replace(key="%s%s" % (entry.key, spec)))
-            if out is None:
-                out = np.empty(entry.shape, dtype=value.dtype)
-            out[tuple(slice(lo, hi) for lo, hi in box)] = value
-        if out is None:  # a tensor with no element: no slice needed, none stored
-            return np.empty(entry.shape, dtype="<f4" if code == "bfloat16" else self.byteorder + code)
+        out = np.empty(entry.shape, dtype="<f4" if code == "bfloat16" else self.byteorder + code)
+        for part, box in zip(parts, boxes):
+            out[tuple(slice(lo, hi) for lo, hi in box)] = self._plain(part._replace(key="%s%s" % (entry.key, _spec(box))))
         return out
+
+    def _shard_size(self, shard_id: int) -> int:
+        """The size of a data file (a FIFO or a file outside the bundle's folder: ModelFileError, as when read)."""
+        path = self.shard_path(shard_id)
+        try:
+            with open_regular(path, "the checkpoint data file", self.root) as fh:
+                return fh.seek(0, os.SEEK_END)
+        except OSError as exc:
+            raise ModelFileError("%s: cannot read the data file: %s" % (path, exc.strerror or exc)) from None
 
     def _strings(self, entry: BundleEntry, count: int, where: str) -> List[bytes]:
         # [varint64 length]*count, a masked crc32c of the lengths (as uint32, or uint64 past 4 GiB), then the bytes.

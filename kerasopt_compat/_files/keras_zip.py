@@ -423,7 +423,7 @@ class _WeightsFileReader(_KerasReader):
             root_vars = _group(fh, "vars", self.path)
             if root_vars is not None and len(root_vars.keys()):
                 raise _Refuse("the model itself holds variables outside its layers")
-            options = self._fitting_options(cls, values, model_vars, group_name)
+            options = self._fitting_options(cls, values, model_vars)
         except _Refuse as exc:
             self._untie("%s: slots not tied: %s" % (group_name, exc))
             self.extra["raw_iterations"] = raw
@@ -431,7 +431,7 @@ class _WeightsFileReader(_KerasReader):
         self.opt = _Opt(None, cls, False, options, None)
         return self._state(saver, raw, self._tie(values, model_vars, "keras3", group_name))
 
-    def _fitting_options(self, cls: str, values: List[Any], model_vars: List[_ModelVar], group_name: str) -> Dict[str, Any]:
+    def _fitting_options(self, cls: str, values: List[Any], model_vars: List[_ModelVar]) -> Dict[str, Any]:
         """The options of the one slot layout of ``cls`` that fits the stored variables (count and shapes)."""
         switches = sorted({row.when for row in SLOTS.get(cls, ()) if row.when} | {"use_ema"})
         shapes = [tuple(getattr(v, "shape", ())) for v in values]

@@ -14,6 +14,9 @@ written by:
   :func:`~kerasopt_compat._files.savedmodel.savedmodel_state`; Keras 3 optimizers (no
   edges either; ``_trainable_variables`` lists the model's variables) by their
   names ``{scope}/{variable path with _}_{slot}``. Never by position.
+* Keras 3's ``BackupAndRestore`` (a folder with ``latest.weights.h5`` and ``training_metadata.json``): no
+  bundle; the ``.weights.h5`` layout of a ``.keras`` archive, read by
+  :func:`~kerasopt_compat._files.keras_zip.read_weights_file_state` (see :func:`_keras3_backup_state`).
 * ``tf.compat.v1.train.Saver``: name-based, no object graph. Slots are
   ``{variable}/{Optimizer}`` and ``{variable}/{Optimizer}_1``..., in the TF1
   optimizer's slot creation order (:data:`TF1_SLOTS`); the iteration count is
@@ -39,9 +42,10 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .._config.normalize import CustomObjects
 from .._errors import ModelFileError
-from .._state.slots import EXTRA_SLOTS, SLOTS, NoteTaker, OptimizerState, Saver, VariableState
-from .base import KEEP_STATE, Container, StoredModel, _Meta
+from .._state.slots import EXTRA_SLOTS, SLOTS, NoteTaker, OptimizerState, Saver, VariableState, class_named
+from .base import KEEP_STATE, Container, StoredModel, _json, _Meta
 from .bundle import OBJECT_GRAPH_KEY, Bundle, ObjectGraph, _object_path, _StateReader
+from .keras_zip import read_weights_file_state
 from .safefs import open_regular
 
 __all__ = ["TF1_SLOTS", "checkpoint_prefix", "is_training_checkpoint", "read_checkpoint_state"]
@@ -66,6 +70,10 @@ TF1_SLOTS: Dict[str, Tuple[str, Tuple[Tuple[str, ...], ...]]] = {
 }
 #: Default ``beta1``/``beta2`` of ``tf.compat.v1.train.AdamOptimizer`` (the step count from ``beta1_power``).
 _TF1_BETAS = (0.9, 0.999)
+#: Keras 3 ``BackupAndRestore``'s folder: the model's weights and optimizer variables (a ``.weights.h5``) and
+#: ``{"epoch": epochs completed, "batch": the batch of a mid-epoch backup}``.
+BACKUP_WEIGHTS = "latest.weights.h5"
+BACKUP_METADATA = "training_metadata.json"
 #: Keras 3 optimizer node children that are not slots.
 _KERAS3_HEAD = ("_iterations", "_learning_rate", "_u_product")
 
@@ -78,14 +86,20 @@ def _is_model_dir(path: str) -> bool:
     return any(os.path.lexists(os.path.join(path, m)) for m in _MODEL_FILE_MARKERS)
 
 
+def _is_keras3_backup(path: str) -> bool:
+    return all(os.path.lexists(os.path.join(path, name)) for name in (BACKUP_WEIGHTS, BACKUP_METADATA))
+
+
 def is_training_checkpoint(path: str) -> bool:
     """Whether ``path`` names a training checkpoint (a prefix with ``.index``, its ``.index`` or a data
-    shard, a folder with a ``checkpoint`` file, a Keras 2 ``BackupAndRestore`` folder) and no model file."""
+    shard, a folder with a ``checkpoint`` file, a Keras 2 or Keras 3 ``BackupAndRestore`` folder) and no model file."""
     if os.path.isdir(path):
         if _is_model_dir(path):
             return False
-        return os.path.lexists(os.path.join(path, CHECKPOINT_FILE)) or os.path.lexists(
-            os.path.join(path, "chief", CHECKPOINT_FILE)
+        return (
+            os.path.lexists(os.path.join(path, CHECKPOINT_FILE))
+            or os.path.lexists(os.path.join(path, "chief", CHECKPOINT_FILE))
+            or _is_keras3_backup(path)
         )
     if path.endswith(".index") or _DATA_SUFFIX.search(path):
         return os.path.lexists(path)
@@ -152,16 +166,46 @@ def read_checkpoint_state(path: str, *, verify_crc: Any = "auto") -> OptimizerSt
     its path with ``_``, ``sequential_dense_kernel``; TF1: the variable name),
     ``extra["object_paths"]`` maps it to the variable's object path in the
     checkpoint (object-based ones). ``extra["epoch"]`` is the number of epochs a
-    Keras 2 ``BackupAndRestore`` checkpoint completed.
+    Keras 2 ``BackupAndRestore`` checkpoint completed. A Keras 3 ``BackupAndRestore`` folder
+    (``latest.weights.h5`` + ``training_metadata.json``): see :func:`_keras3_backup_state`.
     Raises :class:`~kerasopt_compat.ModelFileError` for anything malformed.
     """
     fspath = os.fspath(path)
+    if os.path.isdir(fspath) and not os.path.lexists(os.path.join(fspath, CHECKPOINT_FILE)) and _is_keras3_backup(fspath):
+        return _keras3_backup_state(fspath)
     prefix = checkpoint_prefix(fspath)
     folder = os.path.dirname(os.path.abspath(prefix))
     bundle = Bundle(prefix, verify_crc=verify_crc, root=folder)
     if OBJECT_GRAPH_KEY not in bundle.entries:
         return _Tf1Reader(bundle, fspath).read()
     return _object_state(bundle, fspath)
+
+
+def _keras3_backup_state(folder: str) -> OptimizerState:
+    """A Keras 3 ``BackupAndRestore`` folder: the state in ``latest.weights.h5``
+    (:func:`~kerasopt_compat._files.keras_zip.read_weights_file_state`: no optimizer config stored, slots tied
+    by the file's own layer paths where they determine it, else untied), ``extra["epoch"]`` (epochs completed)
+    and ``extra["batch"]`` (a mid-epoch backup's batch) from ``training_metadata.json``."""
+    meta_path = os.path.join(folder, BACKUP_METADATA)
+    try:
+        with open_regular(meta_path, "the backup's training metadata", folder) as fh:
+            data = fh.read(_MAX_STATE_BYTES + 1)
+    except OSError as exc:
+        raise _err(meta_path, "cannot read the backup's training metadata: %s" % (exc.strerror or exc)) from None
+    if len(data) > _MAX_STATE_BYTES:
+        raise _err(meta_path, "the training metadata is larger than %d bytes" % _MAX_STATE_BYTES)
+    meta = _json(data, meta_path, BACKUP_METADATA)
+    counts = {}
+    for key in ("epoch", "batch"):
+        value = meta.get(key) if isinstance(meta, Mapping) else None
+        if key == "batch" and value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _err(meta_path, "%r is %r, not a count" % (key, value))
+        counts[key] = value
+    state = read_weights_file_state(os.path.join(folder, BACKUP_WEIGHTS), root=folder)
+    extra = dict(state.extra, **counts)
+    return state._replace(path=folder, extra=extra)
 
 
 # --------------------------------------------------------------------------- object-based checkpoints
@@ -198,12 +242,6 @@ def _generation(graph: ObjectGraph, opt: int, where: str) -> str:
     if "iter" in names or node.slot_variables:
         return "legacy"
     raise _err(where, "the checkpoint's optimizer node is none of the known optimizers; children: %s" % sorted(names)[:20])
-
-
-def _class_of(scope: str) -> Optional[str]:
-    """The optimizer class whose default name is ``scope`` (``Adam``; Keras 3 snake case: ``adam``, ``rm_sprop``)."""
-    by_lower = {cls.lower(): cls for cls in SLOTS}
-    return by_lower.get(scope.lower().replace("_", ""))
 
 
 def _keras2_kinds(graph: ObjectGraph, opt: int) -> List[str]:
@@ -251,7 +289,7 @@ def _infer_class(graph: ObjectGraph, opt: int, generation: str, scope: Optional[
     """The optimizer class (a checkpoint stores no config): from the name scope, else (Keras 2 variables without
     a scope) from the slot kinds when every class they fit stores them alike; whether it is the only class
     that fits; a note saying how."""
-    cls = _class_of(scope) if scope else None
+    cls = class_named(scope) if scope else None
     if cls is not None:
         return cls, True, "a checkpoint stores no optimizer config: class %s inferred from its name scope %r" % (cls, scope)
     if generation == "keras2":  # tf_keras 2.21's BackupAndRestore writes "m/dense/kernel", no scope

@@ -156,7 +156,10 @@ def test_tf1_scopes_renamed_through_name_map():
     with warnings.catch_warnings():
         warnings.simplefilter("error", koc.OptimizerStateWarning)
         report = koc.restore_checkpoint(
-            DATA / "tf215" / case["prefix"], model, optimizer=optimizer_config(case), name_map={"dense/": "enc/", "dense_1": "dec"}
+            DATA / "tf215" / case["prefix"],
+            model,
+            optimizer=optimizer_config(case),
+            name_map={"dense/": "enc/", "dense_1": "dec"},
         )
     assert report.exact and report.iterations == 3
     model.compile(optimizer=model.optimizer, loss="mse")

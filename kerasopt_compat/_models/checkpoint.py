@@ -33,11 +33,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 from .. import _errors as E
 from .._files.bundle import Bundle
 from .._files.checkpoint import Address, CheckpointVariable, checkpoint_prefix, checkpoint_variables, read_checkpoint_state
-from .._state.rules import TF1_MOMENTUM, tf1_momentum
-from .._state.slots import OptimizerState, VariableState
 from .._keras.flavour import detected_description
 from .._keras.live import _reports_installed
 from .._keras.restore import RestoreReport, SlotRestore, restore_state
+from .._state.rules import TF1_MOMENTUM, tf1_momentum
+from .._state.slots import OptimizerState, VariableState
 
 __all__ = ["restore_checkpoint"]
 
@@ -155,7 +155,11 @@ class _Issues:
         if not strict or not self.items:
             return
         category, message, variables = self.items[0]
-        more = "" if len(self.items) == 1 else " (and %d more: %s)" % (len(self.items) - 1, "; ".join(m for _, m, _ in self.items[1:]))
+        more = (
+            ""
+            if len(self.items) == 1
+            else " (and %d more: %s)" % (len(self.items) - 1, "; ".join(m for _, m, _ in self.items[1:]))
+        )
         exc = E.OptimizerStateError("restore_checkpoint(strict=True): %s: %s%s" % (category.__name__, message, more))
         exc.category = category
         exc.variables = variables
@@ -232,11 +236,11 @@ def _learning_rate(optimizer: Any) -> Optional[float]:
         cfg = optimizer.get("config", optimizer)
         value = cfg.get("learning_rate", cfg.get("lr")) if isinstance(cfg, Mapping) else None
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-    value = getattr(optimizer, "learning_rate", None)
+    rate: Any = getattr(optimizer, "learning_rate", None)
     try:
         import numpy as np  # heavy: only to read a live learning rate
 
-        out = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+        out = np.asarray(rate.numpy() if hasattr(rate, "numpy") else rate)
         return float(out) if out.shape == () and out.dtype.kind == "f" else None
     except (TypeError, ValueError, AttributeError):
         return None
@@ -389,13 +393,13 @@ def restore_checkpoint(
     entries = []
     tied = {i: key for key, i in picks.items()}
     for i, var in enumerate(live.weights):
-        key = tied.get(i)
-        if key is None:
+        tied_key = tied.get(i)
+        if tied_key is None:
             entries.append(SlotRestore(live.label(i), "value", "fresh", "not in the checkpoint"))
             continue
         dtype = getattr(getattr(var, "dtype", None), "name", getattr(var, "dtype", "float32"))
-        var.assign(bundle_values[key].astype(str(dtype), copy=False))
-        entries.append(SlotRestore(live.label(i), "value", "restored", key))
+        var.assign(bundle_values[tied_key].astype(str(dtype), copy=False))
+        entries.append(SlotRestore(live.label(i), "value", "restored", tied_key))
     messages = issues.emit()
     epoch = extra.get("epoch")
     return report._replace(

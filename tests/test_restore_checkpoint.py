@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import kerasopt_compat as koc  # noqa: E402
 from kerasopt_compat import _errors as E  # noqa: E402
 from kerasopt_compat._keras.flavour import flavour  # noqa: E402
-from kerasopt_compat._state.rules import rule_differences, same_rules  # noqa: E402
+from kerasopt_compat._state.rules import NATIVE_UPDATE_BUGS, rule_differences, same_rules  # noqa: E402
 
 pytestmark = pytest.mark.tf
 
@@ -100,6 +100,9 @@ def expected_warnings(case: Dict[str, Any], report: Any) -> Set[Type[Warning]]:
     out: Set[Type[Warning]] = {r.warning for r in rule_differences(_class_name(case), cfg, saver, report.generation)}
     if _class_name(case) == "Nadam" and same_rules(saver, report.generation) and "keras2" in (saver, report.generation):
         out.add(E.NadamScheduleWarning)  # Keras 2's Nadam: its product is not reproducible (restore_state's doc)
+    for (release, cls, gen, key), _what in NATIVE_UPDATE_BUGS.items():  # TF 2.9's AdamW
+        if release == FL.release() and cls == _class_name(case) and gen == report.generation and cfg.get(key):
+            out.add(E.NativeUpdateBugWarning)
     return out
 
 
@@ -205,3 +208,21 @@ def test_without_optimizer_the_class_is_inferred_with_a_warning():
     assert type(report.optimizer).__name__ == "Adam"
     with pytest.raises(koc.OptimizerStateError, match="InferredOptimizerWarning"):
         koc.restore_checkpoint(DATA / env / case["prefix"], build("twin"), strict=True)
+
+
+def test_a_nan_weight_is_a_failure(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    if FL.kind == "keras3" and K.backend.backend() != "tensorflow":
+        pytest.skip("writes a checkpoint with tf.train.Checkpoint: needs Keras on TensorFlow")
+    K.backend.clear_session()
+    model = build("twin")
+    model.compile(optimizer="adam", loss="mse")
+    model.train_on_batch(np.ones((4, 4), "float32"), np.zeros((4, 4), "float32"))
+    kernel = model.trainable_variables[2]
+    kernel.assign(np.full(tuple(kernel.shape), np.nan, "float32"))
+    prefix = tf.train.Checkpoint(model=model, optimizer=model.optimizer).save(str(tmp_path / "ckpt"))
+    fresh = build("twin")
+    before = [np.array(v) for v in fresh.weights]
+    with pytest.raises(koc.ModelFileError, match="NaN"):
+        koc.restore_checkpoint(prefix, fresh, optimizer={"class_name": "Adam", "config": {}})
+    assert all(np.array_equal(np.array(v), b) for v, b in zip(fresh.weights, before))

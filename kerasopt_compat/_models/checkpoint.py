@@ -350,7 +350,7 @@ def restore_checkpoint(
     :class:`~kerasopt_compat.Tf1MomentumWarning`, and those of
     :func:`~kerasopt_compat.restore_state`); ``strict=True`` raises
     :class:`~kerasopt_compat.OptimizerStateError` instead, before the model is
-    touched. Stored weights holding NaN or infinity raise
+    touched. Stored weights or slots holding NaN or infinity raise
     :class:`~kerasopt_compat.ModelFileError`.
     """
     import numpy as np  # heavy: the weights' values
@@ -388,6 +388,11 @@ def restore_checkpoint(
         if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
             raise E.ModelFileError("%s: stored weight %r holds NaN or infinity" % (fspath, key))
         bundle_values[key] = value
+    for vs in state.variables:
+        for slot, stored_value in vs.slots.items():
+            array = np.asarray(stored_value)
+            if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+                raise E.ModelFileError("%s: the %r slot of %s holds NaN or infinity" % (fspath, slot, vs.name))
     issues.raise_if(strict)
     report = restore_state(model, state, strict=strict, optimizer=opt)
     entries = []

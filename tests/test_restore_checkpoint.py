@@ -47,6 +47,10 @@ TF1_CONFIGS: Dict[str, Tuple[str, Dict[str, Any]]] = {
 TF1_OPTION_NAMES = {"use_nesterov": "nesterov"}
 
 
+def _np(var: Any) -> Any:
+    return np.array(var.numpy())
+
+
 def _cases() -> List[Tuple[str, Dict[str, Any]]]:
     out = []
     for manifest in sorted(DATA.glob("*/manifest.json")):
@@ -117,7 +121,7 @@ def test_restore_checkpoint_resumes_with_the_savers_next_step(env, case):
     model = build(case["model"], rename=case["model"] != "tf1_dense")
     model.compile(optimizer="sgd", loss="mse")
     model.predict(np.zeros((1, 4), "float32"), verbose=0)
-    before = [np.array(v) for v in model.trainable_variables]
+    before = [_np(v) for v in model.trainable_variables]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = koc.restore_checkpoint(DATA / env / case["prefix"], model, optimizer=optimizer_config(case))
@@ -127,13 +131,13 @@ def test_restore_checkpoint_resumes_with_the_savers_next_step(env, case):
     assert all(w.status == "restored" for w in report.weights), report.weights
     assert len(report.weights) == len(model.weights)
     for v, b in zip(model.trainable_variables, before):
-        assert not np.allclose(np.array(v), b), "a weight was not assigned"
+        assert not np.allclose(_np(v), b), "a weight was not assigned"
     if case["kind"] == "backup":
         assert report.epoch == case["epoch"]
     x = np.asarray(case["next_batch"]["x"], "float32")
     y = np.asarray(case["next_batch"]["y"], "float32")
     model.train_on_batch(x, y)
-    after = [np.array(v) for v in model.trainable_variables]
+    after = [_np(v) for v in model.trainable_variables]
     assert all(np.all(np.isfinite(a)) for a in after), "NaN or infinity after the step"
     documented = expected_warnings(case, report)
     tf1_momentum = case["family"] == "tf1" and case["class"] == "MomentumOptimizer"
@@ -168,7 +172,7 @@ def test_tf1_scopes_renamed_through_name_map():
     model.compile(optimizer=model.optimizer, loss="mse")
     model.train_on_batch(np.asarray(case["next_batch"]["x"], "float32"), np.asarray(case["next_batch"]["y"], "float32"))
     for a, ref in zip(model.trainable_variables, case["next_weights"]):
-        np.testing.assert_allclose(np.array(a), np.asarray(ref["value"]), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(_np(a), np.asarray(ref["value"]), rtol=1e-4, atol=1e-6)
 
 
 def test_tf1_without_name_map_names_what_it_left_out_and_strict_refuses():
@@ -176,10 +180,10 @@ def test_tf1_without_name_map_names_what_it_left_out_and_strict_refuses():
     prefix = DATA / "tf215" / case["prefix"]
     K.backend.clear_session()
     model = build("tf1_dense", rename=True)
-    before = [np.array(v) for v in model.weights]
+    before = [_np(v) for v in model.weights]
     with pytest.raises(koc.OptimizerStateError, match="AmbiguousTieWarning"):
         koc.restore_checkpoint(prefix, model, optimizer=optimizer_config(case), strict=True)
-    assert all(np.array_equal(np.array(v), b) for v, b in zip(model.weights, before)), "strict touched the model"
+    assert all(np.array_equal(_np(v), b) for v, b in zip(model.weights, before)), "strict touched the model"
     with pytest.warns(koc.UnrestoredWeightsWarning, match="enc"):
         report = koc.restore_checkpoint(prefix, model, optimizer=optimizer_config(case))
     assert not report.exact and {w.status for w in report.weights} == {"fresh"}
@@ -222,7 +226,7 @@ def test_a_nan_weight_is_a_failure(tmp_path):
     kernel.assign(np.full(tuple(kernel.shape), np.nan, "float32"))
     prefix = tf.train.Checkpoint(model=model, optimizer=model.optimizer).save(str(tmp_path / "ckpt"))
     fresh = build("twin")
-    before = [np.array(v) for v in fresh.weights]
+    before = [_np(v) for v in fresh.weights]
     with pytest.raises(koc.ModelFileError, match="NaN"):
         koc.restore_checkpoint(prefix, fresh, optimizer={"class_name": "Adam", "config": {}})
-    assert all(np.array_equal(np.array(v), b) for v, b in zip(fresh.weights, before))
+    assert all(np.array_equal(_np(v), b) for v, b in zip(fresh.weights, before))

@@ -230,3 +230,49 @@ def test_a_nan_weight_is_a_failure(tmp_path):
     with pytest.raises(koc.ModelFileError, match="NaN"):
         koc.restore_checkpoint(prefix, fresh, optimizer={"class_name": "Adam", "config": {}})
     assert all(np.array_equal(_np(v), b) for v, b in zip(fresh.weights, before))
+
+
+class SubclassedTwin(K.Model):  # a subclassed model: its checkpoint edges are its attributes
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.first = K.layers.Dense(4)
+        self.second = K.layers.Dense(4)
+
+    def call(self, x: Any) -> Any:
+        return self.second(self.first(x))
+
+
+def test_a_subclassed_model_ties_by_its_attributes(tmp_path):
+    """Saved with its attributes ``first``/``second`` in the other order of creation than the layers' names."""
+    tf = pytest.importorskip("tensorflow")
+    if FL.kind == "keras3" and K.backend.backend() != "tensorflow":
+        pytest.skip("writes a checkpoint with tf.train.Checkpoint: needs Keras on TensorFlow")
+    K.backend.clear_session()
+    x, y = np.ones((4, 4), "float32") / 3, np.zeros((4, 4), "float32")
+    saver = SubclassedTwin()
+    saver.compile(optimizer=K.optimizers.Adam(0.01), loss="mse")
+    for _ in range(2):
+        saver.train_on_batch(x, y)
+    prefix = tf.train.Checkpoint(model=saver, optimizer=saver.optimizer).save(str(tmp_path / "ckpt"))
+    fresh = SubclassedTwin()
+    fresh.compile(optimizer="sgd", loss="mse")
+    fresh.predict(x, verbose=0)
+    if FL.kind == "keras3":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", koc.OptimizerStateWarning)
+            report = koc.restore_checkpoint(prefix, fresh, optimizer=koc.serialize(saver.optimizer))
+        assert [w.status for w in report.weights] == ["restored"] * 4
+        for a, b in zip(fresh.trainable_variables, saver.trainable_variables):
+            np.testing.assert_array_equal(_np(a), _np(b))
+        pytest.xfail(
+            "the weights tie, the slots do not: Keras 3 on TF stores a subclassed model's variables under names that "
+            "repeat (subclassed_twin/kernel twice), and read_checkpoint_state leaves their slots untied"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", koc.OptimizerStateWarning)
+        report = koc.restore_checkpoint(prefix, fresh, optimizer=koc.serialize(saver.optimizer))
+    assert report.exact and report.iterations == 2
+    saver.train_on_batch(x, y)
+    fresh.train_on_batch(x, y)
+    for a, b in zip(fresh.trainable_variables, saver.trainable_variables):
+        np.testing.assert_allclose(_np(a), _np(b), rtol=1e-5, atol=1e-7)

@@ -49,7 +49,14 @@ _MAX_DEPTH = 64
 
 
 def _is_container(layer: Any) -> bool:
-    return isinstance(getattr(layer, "layers", None), list) and callable(getattr(layer, "compile", None))
+    """A Sequential or Functional model (its checkpoint edges are its layer list); a subclassed model's are its
+    attributes, as any layer's (Keras 2: ``_is_graph_network``; Keras 3: ``_functional``/``_operations``)."""
+    if not isinstance(getattr(layer, "layers", None), list) or not callable(getattr(layer, "compile", None)):
+        return False
+    graph = getattr(layer, "_is_graph_network", None)
+    if isinstance(graph, bool):
+        return graph
+    return hasattr(layer, "_functional") or isinstance(getattr(layer, "_operations", None), list)
 
 
 def _is_layer(value: Any) -> bool:

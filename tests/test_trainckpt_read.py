@@ -726,3 +726,36 @@ def test_a_backup_the_installed_keras3_writes_is_tied_as_keras_ties_it(tmp_path,
             np.testing.assert_array_equal(np.asarray(value), live[name], err_msg=name)
             tied += 1
     assert tied == sum(1 for v in optimizer.variables if np.asarray(v.numpy()).ndim > 0)
+
+
+#: every layer's place (position among the layers with weights, nested models inside) and attribute, per model
+ADDRESSES = {
+    "twin": [(0, "kernel"), (0, "bias"), (1, "kernel"), (1, "bias")],
+    "nested": [(0, "kernel"), (0, "bias"), (1, 0, "kernel"), (1, 0, "bias"), (2, "kernel"), (2, "bias")],
+}
+
+
+@pytest.mark.parametrize("env, case", READ, ids=["%s-%s" % (e, c["case"]) for e, c in READ])
+def test_checkpoint_variables_place_every_model_variable_alike_in_every_generation(env, case):
+    """checkpoint_variables (the model's weights of a checkpoint, for restore_checkpoint) gives each variable the
+    same structural address whichever generation wrote it (Keras 2 ``layer_with_weights-K``, Keras 3 layer lists),
+    tied to the bundle key the saver's own objects had; TF1 checkpoints give the variable names."""
+    from kerasopt_compat._files.checkpoint import checkpoint_variables, checkpoint_weights
+
+    prefix = DATA / env / case["prefix"]
+    kind, variables = checkpoint_variables(str(prefix))
+    weights = checkpoint_weights(str(prefix))
+    if case["family"] == "tf1":
+        assert kind == "tf1"
+        assert sorted(v.path for v in variables) == sorted(var["name"] for var in case["variables"])
+        assert all(v.address is None for v in variables)
+    else:
+        assert kind == "object"
+        by_key = {v.key: v for v in variables}
+        got = [by_key[var["key"]].address for var in case["variables"] if "key" in var]
+        assert got == ADDRESSES[case["model"]][: len(got)] and len(got) == len(case["variables"])
+        assert len(variables) == len(case["variables"])  # no optimizer variable, no save counter
+        assert all(v.path.split("/")[0] in ("model", "layer_with_weights-0", "layer_with_weights-1") for v in variables)
+    assert sorted(weights) == sorted(v.path for v in variables)
+    for v in variables:
+        assert weights[v.path].shape == v.shape and np.all(np.isfinite(weights[v.path]))

@@ -113,7 +113,9 @@ class RestoreReport(NamedTuple):
     ``refused`` why the whole state was refused (the optimizer is fresh), else None;
     ``kept`` how many slot variables (``reuse_native=True``) already held their
     stored value by the right tie and were left as the native loader assigned
-    them, not read again.
+    them, not read again. :func:`~kerasopt_compat.restore_checkpoint` also fills
+    ``weights`` (one :class:`SlotRestore` per model weight, slot ``"value"``) and
+    ``epoch`` (the epochs a ``BackupAndRestore`` checkpoint completed).
     """
 
     optimizer: Any
@@ -124,6 +126,8 @@ class RestoreReport(NamedTuple):
     warnings: Tuple[str, ...]
     refused: Optional[str] = None
     kept: int = 0
+    weights: Tuple[SlotRestore, ...] = ()
+    epoch: Optional[int] = None
 
     @property
     def exact(self) -> bool:
@@ -133,6 +137,7 @@ class RestoreReport(NamedTuple):
             and not self.warnings
             and self.iterations is not None
             and all(s.status in ("restored", "unused") for s in self.slots)
+            and all(w.status == "restored" for w in self.weights)
         )
 
     def by_status(self, status: str) -> List[SlotRestore]:

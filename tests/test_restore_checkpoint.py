@@ -104,6 +104,8 @@ def expected_warnings(case: Dict[str, Any], report: Any) -> Set[Type[Warning]]:
     out: Set[Type[Warning]] = {r.warning for r in rule_differences(_class_name(case), cfg, saver, report.generation)}
     if _class_name(case) == "Nadam" and same_rules(saver, report.generation) and "keras2" in (saver, report.generation):
         out.add(E.NadamScheduleWarning)  # Keras 2's Nadam: its product is not reproducible (restore_state's doc)
+    if cfg.get("use_ema") and report.generation == "legacy":
+        out.add(E.EMADroppedWarning)  # the installed legacy class has no EMA: the averages cannot be held
     for (release, cls, gen, key), _what in NATIVE_UPDATE_BUGS.items():  # TF 2.9's AdamW
         if release == FL.release() and cls == _class_name(case) and gen == report.generation and cfg.get(key):
             out.add(E.NativeUpdateBugWarning)
@@ -114,14 +116,35 @@ def _ids(item: Tuple[str, Dict[str, Any]]) -> str:
     return "%s-%s" % (item[0], item[1]["case"])
 
 
+def _seed(value: int) -> None:
+    """Keras' set_random_seed (TF 2.7+, Keras 3), else numpy's and TensorFlow's (TF 2.4-2.6)."""
+    set_random_seed = getattr(K.utils, "set_random_seed", None)
+    if set_random_seed is not None:
+        set_random_seed(value)
+        return
+    import tensorflow as tf
+
+    np.random.seed(value)
+    tf.random.set_seed(value)
+
+
 @pytest.mark.parametrize("env,case", CASES, ids=[_ids(c) for c in CASES])
 def test_restore_checkpoint_resumes_with_the_savers_next_step(env, case):
     K.backend.clear_session()
-    K.utils.set_random_seed(7)
+    _seed(7)
     model = build(case["model"], rename=case["model"] != "tf1_dense")
     model.compile(optimizer="sgd", loss="mse")
     model.predict(np.zeros((1, 4), "float32"), verbose=0)
     before = [_np(v) for v in model.trainable_variables]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", koc.ConversionWarning)
+            koc.deserialize(optimizer_config(case))
+    except koc.UnsupportedClassError:  # a class this release lacks (AdamW before TF 2.9): refused, nothing assigned
+        with pytest.raises(koc.UnsupportedClassError):
+            koc.restore_checkpoint(DATA / env / case["prefix"], model, optimizer=optimizer_config(case))
+        assert all(np.array_equal(_np(v), b) for v, b in zip(model.trainable_variables, before))
+        return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = koc.restore_checkpoint(DATA / env / case["prefix"], model, optimizer=optimizer_config(case))
@@ -144,10 +167,12 @@ def test_restore_checkpoint_resumes_with_the_savers_next_step(env, case):
     if tf1_momentum:
         documented.add(E.Tf1MomentumWarning)  # converted exactly (the learning rate is the TF1 one): still equal
     assert got == documented, "warnings %s, documented %s: %s" % (got, documented, report.warnings)
-    if documented - {E.Tf1MomentumWarning}:
+    # TF1 Momentum is converted exactly; dropped EMA averages do not enter the step: both still equal the saver's
+    exact_step = {E.Tf1MomentumWarning, E.EMADroppedWarning}
+    if documented - exact_step:
         assert not report.exact
         return
-    assert report.exact or tf1_momentum, report.warnings
+    assert report.exact or documented & exact_step, report.warnings
     for i, (a, ref) in enumerate(zip(after, case["next_weights"])):
         np.testing.assert_allclose(a, np.asarray(ref["value"]), rtol=1e-4, atol=1e-6, err_msg="variable %d" % i)
 

@@ -7,12 +7,14 @@ the Keras allows), ``restore_checkpoint`` restores its weights and optimizer sta
 manifest's next batch must give the saver's next-step weights (relative 1e-4), with the saver's iteration count;
 or, where the generations' update rules differ (``_state/rules.py``), the documented warning and finite weights.
 NaN anywhere fails. Cross-generation pairs are the point: a legacy TF 2.9 checkpoint in Keras 2 and Keras 3, a
-Keras 2 one in Keras 3, TF1 ``Saver`` ones in any.
+Keras 2 one in Keras 3, TF1 ``Saver`` ones in any. Envs with ``KOC_RESUME_FULL=1`` (tox.ini, one per generation)
+run the whole corpus, the others a sample (:func:`_sampled`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import warnings
 from typing import Any, Dict, List, Set, Tuple, Type
@@ -64,7 +66,20 @@ def _restorable(case: Dict[str, Any]) -> bool:
     return "sliced" not in case["case"] and not (case["kind"] == "backup" and case["family"] == "keras3")
 
 
-CASES = [(env, c) for env, c in _cases() if _restorable(c)]
+#: The whole corpus takes minutes per env: envs with ``KOC_RESUME_FULL=1`` (tox.ini: one per Keras generation)
+#: run all of it; the others a sample: one writer per generation, Adam and SGD, every kind of checkpoint.
+FULL = os.environ.get("KOC_RESUME_FULL") == "1"
+SAMPLE_WRITERS = frozenset(["tf29", "tf215", "tf221"])
+SAMPLE_SUFFIXES = ("_adam_ckpt", "_sgd_nesterov_ckpt", "_adam_nested", "_adam_backup", "_adam_save_weights")
+SAMPLE_TF1 = frozenset(["tf1_adam", "tf1_momentum_nesterov"])
+
+
+def _sampled(env: str, case: Dict[str, Any]) -> bool:
+    name = case["case"]
+    return env in SAMPLE_WRITERS and (name.endswith(SAMPLE_SUFFIXES) or name in SAMPLE_TF1)
+
+
+CASES = [(env, c) for env, c in _cases() if _restorable(c) and (FULL or _sampled(env, c))]
 
 
 def build(model_kind: str, rename: bool = False) -> Any:

@@ -707,7 +707,15 @@ def test_a_backup_the_installed_keras3_writes_is_tied_as_keras_ties_it(tmp_path,
         callbacks=[keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)],
     )
     state = koc.read_state(backup)
-    assert state.extra["epoch"] == 2 and state.extra["class_name"] == cls
+    assert state.extra["epoch"] == 2
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(str(backup / "latest.weights.h5"), "r") as fh:
+        named = "name" in fh["optimizer/vars"].attrs
+    if not named:  # Keras 3.3 writes no optimizer name into the file: nothing says the class, nothing is tied
+        assert state.untied and state.variables == () and "class_name" not in state.extra
+        assert any("stores no optimizer config" in n and "pass the optimizer yourself" in n for n in state.notes)
+        return
+    assert state.extra["class_name"] == cls
     if not tied:  # never tied by bare position: left untied, the note naming the layouts that fit
         assert state.untied and state.variables == () and state.extra["raw_iterations"] == 4
         assert any("slot layouts of %s" % cls in n and "does not say which" in n for n in state.notes), state.notes

@@ -555,10 +555,13 @@ def _tie(
 
 
 class _Issues:
-    """The warnings of one restore, raised together with ``strict``."""
+    """The warnings of one restore, raised together with ``strict``: ``who`` names the call in the error,
+    ``stacklevel`` points the warnings at its caller (``restore_state``; ``restore_checkpoint`` too)."""
 
-    def __init__(self) -> None:
+    def __init__(self, who: str = "restore_state", stacklevel: int = 3) -> None:
         self.items: List[Tuple[Type[E._StateWarning], str, Tuple[str, ...]]] = []
+        self.who = who
+        self.stacklevel = stacklevel
 
     def add(self, category: Type[E._StateWarning], message: str, variables: Sequence[str] = ()) -> None:
         self.items.append((category, message, tuple(variables)))
@@ -576,10 +579,9 @@ class _Issues:
                 "; ".join(m for _, m, _ in self.items[1:]),
             )
         )
-        exc = E.OptimizerStateError("restore_state(strict=True): %s: %s%s" % (category.__name__, message, more))
+        exc = E.OptimizerStateError("%s(strict=True): %s: %s%s" % (self.who, category.__name__, message, more))
         exc.category = category
         exc.variables = variables
-
         exc.note_installed(detected_description())
         raise exc
 
@@ -587,7 +589,7 @@ class _Issues:
         for category, message, variables in self.items:
             w = category(message)
             w.variables = variables
-            warnings.warn(w, stacklevel=3)
+            warnings.warn(w, stacklevel=self.stacklevel)
         return tuple(m for _, m, _ in self.items)
 
 

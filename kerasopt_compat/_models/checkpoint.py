@@ -27,15 +27,13 @@ The optimizer state's variables are tied through the same ties (the state's
 from __future__ import annotations
 
 import os
-import warnings
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .. import _errors as E
 from .._files.bundle import Bundle
 from .._files.checkpoint import Address, CheckpointVariable, checkpoint_prefix, checkpoint_variables, read_checkpoint_state
-from .._keras.flavour import detected_description
 from .._keras.live import _reports_installed
-from .._keras.restore import RestoreReport, SlotRestore, restore_state
+from .._keras.restore import RestoreReport, SlotRestore, _Issues, restore_state
 from .._state.rules import TF1_MOMENTUM, tf1_momentum
 from .._state.slots import OptimizerState, VariableState
 
@@ -149,36 +147,6 @@ def _mapped(name: str, name_map: Optional[Mapping[str, str]]) -> Optional[str]:
     target = str(name_map[best[1]])
     target = target if not target or target.endswith("/") else target + "/"
     return target + name[len(best[0]) :]
-
-
-class _Issues:
-    def __init__(self) -> None:
-        self.items: List[Tuple[Type[E._StateWarning], str, Tuple[str, ...]]] = []
-
-    def add(self, category: Type[E._StateWarning], message: str, variables: Sequence[str] = ()) -> None:
-        self.items.append((category, message, tuple(variables)))
-
-    def raise_if(self, strict: bool) -> None:
-        if not strict or not self.items:
-            return
-        category, message, variables = self.items[0]
-        more = (
-            ""
-            if len(self.items) == 1
-            else " (and %d more: %s)" % (len(self.items) - 1, "; ".join(m for _, m, _ in self.items[1:]))
-        )
-        exc = E.OptimizerStateError("restore_checkpoint(strict=True): %s: %s%s" % (category.__name__, message, more))
-        exc.category = category
-        exc.variables = variables
-        exc.note_installed(detected_description())
-        raise exc
-
-    def emit(self) -> Tuple[str, ...]:
-        for category, message, variables in self.items:
-            w = category(message)
-            w.variables = variables
-            warnings.warn(w, stacklevel=4)
-        return tuple(m for _, m, _ in self.items)
 
 
 def _tie_weights(
@@ -366,7 +334,7 @@ def restore_checkpoint(
     kind, stored = checkpoint_variables(fspath)
     state = read_checkpoint_state(fspath)
     live = _LiveVars(model)
-    issues = _Issues()
+    issues = _Issues("restore_checkpoint", stacklevel=4)
     picks = _tie_weights(kind, stored, live, name_map, issues)
     state = _tie_state(state, kind, stored, picks, live, issues)
     extra = state.extra if isinstance(state.extra, Mapping) else {}

@@ -38,6 +38,9 @@ __all__ = [
     "LossScaleNotStoredWarning",
     "MissingStateWarning",
     "NoStateWarning",
+    "InferredOptimizerWarning",
+    "UnrestoredWeightsWarning",
+    "Tf1MomentumWarning",
     "StateRefusedWarning",
     "NoOptimizerConfigWarning",
     "NoSlotTableWarning",
@@ -315,6 +318,26 @@ class MissingStateWarning(_StateWarning):
 
 class NoStateWarning(_StateWarning):
     """The state holds no slot variables at all (only the iteration count, or nothing)."""
+
+
+class InferredOptimizerWarning(_StateWarning):
+    """A training checkpoint stores no optimizer config: the optimizer class was
+    inferred from its variables' names and built with that class's defaults
+    (pass ``optimizer=`` to :func:`~kerasopt_compat.restore_checkpoint`)."""
+
+
+class UnrestoredWeightsWarning(_StateWarning):
+    """Model weights not restored from a training checkpoint: a model variable
+    the checkpoint does not hold (it keeps its value), or a stored one tied to
+    no model variable (left out)."""
+
+
+class Tf1MomentumWarning(StateScheduleWarning):
+    """A TF1 ``MomentumOptimizer`` accumulator (``accum = momentum * accum + grad``)
+    continued by Keras' SGD (``m = momentum * m - lr * grad``): converted as
+    ``m = -lr * accum`` with the installed optimizer's learning rate, exact when
+    it is the TF1 one (a checkpoint does not store it); not converted under a
+    learning-rate schedule."""
 
 
 class StateRefusedWarning(_StateWarning):

@@ -52,6 +52,8 @@ FIXTURES: Dict[str, str] = {
     "model.h5": "tests/data/models/tf215/adam.h5",
     # the same model as a SavedModel directory
     "saved_dir": "tests/data/models/tf215/adam.savedmodel",
+    # a tf.train.CheckpointManager folder: Sequential([Dense(4), Dense(4)]), Adam(0.01) after 3 steps, TF 2.15
+    "ckpts": "tests/data/checkpoints/tf215/keras2_adam_ckpt",
 }
 
 LANGUAGES = ("python", "pycon", "bash", "sh")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import shutil
+import struct
 from typing import Any, Dict, List, Tuple
 
 import pytest
@@ -53,7 +55,7 @@ def _keras3_backup(case: Dict[str, Any]) -> bool:
 
 
 #: the checkpoints read_state reads; the others are tested below for what they give
-READ = [(env, c) for env, c in CASES if not _sliced(c) and not _keras3_backup(c)]
+READ = [(env, c) for env, c in CASES if not _keras3_backup(c)]
 
 
 def test_the_corpus_is_there():
@@ -63,6 +65,7 @@ def test_the_corpus_is_there():
     assert {("legacy", "ckpt"), ("keras2", "ckpt"), ("keras3", "ckpt"), ("tf1", "tf1_saver")} <= kinds
     assert {("legacy", "backup"), ("keras2", "backup"), ("legacy", "save_weights"), ("keras2", "save_weights")} <= kinds
     assert any(".data-00001-of-00002" in f for _, c in READ for f in c["files"])  # a sharded one is read
+    assert {env for env, c in READ if _sliced(c)} == {"tf221", "tfkeras221"}  # tensors split into slices are read
 
 
 def _check(state: koc.OptimizerState, case: Dict[str, Any]) -> None:
@@ -137,12 +140,18 @@ def test_tf1_iterations_from_beta1_power_without_global_step():
     assert any("beta1_power" in n for n in state.notes)
 
 
-def test_sliced_shards_are_refused_with_the_package_error():
-    sliced = [(e, c) for e, c in CASES if _sliced(c)]
-    assert sliced  # tf221 and tfkeras221 write them (MaxShardSizePolicy splitting tensors across shards)
-    for env, case in sliced:
-        with pytest.raises(koc.ModelFileError):
-            koc.read_state(DATA / env / case["prefix"])
+@pytest.mark.parametrize(
+    "env, case", [(e, c) for e, c in CASES if _sliced(c)], ids=lambda x: x if isinstance(x, str) else x["case"]
+)
+def test_sliced_checkpoints_hold_sliced_tensors(env, case):
+    """The sliced cases really split a tensor across shards (read exactly by test_read_state_equals_the_savers_state)."""
+    from kerasopt_compat._files.bundle import Bundle
+
+    bundle = Bundle(DATA / env / case["prefix"])
+    sliced = [e for e in bundle.entries.values() if e.sliced]
+    assert sliced and len(bundle.slice_entries) >= 2
+    assert {e.shard_id for e in bundle.slice_entries.values()} == {0, 1}  # across the two shards
+    assert all(k.startswith(b"\x00") for k in bundle.slice_entries)
 
 
 # --------------------------------------------------------------------------- hostile checkpoints
@@ -340,3 +349,421 @@ def test_every_tensor_equals_tf_load_checkpoint(env, case):
         else:
             assert mine.dtype == value.dtype and mine.shape == value.shape, key
             np.testing.assert_array_equal(mine, value, err_msg=key)
+
+
+# --------------------------------------------------------------------------- hostile sliced tensors
+
+SLICED_KEY = "optimizer/_trainable_variables/3/.ATTRIBUTES/VARIABLE_VALUE"  # shape [4]: slices [0:2], [2:3], [3:4]
+
+
+def _sliced_index(tmp_path: pathlib.Path, slices, *, drop=(), add=None, dim: int = 4) -> pathlib.Path:
+    """The tf221 sliced checkpoint with its index written again: the sliced tensor's entry listing ``slices``
+    ((start, length) per slice), the slice entries under ``drop`` left out, ``add`` (extents -> the stored
+    slice whose entry to copy) added. The data files are kept."""
+    from test_ckpt import _block, _tag
+
+    from kerasopt_compat._files import protowire as pw
+    from kerasopt_compat._files.bundle import _table_entries, slice_key
+
+    prefix, _ = _copy_case(tmp_path, "tf221", "keras3_adam_sliced")
+    index = pathlib.Path(str(prefix) + ".index")
+    entries = dict(_table_entries(index.read_bytes(), str(index)))
+    for extents in drop:
+        del entries[slice_key(SLICED_KEY, extents)]
+    for extents, copy_of in (add or {}).items():
+        entries[slice_key(SLICED_KEY, extents)] = entries[slice_key(SLICED_KEY, copy_of)]
+    body = b"".join(  # one TensorSliceProto per slice, one Extent each (the tensor is 1-D)
+        pw.len_field(
+            7,
+            pw.len_field(
+                1,
+                (_tag(1, 0) + pw.encode_varint(start % (1 << 64)) if start else b"")
+                + _tag(2, 0)
+                + pw.encode_varint(length % (1 << 64)),
+            ),
+        )
+        for start, length in slices
+    )
+    dims = pw.len_field(2, _tag(1, 0) + pw.encode_varint(dim))
+    entries[SLICED_KEY.encode()] = _tag(1, 0) + pw.encode_varint(1) + pw.len_field(2, dims) + body
+    block = _block(sorted(entries.items()))
+    index_block = _block([(b"\xff", pw.encode_varint(0) + pw.encode_varint(len(block) - 5))])
+    meta = _block([])
+    handles = pw.encode_varint(len(block) + len(index_block)) + pw.encode_varint(len(meta) - 5)
+    handles += pw.encode_varint(len(block)) + pw.encode_varint(len(index_block) - 5)
+    footer = handles + b"\0" * (40 - len(handles)) + struct.pack("<Q", 0xDB4775248B80FB57)
+    index.write_bytes(block + index_block + meta + footer)
+    return prefix
+
+
+def test_the_rewritten_sliced_index_reads_as_before(tmp_path):
+    prefix = _sliced_index(tmp_path, [(0, 2), (2, 1), (3, 1)])
+    _check(koc.read_state(prefix), _one("tf221", "keras3_adam_sliced"))
+
+
+@pytest.mark.parametrize(
+    "slices, drop, add, error",
+    [
+        ([(0, 2), (2, 1), (3, 2)], (), {((3, 2),): ((0, 2),)}, r"slice \[3, 5\) .* size 4: out of range"),
+        ([(0, 2), (2, 1), (-1, 1)], (), {}, "out of range"),
+        ([(0, 2), (2, 1), (3, 0)], (), {}, "out of range"),
+        ([(0, 2), (1, 2), (3, 1)], (), {((1, 2),): ((0, 2),)}, r"slice \[1:3\] overlaps"),
+        ([(0, 2), (3, 1)], (), {}, "cover 3 of its 4 elements: a slice is missing"),
+        ([(0, 2), (2, 1), (3, 1)], [((3, 1),)], {}, r"the index lacks its slice \[3:4\]"),
+        ([(0, 2), (2, 2)], (), {((2, 2),): ((2, 1),)}, r"slice \[2:4\] is stored as dtype 1, shape \[1\], 4 bytes"),
+        (
+            [(0, 2), (2, 1), (3, 1)],
+            [((2, 1),)],
+            {((2, 1),): ((0, 2),)},
+            r"slice \[2:3\] is stored as dtype 1, shape \[2\], 8 bytes",
+        ),
+    ],
+    ids=["past-the-end", "negative-start", "empty", "overlap", "gap", "missing", "short", "wrong-shape"],
+)
+def test_a_hostile_sliced_tensor(tmp_path, slices, drop, add, error):
+    from kerasopt_compat._files.bundle import Bundle
+
+    prefix = _sliced_index(tmp_path, slices, drop=drop, add=add)
+    with pytest.raises(koc.ModelFileError, match=error) as info:
+        Bundle(prefix).tensor(SLICED_KEY)
+    assert SLICED_KEY in str(info.value)  # the message names the tensor
+
+
+def test_slices_claiming_more_bytes_than_their_shard_holds(tmp_path):
+    """A tensor of 4000 elements in 2000 slices all stored on the same 8 bytes: refused before any memory is taken
+    for it (the memory a sliced tensor takes is bounded by its files, as for any tensor)."""
+    from kerasopt_compat._files.bundle import Bundle
+
+    slices = [(2 * k, 2) for k in range(2000)]
+    prefix = _sliced_index(tmp_path, slices, add={((2 * k, 2),): ((0, 2),) for k in range(1, 2000)}, dim=4000)
+    with pytest.raises(koc.ModelFileError, match=r"its slices in .*data-0000\d-of-00002 claim 16000 bytes, the file holds"):
+        Bundle(prefix).tensor(SLICED_KEY)
+
+
+def test_a_corrupt_slice_fails_its_crc(tmp_path):
+    from kerasopt_compat._files.bundle import Bundle, slice_key
+
+    prefix, _ = _copy_case(tmp_path, "tf221", "keras3_adam_sliced")
+    bundle = Bundle(prefix)
+    part = bundle.slice_entries[slice_key(SLICED_KEY, ((2, 1),))]
+    shard = pathlib.Path(bundle.shard_path(part.shard_id))
+    data = bytearray(shard.read_bytes())
+    data[part.offset] ^= 0x10
+    shard.write_bytes(bytes(data))
+    with pytest.raises(koc.ModelFileError, match=r"CRC32C") as info:
+        Bundle(prefix).tensor(SLICED_KEY)
+    assert SLICED_KEY + "[2:3]" in str(info.value)
+
+
+def test_slice_keys_are_tensorflows_ordered_code():
+    """EncodeTensorNameSlice's keys, byte by byte (ordered_code.cc's documented examples and the corpus)."""
+    from kerasopt_compat._files.bundle import _ordered_signed, slice_key
+
+    assert _ordered_signed(0) == b"\x80" and _ordered_signed(-1) == b"\x7f" and _ordered_signed(63) == b"\xbf"
+    assert _ordered_signed(64) == b"\xc0\x40" and _ordered_signed(-65) == b"\x3f\xbf"
+    assert _ordered_signed(0x424242) == b"\xf0\x42\x42\x42" and _ordered_signed(-0x800) == b"\x38\x00"
+    assert _ordered_signed(2**55) == b"\xff\x80\x80" + b"\x00" * 6 and _ordered_signed(2**62) == b"\xff\xc0\x40" + b"\x00" * 7
+    assert _ordered_signed(2**63 - 1) == b"\xff\xc0\x7f" + b"\xff" * 7
+    assert slice_key("a\x00b\xff", ((2, -1),)) == b"\x00a\x00\xffb\xc3\xbf\x00\x01\x01\x01\x82\x7f"
+
+
+@pytest.mark.tf
+@pytest.mark.skipif(not _tf_installed(), reason="needs TensorFlow")
+def test_tensors_tensorflow_slices_equal_tf_load_checkpoint(tmp_path):
+    """Tensors TF 2.16+ splits into many slices (starts past one byte of ordered code) read as TF reads them."""
+    import tensorflow as tf
+
+    from kerasopt_compat._files.bundle import Bundle
+
+    policy = getattr(tf.train.experimental, "MaxShardSizePolicy", None)
+    if policy is None:
+        pytest.skip("TF %s has no MaxShardSizePolicy (TF 2.16+): it writes no sliced tensors" % tf.__version__)
+    rng = np.random.default_rng(27)
+    values = {
+        "tall": rng.standard_normal((300, 7)).astype("float32"),
+        "wide": rng.standard_normal((3, 2000)).astype("float64"),
+        "long": np.arange(20000, dtype="int64"),
+        "half": rng.standard_normal((40, 50)).astype("float16"),
+        "small": np.arange(3, dtype="int32"),
+    }
+    ckpt = tf.train.Checkpoint(**{k: tf.Variable(v) for k, v in values.items()})
+    options = tf.train.CheckpointOptions(experimental_sharding_callback=policy(max_shard_size=4000))
+    prefix = ckpt.write(str(tmp_path / "ckpt"), options=options)
+    ours = Bundle(prefix)
+    starts = [start for e in ours.entries.values() for extents in e.slices for start, _ in extents]
+    assert max(starts) >= 8192  # three-byte ordered code
+    reader = tf.train.load_checkpoint(prefix)
+    assert sorted(reader.get_variable_to_shape_map()) == ours.keys()
+    for key in ours.keys():
+        mine = ours.tensor(key)
+        if isinstance(mine, list):
+            continue
+        value = reader.get_tensor(key)
+        assert mine.dtype == value.dtype and mine.shape == value.shape, key
+        np.testing.assert_array_equal(mine, value, err_msg=key)
+    for name, value in values.items():
+        np.testing.assert_array_equal(ours.tensor(name + "/.ATTRIBUTES/VARIABLE_VALUE"), value)
+
+
+# --------------------------------------------------------------------------- Keras 3 BackupAndRestore folders
+
+#: a Dense layer's variables in its weights-file group: vars/0 the kernel, vars/1 the bias
+_DENSE_VARS = {"kernel": 0, "bias": 1}
+
+
+def _check_keras3_backup(state: koc.OptimizerState, case: Dict[str, Any]) -> None:
+    assert (state.saver.generation, state.saver.format) == ("keras3", "checkpoint")
+    assert state.optimizer is None  # the weights file stores no optimizer config
+    assert state.iterations == case["iterations"] and state.extra["epoch"] == case["epoch"]
+    assert state.extra["class_name"] == case["class"]
+    assert not state.untied, state.notes
+    assert len(state.variables) == len(case["variables"])
+    for want in case["variables"]:
+        got = state.variables[want["index"]]
+        layer, var = want["path"].split("/")[-2:]
+        assert got.index == want["index"] and list(got.shape) == want["shape"]
+        assert got.model_path == "layers/%s/vars/%d" % (layer, _DENSE_VARS[var])  # tied by the file's layer paths
+        assert got.tie == "position" and got.name is None
+        assert sorted(got.slots) == sorted(want["slots"])
+        for slot, value in want["slots"].items():
+            np.testing.assert_allclose(np.asarray(got.slots[slot]), np.asarray(value, dtype="float32"), rtol=1e-6, atol=0)
+    for key, value in case["extra"].items():
+        assert state.extra[key] == pytest.approx(value, rel=1e-6), key
+
+
+KERAS3_BACKUPS = [(e, c) for e, c in CASES if _keras3_backup(c)]
+
+
+@pytest.mark.parametrize("env, case", KERAS3_BACKUPS, ids=["%s-%s" % (e, c["case"]) for e, c in KERAS3_BACKUPS])
+def test_a_keras3_backup_folder_equals_the_savers_state(env, case):
+    pytest.importorskip("h5py")
+    folder = DATA / env / case["prefix"]
+    assert sorted(p.name for p in folder.iterdir()) == ["latest.weights.h5", "training_metadata.json"]
+    _check_keras3_backup(koc.read_state(folder), case)
+
+
+def _copy_backup(tmp_path: pathlib.Path) -> Tuple[pathlib.Path, Dict[str, Any]]:
+    pytest.importorskip("h5py")
+    env, case = KERAS3_BACKUPS[0]
+    dst = tmp_path / "backup"
+    shutil.copytree(DATA / env / case["prefix"], dst)
+    return dst, case
+
+
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ('{"epoch": "1", "batch": 0}', "'epoch' is '1', not a count"),
+        ('{"epoch": -1}', "not a count"),
+        ('{"epoch": true}', "not a count"),
+        ('{"batch": 3}', "'epoch' is None"),
+        ('{"epoch": 1, "batch": 1.5}', "'batch' is 1.5"),
+        ("[1]", "'epoch' is None"),
+        ("{", "not valid JSON"),
+    ],
+)
+def test_a_malformed_training_metadata(tmp_path, text, error):
+    folder, _ = _copy_backup(tmp_path)
+    (folder / "training_metadata.json").write_text(text)
+    with pytest.raises(koc.ModelFileError, match=error):
+        koc.read_state(folder)
+
+
+def test_a_mid_epoch_backup_reports_its_batch(tmp_path):
+    folder, case = _copy_backup(tmp_path)
+    (folder / "training_metadata.json").write_text('{"epoch": 1, "batch": 7}')
+    state = koc.read_state(folder)
+    assert (state.extra["epoch"], state.extra["batch"]) == (1, 7) and state.iterations == case["iterations"]
+
+
+def test_a_backup_weights_file_through_a_symlink_out_of_the_folder(tmp_path):
+    folder, _ = _copy_backup(tmp_path)
+    outside = tmp_path / "elsewhere.weights.h5"
+    (folder / "latest.weights.h5").rename(outside)
+    (folder / "latest.weights.h5").symlink_to(outside)
+    with pytest.raises(koc.ModelFileError):
+        koc.read_state(folder)
+
+
+def test_a_backup_weights_file_that_is_no_hdf5(tmp_path):
+    folder, _ = _copy_backup(tmp_path)
+    (folder / "latest.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    with pytest.raises(koc.ModelFileError):
+        koc.read_state(folder)
+
+
+def _edit_weights(folder: pathlib.Path, edit) -> None:
+    import h5py
+
+    with h5py.File(folder / "latest.weights.h5", "r+") as fh:
+        edit(fh)
+
+
+def _rename_optimizer(fh):
+    fh["optimizer/vars"].attrs["name"] = "my_optimizer"
+
+
+def _add_a_conv_layer(fh):
+    fh.create_group("layers/conv2d/vars").create_dataset("0", data=np.zeros((1, 1, 4, 4), "float32"))
+
+
+def _drop_a_slot(fh):
+    del fh["optimizer/vars/9"]
+
+
+def _add_a_norm_layer(fh):
+    fh.create_group("layers/batch_normalization/vars").create_dataset("0", data=np.zeros((4,), "float32"))
+
+
+def _nest_the_layers(fh):  # a layer group holding another layer group directly (not under "layers")
+    fh["layers"].move("dense", "dense_1/dense")
+
+
+@pytest.mark.parametrize(
+    "edit, note",
+    [
+        (_rename_optimizer, "name 'my_optimizer' is no class's default name"),
+        (_add_a_conv_layer, r"layers of several classes \(conv2d, dense\)"),
+        (_drop_a_slot, "fit no slot layout of Adam"),
+        (_add_a_norm_layer, r"several classes"),
+        (_nest_the_layers, r"layers/dense_1 stores sub-objects \['dense'\]"),
+    ],
+    ids=["unknown-optimizer-name", "two-layer-classes", "a-slot-missing", "batch-norm", "odd-nesting"],
+)
+def test_a_backup_whose_layout_the_file_does_not_determine_is_left_untied(tmp_path, edit, note):
+    """Never tied by bare position: without the model config, a tie needs the file's own layer paths to fix
+    the variables' order and exactly one slot layout to fit; otherwise untied, with a note saying why."""
+    folder, case = _copy_backup(tmp_path)
+    _edit_weights(folder, edit)
+    state = koc.read_state(folder)
+    assert state.untied and state.variables == ()
+    assert any(re.search(note, n) for n in state.notes), state.notes
+    assert state.extra["epoch"] == case["epoch"] and state.extra["raw_iterations"] == case["iterations"]
+
+
+def test_a_nested_model_of_one_class_is_tied(tmp_path):
+    """A model nested in the file (its own ``layers``) keeps the order its numbering gives."""
+    folder, case = _copy_backup(tmp_path)
+
+    def nest(fh):
+        fh["layers"].move("dense", "sequential/layers/dense")
+        fh["layers"].move("dense_1", "sequential/layers/dense_1")
+
+    _edit_weights(folder, nest)
+    state = koc.read_state(folder)
+    assert not state.untied, state.notes
+    assert [v.model_path for v in state.variables] == [
+        "layers/sequential/layers/%s/vars/%d" % (layer, i) for layer in ("dense", "dense_1") for i in (0, 1)
+    ]
+
+
+def _keras3_installed() -> bool:
+    from kerasopt_compat._optional import is_installed
+
+    return is_installed("keras")
+
+
+@pytest.mark.tf
+@pytest.mark.skipif(not _keras3_installed(), reason="needs Keras")
+@pytest.mark.parametrize(
+    "cls, options, tied",
+    [
+        ("Adam", {"amsgrad": True}, True),
+        ("Adam", {"use_ema": True}, True),
+        ("AdamW", {}, True),
+        ("Nadam", {}, True),
+        ("Adagrad", {}, True),
+        ("Ftrl", {}, True),
+        # one slot block per variable either way: the file cannot tell momentum from use_ema, centered from momentum
+        ("SGD", {"momentum": 0.9, "nesterov": True}, False),
+        ("RMSprop", {"centered": True}, False),
+    ],
+    ids=["adam-amsgrad", "adam-ema", "adamw", "nadam", "adagrad", "ftrl", "sgd-momentum", "rmsprop-centered"],
+)
+def test_a_backup_the_installed_keras3_writes_is_tied_as_keras_ties_it(tmp_path, cls, options, tied):
+    """A BackupAndRestore folder written here by the installed Keras 3 (Dense layers of different shapes):
+    every slot read_state ties to a model variable is the live optimizer's slot of that very variable
+    (found by its own path, ``{variable path with _}_{slot}``), by value; the epoch and the step count are
+    the live ones."""
+    import keras  # the installed Keras: this test writes the backup with it
+
+    if int(keras.__version__.split(".")[0]) < 3:
+        pytest.skip("Keras %s writes a TF checkpoint backup (tested by the corpus)" % keras.__version__)
+    from kerasopt_compat._state.slots import SLOTS
+
+    keras.utils.set_random_seed(27)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(5), keras.layers.Dense(2), keras.layers.Dense(1)])
+    optimizer = getattr(keras.optimizers, cls)(learning_rate=0.01, **options)
+    model.compile(optimizer=optimizer, loss="mse")
+    x = np.linspace(-1, 1, 24, dtype="float32").reshape(8, 3)
+    y = np.sin(x).sum(axis=1, keepdims=True)
+    backup = tmp_path / "backup"
+    model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=2,
+        verbose=0,
+        callbacks=[keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)],
+    )
+    state = koc.read_state(backup)
+    assert state.extra["epoch"] == 2
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(str(backup / "latest.weights.h5"), "r") as fh:
+        named = "name" in fh["optimizer/vars"].attrs
+    if not named:  # Keras 3.3 writes no optimizer name into the file: nothing says the class, nothing is tied
+        assert state.untied and state.variables == () and "class_name" not in state.extra
+        assert any("stores no optimizer config" in n and "pass the optimizer yourself" in n for n in state.notes)
+        return
+    assert state.extra["class_name"] == cls
+    if not tied:  # never tied by bare position: left untied, the note naming the layouts that fit
+        assert state.untied and state.variables == () and state.extra["raw_iterations"] == 4
+        assert any("slot layouts of %s" % cls in n and "does not say which" in n for n in state.notes), state.notes
+        return
+    assert not state.untied, state.notes
+    assert state.iterations == int(optimizer.iterations.numpy()) == 4
+    live = {v.path.split("/", 1)[-1]: np.asarray(v.numpy()) for v in optimizer.variables}
+    own = {row.canonical: row.keras3 for row in SLOTS[cls]}
+    own["average"] = "average"
+    assert len(state.variables) == len(model.trainable_variables)
+    tied = 0
+    for got, var in zip(state.variables, model.trainable_variables):
+        assert got.shape == tuple(var.shape)
+        for slot, value in got.slots.items():
+            name = "%s_%s" % (var.path.replace("/", "_"), own[slot])
+            np.testing.assert_array_equal(np.asarray(value), live[name], err_msg=name)
+            tied += 1
+    assert tied == sum(1 for v in optimizer.variables if np.asarray(v.numpy()).ndim > 0)
+
+
+#: every layer's place (position among the layers with weights, nested models inside) and attribute, per model
+ADDRESSES = {
+    "twin": [(0, "kernel"), (0, "bias"), (1, "kernel"), (1, "bias")],
+    "nested": [(0, "kernel"), (0, "bias"), (1, 0, "kernel"), (1, 0, "bias"), (2, "kernel"), (2, "bias")],
+}
+
+
+@pytest.mark.parametrize("env, case", READ, ids=["%s-%s" % (e, c["case"]) for e, c in READ])
+def test_checkpoint_variables_place_every_model_variable_alike_in_every_generation(env, case):
+    """checkpoint_variables (the model's weights of a checkpoint, for restore_checkpoint) gives each variable the
+    same structural address whichever generation wrote it (Keras 2 ``layer_with_weights-K``, Keras 3 layer lists),
+    tied to the bundle key the saver's own objects had; TF1 checkpoints give the variable names."""
+    from kerasopt_compat._files.checkpoint import checkpoint_variables, checkpoint_weights
+
+    prefix = DATA / env / case["prefix"]
+    kind, variables = checkpoint_variables(str(prefix))
+    weights = checkpoint_weights(str(prefix))
+    if case["family"] == "tf1":
+        assert kind == "tf1"
+        assert sorted(v.path for v in variables) == sorted(var["name"] for var in case["variables"])
+        assert all(v.address is None for v in variables)
+    else:
+        assert kind == "object"
+        by_key = {v.key: v for v in variables}
+        got = [by_key[var["key"]].address for var in case["variables"] if "key" in var]
+        assert got == ADDRESSES[case["model"]][: len(got)] and len(got) == len(case["variables"])
+        assert len(variables) == len(case["variables"])  # no optimizer variable, no save counter
+        assert all(v.path.split("/")[0] in ("model", "layer_with_weights-0", "layer_with_weights-1") for v in variables)
+    assert sorted(weights) == sorted(v.path for v in variables)
+    for v in variables:
+        assert weights[v.path].shape == v.shape and np.all(np.isfinite(weights[v.path]))

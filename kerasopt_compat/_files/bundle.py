@@ -12,6 +12,12 @@ A bundle is ``PREFIX.index`` plus ``PREFIX.data-SSSSS-of-NNNNN`` shards
 * Its values are ``BundleEntryProto`` (dtype, shape, shard, offset, size,
   crc32c); the entry with the empty key is the ``BundleHeaderProto``
   (number of shards, endianness).
+* A tensor split into slices (``tf.train.CheckpointOptions`` with TF 2.16+'s
+  ``MaxShardSizePolicy``, or a partitioned variable) has an entry that lists
+  its slices (``TensorSliceProto`` extents) and holds no data; each slice is an
+  entry of its own under an ordered-code key (``EncodeTensorNameSlice``: a NUL
+  byte, the tensor's key, the rank, each dimension's start and length), read
+  and checked like any tensor, and the tensor is put together from them.
 * ``_CHECKPOINTABLE_OBJECT_GRAPH`` is a scalar string tensor holding a
   serialized ``TrackableObjectGraph``: the objects (model, layers, variables,
   optimizer), their named children, the checkpoint key of each variable and
@@ -167,6 +173,9 @@ def _block_entries(block: bytes, where: str, part: str) -> Iterator[Tuple[bytes,
 #     int64 offset = 4; int64 size = 5; fixed32 crc32c = 6; repeated TensorSliceProto slices = 7; }
 # tensorflow/core/framework/tensor_shape.proto
 #   message TensorShapeProto { repeated Dim dim = 2; bool unknown_rank = 3; }  message Dim { int64 size = 1; ... }
+# tensorflow/core/framework/tensor_slice.proto
+#   message TensorSliceProto { repeated Extent extent = 1; }
+#   message Extent { int64 start = 1; oneof has_length { int64 length = 2; } }  (no length: the whole dimension)
 
 #: DataType enum (tensorflow/core/framework/types.proto) -> numpy dtype code (little endian added later)
 DTYPES: Dict[int, str] = {
@@ -198,6 +207,12 @@ _MAX_SHARDS = 1 << 16
 _MAX_RANK = 32
 _MAX_ELEMENTS = 1 << 40
 _INT64_SIGN = 1 << 63
+#: Most slices of one sliced tensor (TensorFlow's sharding policies write a handful).
+MAX_SLICES = 1 << 12
+
+#: One slice of a sliced tensor: (start, length) per dimension, length -1 for the whole dimension
+#: (``TensorSlice``'s ``kFullExtent``), as the slice's key spells it.
+Extents = Tuple[Tuple[int, int], ...]
 
 
 class BundleEntry(NamedTuple):
@@ -211,6 +226,8 @@ class BundleEntry(NamedTuple):
     size: int
     crc32c: Optional[int]  # masked, as stored; None when absent
     sliced: bool
+    #: the slices of a sliced tensor (``sliced``), each stored as an entry of its own (:func:`slice_key`)
+    slices: Tuple[Extents, ...] = ()
 
 
 def _signed(value: int) -> int:
@@ -249,10 +266,68 @@ def _parse_entry(key: str, value: bytes, where: str) -> BundleEntry:
             raise ModelFileError("%s: a stored tensor of shape %s: more elements than any file holds" % (part, dims))
         shape = tuple(dims)
     crc = struct.unpack("<I", bytes(f[6][-1]))[0] if f[6] else None
-    entry = BundleEntry(key, _scalar(f[1], 0), shape, _scalar(f[3], 0), _scalar(f[4], 0), _scalar(f[5], 0), crc, bool(f[7]))
+    if len(f[7]) > MAX_SLICES:
+        raise ModelFileError("%s: a tensor in %d slices (more than %d)" % (part, len(f[7]), MAX_SLICES))
+    slices = tuple(_parse_slice(bytes(raw), shape, part) for raw in f[7])
+    entry = BundleEntry(
+        key, _scalar(f[1], 0), shape, _scalar(f[3], 0), _scalar(f[4], 0), _scalar(f[5], 0), crc, bool(slices), slices
+    )
     if entry.offset < 0 or entry.size < 0 or entry.shard_id < 0:
         raise ModelFileError("%s: negative offset, size or shard (%d, %d, %d)" % (part, entry.offset, entry.size, entry.shard_id))
     return entry
+
+
+def _parse_slice(raw: bytes, shape: Tuple[int, ...], part: str) -> Extents:
+    """One ``TensorSliceProto`` of a sliced tensor of ``shape``: its extents, checked to lie inside the tensor."""
+    p = pw.by_number(raw, part + " slice", "TensorSliceProto", {1: pw.LEN})
+    if len(p[1]) != len(shape):
+        raise ModelFileError("%s: a slice of %d dimensions of a tensor of shape %s" % (part, len(p[1]), list(shape)))
+    extents = []
+    for dim, extent in zip(shape, p[1]):
+        e = pw.by_number(bytes(extent), part + " slice", "TensorSliceProto.Extent", {1: pw.VARINT, 2: pw.VARINT})
+        start = _scalar(e[1], 0)
+        length = _scalar(e[2], -1)  # no length: the whole dimension (TensorSlice's kFullExtent, -1)
+        whole = start == 0 and length == -1
+        if not whole and (start < 0 or length <= 0 or start + length > dim):
+            raise ModelFileError(
+                "%s: a slice [%d, %d) of a dimension of size %d: out of range" % (part, start, start + length, dim)
+            )
+        extents.append((start, length))
+    return tuple(extents)
+
+
+def _ordered_unsigned(value: int) -> bytes:
+    """OrderedCode's ``WriteNumIncreasing``: a length byte, then the value's big-endian bytes (none for 0)."""
+    body = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return bytes([len(body)]) + body
+
+
+def _ordered_signed(value: int) -> bytes:
+    """OrderedCode's ``WriteSignedNumIncreasing``: n bytes hold [-2**(7n-1), 2**(7n-1)); the first bits (one
+    more than the extra bytes, the sign's opposite, then a delimiter) say how many bytes follow."""
+    magnitude = ~value if value < 0 else value
+    length = magnitude.bit_length() // 7 + 1  # 1..10 bytes for an int64
+    body = bytearray((value & ((1 << 80) - 1)).to_bytes(10, "big")[-length:])
+    header = ((1 << (length + 1)) - 2) << (16 - length - 1)  # `length` one-bits then a zero, over two bytes
+    body[0] ^= header >> 8
+    if length > 1:
+        body[1] ^= header & 0xFF
+    return bytes(body)
+
+
+def _spec(box: Sequence[Tuple[int, int]]) -> str:
+    """A slice as ``[0:2, 0:4]``."""
+    return "[%s]" % ", ".join("%d:%d" % (lo, hi) for lo, hi in box)
+
+
+def slice_key(key: str, extents: Extents) -> bytes:
+    """The index key TensorFlow stores one slice of tensor ``key`` under (``EncodeTensorNameSlice``)."""
+    # OrderedCode's WriteString: NUL and 0xff escaped (NUL 0xff, 0xff NUL), then NUL 0x01
+    name = b"".join(b"\x00\xff" if b == 0 else b"\xff\x00" if b == 0xFF else bytes([b]) for b in key.encode("utf-8"))
+    out = _ordered_unsigned(0) + name + b"\x00\x01" + _ordered_unsigned(len(extents))
+    for start, length in extents:
+        out += _ordered_signed(start) + _ordered_signed(length)
+    return out
 
 
 class Bundle:
@@ -279,10 +354,17 @@ class Bundle:
         if len(data) > MAX_INDEX_BYTES:
             raise ModelFileError("%s: the checkpoint index is larger than %d bytes" % (self.index_path, MAX_INDEX_BYTES))
         self.entries: Dict[str, BundleEntry] = {}
+        #: the entries of the slices of sliced tensors, by their raw key (:func:`slice_key`); not in ``entries``,
+        #: as TensorFlow's reader lists only the whole tensors
+        self.slice_entries: Dict[bytes, BundleEntry] = {}
         header: Optional[bytes] = None
         for raw_key, value in _table_entries(data, self.index_path):
             if raw_key == b"":
                 header = value
+                continue
+            if raw_key[:1] == b"\x00":  # a slice of a sliced tensor (EncodeTensorNameSlice starts with 0)
+                label = raw_key.decode("utf-8", "backslashreplace")
+                self.slice_entries[raw_key] = _parse_entry(label, value, self.index_path)
                 continue
             try:
                 key = raw_key.decode("utf-8")
@@ -304,7 +386,7 @@ class Bundle:
         if endianness != 0:
             raise ModelFileError("%s: unknown endianness %d in the header" % (self.index_path, endianness))
         self.byteorder = "<"
-        for entry in self.entries.values():
+        for entry in list(self.entries.values()) + list(self.slice_entries.values()):
             if entry.shard_id >= self.num_shards:
                 raise ModelFileError(
                     "%s: entry %r is in shard %d of %d" % (self.index_path, entry.key, entry.shard_id, self.num_shards)
@@ -349,9 +431,14 @@ class Bundle:
         entry = self.entries.get(key)
         if entry is None:
             raise ModelFileError("%s: no tensor %r in the checkpoint" % (self.index_path, key))
-        where = "%s: tensor %r" % (self.shard_path(entry.shard_id), key)
         if entry.sliced:
-            raise ModelFileError("%s is a partitioned (sliced) variable; kerasopt_compat does not read those" % where)
+            return self._assemble(entry)
+        return self._plain(entry)
+
+    def _plain(self, entry: BundleEntry) -> Any:
+        """The tensor of an entry that holds its data itself (not a sliced one)."""
+        key = entry.key
+        where = "%s: tensor %r" % (self.shard_path(entry.shard_id), key)
         count = 1
         for dim in entry.shape:
             count *= dim
@@ -377,6 +464,79 @@ class Bundle:
             halves = np.frombuffer(data, dtype=self.byteorder + "u2").astype(np.uint32) << 16
             return halves.astype("<u4").view("<f4").reshape(entry.shape)
         return np.frombuffer(data, dtype=self.byteorder + code).reshape(entry.shape).copy()
+
+    def _assemble(self, entry: BundleEntry) -> Any:
+        """A sliced tensor put together from its slices, each read and checked as a tensor of its own
+        (``BundleReader::GetSliceValue``). The slices must be in the index with the dtype and shape their
+        extents give, their bytes must fit in their shards (so that the memory taken is what the files hold,
+        whatever the entry claims), and they must cover the tensor exactly once."""
+        where = "%s: sliced tensor %r" % (self.index_path, entry.key)
+        code = DTYPES.get(entry.dtype)
+        if code is None:  # strings included: TensorFlow slices only numeric tensors
+            raise ModelFileError("%s has dtype %d, which kerasopt_compat does not read sliced" % (where, entry.dtype))
+        np = import_optional_dependency("numpy")
+        itemsize = 2 if code == "bfloat16" else np.dtype(code).itemsize
+        boxes = [
+            tuple((0, dim) if length == -1 else (start, start + length) for (start, length), dim in zip(extents, entry.shape))
+            for extents in entry.slices
+        ]
+        parts = []
+        per_shard: Dict[int, int] = {}
+        for extents, box in zip(entry.slices, boxes):
+            part = self.slice_entries.get(slice_key(entry.key, extents))
+            if part is None:
+                raise ModelFileError("%s: the index lacks its slice %s" % (where, _spec(box)))
+            want = tuple(hi - lo for lo, hi in box)
+            volume = 1
+            for size in want:
+                volume *= size
+            if part.sliced or part.dtype != entry.dtype or part.shape != want or part.size != volume * itemsize:
+                raise ModelFileError(
+                    "%s: slice %s is stored as dtype %d, shape %s, %d bytes%s; the tensor is dtype %d, the slice shape %s"
+                    % (
+                        where,
+                        _spec(box),
+                        part.dtype,
+                        list(part.shape),
+                        part.size,
+                        " (sliced)" if part.sliced else "",
+                        entry.dtype,
+                        list(want),
+                    )
+                )
+            per_shard[part.shard_id] = per_shard.get(part.shard_id, 0) + part.size
+            parts.append(part)
+        for shard_id, claimed in sorted(per_shard.items()):
+            held = self._shard_size(shard_id)
+            if claimed > held:
+                raise ModelFileError(
+                    "%s: its slices in %s claim %d bytes, the file holds %d: truncated or forged"
+                    % (where, self.shard_path(shard_id), claimed, held)
+                )
+        seen = np.zeros(entry.shape, dtype=bool)  # a byte per element: no more than the slices' bytes, checked above
+        for box in boxes:
+            region = tuple(slice(lo, hi) for lo, hi in box)
+            if seen[region].any():
+                raise ModelFileError("%s: slice %s overlaps another of its slices" % (where, _spec(box)))
+            seen[region] = True
+        if not seen.all():
+            raise ModelFileError(
+                "%s: its %d slices cover %d of its %d elements: a slice is missing"
+                % (where, len(boxes), int(seen.sum()), seen.size)
+            )
+        out = np.empty(entry.shape, dtype="<f4" if code == "bfloat16" else self.byteorder + code)
+        for part, box in zip(parts, boxes):
+            out[tuple(slice(lo, hi) for lo, hi in box)] = self._plain(part._replace(key="%s%s" % (entry.key, _spec(box))))
+        return out
+
+    def _shard_size(self, shard_id: int) -> int:
+        """The size of a data file (a FIFO or a file outside the bundle's folder: ModelFileError, as when read)."""
+        path = self.shard_path(shard_id)
+        try:
+            with open_regular(path, "the checkpoint data file", self.root) as fh:
+                return fh.seek(0, os.SEEK_END)
+        except OSError as exc:
+            raise ModelFileError("%s: cannot read the data file: %s" % (path, exc.strerror or exc)) from None
 
     def _strings(self, entry: BundleEntry, count: int, where: str) -> List[bytes]:
         # [varint64 length]*count, a masked crc32c of the lengths (as uint32, or uint64 past 4 GiB), then the bytes.

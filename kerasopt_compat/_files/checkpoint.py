@@ -14,6 +14,9 @@ written by:
   :func:`~kerasopt_compat._files.savedmodel.savedmodel_state`; Keras 3 optimizers (no
   edges either; ``_trainable_variables`` lists the model's variables) by their
   names ``{scope}/{variable path with _}_{slot}``. Never by position.
+* Keras 3's ``BackupAndRestore`` (a folder with ``latest.weights.h5`` and ``training_metadata.json``): no
+  bundle; the ``.weights.h5`` layout of a ``.keras`` archive, read by
+  :func:`~kerasopt_compat._files.keras_zip.read_weights_file_state` (see :func:`_keras3_backup_state`).
 * ``tf.compat.v1.train.Saver``: name-based, no object graph. Slots are
   ``{variable}/{Optimizer}`` and ``{variable}/{Optimizer}_1``..., in the TF1
   optimizer's slot creation order (:data:`TF1_SLOTS`); the iteration count is
@@ -35,16 +38,25 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from .._config.normalize import CustomObjects
 from .._errors import ModelFileError
-from .._state.slots import EXTRA_SLOTS, SLOTS, NoteTaker, OptimizerState, Saver, VariableState
-from .base import KEEP_STATE, Container, StoredModel, _Meta
+from .._state.slots import EXTRA_SLOTS, SLOTS, NoteTaker, OptimizerState, Saver, VariableState, class_named
+from .base import KEEP_STATE, Container, StoredModel, _json, _Meta
 from .bundle import OBJECT_GRAPH_KEY, Bundle, ObjectGraph, _object_path, _StateReader
+from .keras_zip import read_weights_file_state
 from .safefs import open_regular
 
-__all__ = ["TF1_SLOTS", "checkpoint_prefix", "is_training_checkpoint", "read_checkpoint_state"]
+__all__ = [
+    "TF1_SLOTS",
+    "CheckpointVariable",
+    "checkpoint_prefix",
+    "checkpoint_variables",
+    "checkpoint_weights",
+    "is_training_checkpoint",
+    "read_checkpoint_state",
+]
 
 #: The ``checkpoint`` state file of a checkpoint folder, and the most of it read.
 CHECKPOINT_FILE = "checkpoint"
@@ -66,6 +78,10 @@ TF1_SLOTS: Dict[str, Tuple[str, Tuple[Tuple[str, ...], ...]]] = {
 }
 #: Default ``beta1``/``beta2`` of ``tf.compat.v1.train.AdamOptimizer`` (the step count from ``beta1_power``).
 _TF1_BETAS = (0.9, 0.999)
+#: Keras 3 ``BackupAndRestore``'s folder: the model's weights and optimizer variables (a ``.weights.h5``) and
+#: ``{"epoch": epochs completed, "batch": the batch of a mid-epoch backup}``.
+BACKUP_WEIGHTS = "latest.weights.h5"
+BACKUP_METADATA = "training_metadata.json"
 #: Keras 3 optimizer node children that are not slots.
 _KERAS3_HEAD = ("_iterations", "_learning_rate", "_u_product")
 
@@ -78,14 +94,20 @@ def _is_model_dir(path: str) -> bool:
     return any(os.path.lexists(os.path.join(path, m)) for m in _MODEL_FILE_MARKERS)
 
 
+def _is_keras3_backup(path: str) -> bool:
+    return all(os.path.lexists(os.path.join(path, name)) for name in (BACKUP_WEIGHTS, BACKUP_METADATA))
+
+
 def is_training_checkpoint(path: str) -> bool:
     """Whether ``path`` names a training checkpoint (a prefix with ``.index``, its ``.index`` or a data
-    shard, a folder with a ``checkpoint`` file, a Keras 2 ``BackupAndRestore`` folder) and no model file."""
+    shard, a folder with a ``checkpoint`` file, a Keras 2 or Keras 3 ``BackupAndRestore`` folder) and no model file."""
     if os.path.isdir(path):
         if _is_model_dir(path):
             return False
-        return os.path.lexists(os.path.join(path, CHECKPOINT_FILE)) or os.path.lexists(
-            os.path.join(path, "chief", CHECKPOINT_FILE)
+        return (
+            os.path.lexists(os.path.join(path, CHECKPOINT_FILE))
+            or os.path.lexists(os.path.join(path, "chief", CHECKPOINT_FILE))
+            or _is_keras3_backup(path)
         )
     if path.endswith(".index") or _DATA_SUFFIX.search(path):
         return os.path.lexists(path)
@@ -152,16 +174,46 @@ def read_checkpoint_state(path: str, *, verify_crc: Any = "auto") -> OptimizerSt
     its path with ``_``, ``sequential_dense_kernel``; TF1: the variable name),
     ``extra["object_paths"]`` maps it to the variable's object path in the
     checkpoint (object-based ones). ``extra["epoch"]`` is the number of epochs a
-    Keras 2 ``BackupAndRestore`` checkpoint completed.
+    Keras 2 ``BackupAndRestore`` checkpoint completed. A Keras 3 ``BackupAndRestore`` folder
+    (``latest.weights.h5`` + ``training_metadata.json``): see :func:`_keras3_backup_state`.
     Raises :class:`~kerasopt_compat.ModelFileError` for anything malformed.
     """
     fspath = os.fspath(path)
+    if os.path.isdir(fspath) and not os.path.lexists(os.path.join(fspath, CHECKPOINT_FILE)) and _is_keras3_backup(fspath):
+        return _keras3_backup_state(fspath)
     prefix = checkpoint_prefix(fspath)
     folder = os.path.dirname(os.path.abspath(prefix))
     bundle = Bundle(prefix, verify_crc=verify_crc, root=folder)
     if OBJECT_GRAPH_KEY not in bundle.entries:
         return _Tf1Reader(bundle, fspath).read()
     return _object_state(bundle, fspath)
+
+
+def _keras3_backup_state(folder: str) -> OptimizerState:
+    """A Keras 3 ``BackupAndRestore`` folder: the state in ``latest.weights.h5``
+    (:func:`~kerasopt_compat._files.keras_zip.read_weights_file_state`: no optimizer config stored, slots tied
+    by the file's own layer paths where they determine it, else untied), ``extra["epoch"]`` (epochs completed)
+    and ``extra["batch"]`` (a mid-epoch backup's batch) from ``training_metadata.json``."""
+    meta_path = os.path.join(folder, BACKUP_METADATA)
+    try:
+        with open_regular(meta_path, "the backup's training metadata", folder) as fh:
+            data = fh.read(_MAX_STATE_BYTES + 1)
+    except OSError as exc:
+        raise _err(meta_path, "cannot read the backup's training metadata: %s" % (exc.strerror or exc)) from None
+    if len(data) > _MAX_STATE_BYTES:
+        raise _err(meta_path, "the training metadata is larger than %d bytes" % _MAX_STATE_BYTES)
+    meta = _json(data, meta_path, BACKUP_METADATA)
+    counts = {}
+    for key in ("epoch", "batch"):
+        value = meta.get(key) if isinstance(meta, Mapping) else None
+        if key == "batch" and value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _err(meta_path, "%r is %r, not a count" % (key, value))
+        counts[key] = value
+    state = read_weights_file_state(os.path.join(folder, BACKUP_WEIGHTS), root=folder)
+    extra = dict(state.extra, **counts)
+    return state._replace(path=folder, extra=extra)
 
 
 # --------------------------------------------------------------------------- object-based checkpoints
@@ -198,12 +250,6 @@ def _generation(graph: ObjectGraph, opt: int, where: str) -> str:
     if "iter" in names or node.slot_variables:
         return "legacy"
     raise _err(where, "the checkpoint's optimizer node is none of the known optimizers; children: %s" % sorted(names)[:20])
-
-
-def _class_of(scope: str) -> Optional[str]:
-    """The optimizer class whose default name is ``scope`` (``Adam``; Keras 3 snake case: ``adam``, ``rm_sprop``)."""
-    by_lower = {cls.lower(): cls for cls in SLOTS}
-    return by_lower.get(scope.lower().replace("_", ""))
 
 
 def _keras2_kinds(graph: ObjectGraph, opt: int) -> List[str]:
@@ -251,7 +297,7 @@ def _infer_class(graph: ObjectGraph, opt: int, generation: str, scope: Optional[
     """The optimizer class (a checkpoint stores no config): from the name scope, else (Keras 2 variables without
     a scope) from the slot kinds when every class they fit stores them alike; whether it is the only class
     that fits; a note saying how."""
-    cls = _class_of(scope) if scope else None
+    cls = class_named(scope) if scope else None
     if cls is not None:
         return cls, True, "a checkpoint stores no optimizer config: class %s inferred from its name scope %r" % (cls, scope)
     if generation == "keras2":  # tf_keras 2.21's BackupAndRestore writes "m/dense/kernel", no scope
@@ -515,6 +561,180 @@ class _Tf1Reader(NoteTaker):
             return None
         self.notes.append("no global_step: %d iterations derived from beta1_power = 0.9 ** (t + 1) (the default beta1)" % steps)
         return steps
+
+
+# --------------------------------------------------------------------------- the model's weights
+
+#: A variable's place in the model, the same in every generation's object graph: the position of each
+#: layer among its container's layers that have weights (Keras 2's ``layer_with_weights-K`` edges; Keras
+#: 3's ``_operations``/``_layers`` lists, counting the layers that hold variables), then the attribute
+#: names (leading ``_`` dropped: Keras 3's Dense keeps ``_kernel``, Keras 2's ``kernel``).
+Address = Tuple[Union[int, str], ...]
+
+
+class CheckpointVariable(NamedTuple):
+    """One model variable of a training checkpoint (see :func:`checkpoint_variables`)."""
+
+    key: str  # its bundle key
+    path: str  # object path from the checkpoint's root (``model/layer_with_weights-0/kernel``), TF1: its name
+    address: Optional[Address]  # its place in the model (object-based checkpoints), None for TF1
+    full_name: str  # the variable's own name as stored (``dense/kernel``, Keras 3 ``sequential/dense/kernel``)
+    shape: Tuple[int, ...]
+
+
+#: Children of a model node that are not its layers or variables (they reach the same objects again).
+_NOT_WEIGHTS = re.compile(
+    r"^(optimizer|root|train_function|train_tf_function|predict_function|test_function|_compiled_trainable_state|"
+    r"_tracked|layer-[0-9]+|keras_api|_inbound_nodes|_outbound_nodes|_losses|_losses_override|_self_tracked_trackables)$"
+)
+_WITH_WEIGHTS = re.compile(r"^layer_with_weights-([0-9]+)$")
+_MAX_DEPTH = 64
+
+
+def _model_node(graph: ObjectGraph, where: str) -> int:
+    """The model's node: ``model`` (``tf.train.Checkpoint(model=)``, a backup), the root itself
+    (``save_weights``), else the one child of the root that is not the optimizer and holds variables."""
+    found = graph.follow("model")
+    if found is not None:
+        return found
+    if _layer_list(graph, 0) is not None:
+        return 0
+    root = graph.nodes[0]
+    opt = _optimizer_node(graph, where)
+    cands = [c for name, c in root.children if c != opt and name != "save_counter" and _holds_variables(graph, c)]
+    if len(cands) != 1:
+        raise _err(where, "cannot tell which object of the checkpoint is the model (%d candidates)" % len(cands))
+    return cands[0]
+
+
+def _holds_variables(graph: ObjectGraph, node_id: int) -> bool:
+    seen = set()
+    todo = [node_id]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if graph.nodes[n].variable() is not None:
+            return True
+        todo.extend(c for name, c in graph.nodes[n].children if not _NOT_WEIGHTS.match(name))
+    return False
+
+
+def _layer_list(graph: ObjectGraph, node_id: int) -> Optional[List[Tuple[int, int]]]:
+    """``[(position among the layers with weights, node)]`` of a container node, None for a plain layer."""
+    node = graph.nodes[node_id]
+    ww = [(int(m.group(1)), c) for name, c in node.children for m in [_WITH_WEIGHTS.match(name)] if m]
+    if ww:
+        return sorted(ww)
+    functional = node.child("_functional")  # Keras 3 Sequential
+    if functional is not None:
+        return _layer_list(graph, functional)
+    for name in ("_operations", "_layers"):
+        child = node.child(name)
+        if child is not None:
+            layers = [c for c in graph.list_items(child) if _holds_variables(graph, c)]
+            return list(enumerate(layers))
+    return None
+
+
+def _addresses(graph: ObjectGraph, model: int) -> Dict[int, Tuple[Address, str]]:
+    """Variable node -> its :data:`Address` and its object path through the model (the first found, layer
+    lists first: Keras 3's ``model/_functional/_operations/1/_kernel``, not ``optimizer/_trainable_variables/0``)."""
+    out: Dict[int, Tuple[Address, str]] = {}
+    seen = set()
+    names = _edge_names(graph)
+
+    def walk(node_id: int, address: Address, where: str) -> None:
+        if node_id in seen or len(address) > _MAX_DEPTH:
+            return
+        seen.add(node_id)
+        layers = _layer_list(graph, node_id)
+        if layers is not None:
+            for k, child in layers:
+                walk(child, address + (k,), where + "/" + names.get((node_id, child), str(k)))
+            return
+        node = graph.nodes[node_id]
+        for name, child in node.children:
+            if _NOT_WEIGHTS.match(name) or child in seen:
+                continue
+            key: Union[int, str] = name.lstrip("_") or name
+            if graph.nodes[child].variable() is not None:
+                seen.add(child)
+                out.setdefault(child, (address + (key,), where + "/" + name))
+            else:
+                walk(child, address + (key,), where + "/" + name)
+
+    walk(model, (), graph.paths().get(model, ""))
+    return {n: (a, w.lstrip("/")) for n, (a, w) in out.items()}
+
+
+def _edge_names(graph: ObjectGraph) -> Dict[Tuple[int, int], str]:
+    """(parent, child) -> the path from the parent down to a layer of its layer list (``layer_with_weights-1``,
+    ``_functional/_operations/2``)."""
+    out: Dict[Tuple[int, int], str] = {}
+    for parent, node in enumerate(graph.nodes):
+        for name, child in node.children:
+            out.setdefault((parent, child), name)
+            if name in ("_functional", "_operations", "_layers"):
+                for sub, grandchild in graph.nodes[child].children:
+                    out.setdefault((parent, grandchild), name + "/" + sub)
+                    if name == "_functional":
+                        for sub2, g2 in graph.nodes[grandchild].children:
+                            out.setdefault((parent, g2), "%s/%s/%s" % (name, sub, sub2))
+    return out
+
+
+def _tf1_model_keys(bundle: Bundle) -> List[str]:
+    """The variables of a name-based checkpoint that are not optimizer state."""
+    slot_of = set()
+    for key in bundle.entries:
+        m = _TF1_SLOT_KEY.match(key)
+        if m is not None and m.group("var") in bundle.entries:
+            slot_of.add(key)
+    skip = {"global_step", "beta1_power", "beta2_power"}
+    out = []
+    for key, entry in bundle.entries.items():
+        if key in slot_of or key in skip or entry.dtype in (7, 9, 3):  # strings, int64 and int32 counters
+            continue
+        out.append(key)
+    return sorted(out)
+
+
+def checkpoint_variables(path: str, *, verify_crc: Any = "auto") -> Tuple[str, List[CheckpointVariable]]:
+    """The model variables of the training checkpoint ``path`` (any form :func:`checkpoint_prefix` takes),
+    without TensorFlow and without reading their values: ``("object", ...)`` for an object-based
+    checkpoint (every variable under the model's node, with its object path and its
+    :data:`Address`), ``("tf1", ...)`` for a name-based one (every variable that is no optimizer slot,
+    ``global_step`` or Adam's ``*_power``)."""
+    prefix = checkpoint_prefix(os.fspath(path))
+    bundle = Bundle(prefix, verify_crc=verify_crc, root=os.path.dirname(os.path.abspath(prefix)))
+    return _variables_of(bundle)
+
+
+def _variables_of(bundle: Bundle) -> Tuple[str, List[CheckpointVariable]]:
+    if OBJECT_GRAPH_KEY not in bundle.entries:
+        return "tf1", [CheckpointVariable(k, k, None, k, tuple(bundle.entries[k].shape)) for k in _tf1_model_keys(bundle)]
+    graph = bundle.object_graph()
+    model = _model_node(graph, bundle.index_path)
+    out = []
+    for node_id, (address, where) in _addresses(graph, model).items():
+        attr = graph.variable(node_id)
+        entry = bundle.entries.get(attr.checkpoint_key)
+        if entry is None:
+            raise _err(bundle.index_path, "the object graph names %r, which the index lacks" % attr.checkpoint_key)
+        out.append(CheckpointVariable(attr.checkpoint_key, where, address, attr.full_name, tuple(entry.shape)))
+    return "object", out
+
+
+def checkpoint_weights(path: str, *, verify_crc: Any = "auto") -> Dict[str, Any]:
+    """The model's weights in the training checkpoint ``path``: ``{object path or TF1 name: numpy array}``
+    (the path of each variable from the checkpoint's root, ``model/layer_with_weights-0/kernel``; see
+    :func:`checkpoint_variables`), read without TensorFlow."""
+    prefix = checkpoint_prefix(os.fspath(path))
+    bundle = Bundle(prefix, verify_crc=verify_crc, root=os.path.dirname(os.path.abspath(prefix)))
+    _kind, variables = _variables_of(bundle)
+    return {v.path: bundle.tensor(v.key) for v in variables}
 
 
 class TrainingCheckpoint(Container):

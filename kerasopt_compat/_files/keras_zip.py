@@ -13,12 +13,17 @@ determined (:data:`~kerasopt_compat._state.slots.HEAD`,
 trainable variables from ``config.json`` and the layers' ``vars`` in the same
 file) and every count and shape agrees; otherwise none is tied and
 :attr:`OptimizerState.notes` says why.
+
+A bare ``.weights.h5`` (Keras 3 ``BackupAndRestore``'s ``latest.weights.h5``) has the same layout
+without ``config.json``: :func:`read_weights_file_state` ties its slots by the file's own layer paths
+where they determine the order (:class:`_WeightsFileReader`).
 """
 
 from __future__ import annotations
 
 import copy
 import io
+import itertools
 import json
 import re
 import shutil
@@ -42,9 +47,11 @@ from .._state.slots import (
     OptimizerState,
     Saver,
     VariableState,
+    class_named,
     slot_exists,
 )
 from .base import (
+    _ALL_TRAINABLE,
     _MAX_JSON_BYTES,
     _MODEL_CLASSES,
     _ZIP_READ_ERRORS,
@@ -61,11 +68,13 @@ from .base import (
     _int_scalar,
     _json,
     _Meta,
+    _Opt,
     _opt_info,
     _Refuse,
     _trainable_indices,
 )
 from .h5 import _dataset, _group, _h5_errors, _h5py, _links_inside
+from .safefs import open_regular
 
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -359,6 +368,158 @@ class _KerasReader(NoteTaker):
         return tuple(
             VariableState(None, i, mv.shape, slots[i], "position", model_path=mv.path) for i, mv in enumerate(model_vars)
         )
+
+
+class _WeightsFileReader(_KerasReader):
+    """The optimizer state of a bare Keras 3 ``.weights.h5`` (``BackupAndRestore``'s ``latest.weights.h5``):
+    ``optimizer/vars`` as in a ``.keras`` archive's ``model.weights.h5``, but no ``config.json`` and no
+    optimizer config. The class is the one whose default name ``optimizer/vars`` carries (Keras 3 writes
+    the optimizer's ``name`` there); the model's trainable variables, in order, are read from the file's
+    own layer paths (:func:`_file_model_vars`) where they determine it; the options that decide which
+    slots exist (``amsgrad``, ``momentum``, ``centered``, ``use_ema``, a float learning rate or a schedule)
+    are those of the one slot layout that fits the stored variables' count and every shape. Anything
+    else leaves the slots untied, with a note: never tied by bare position."""
+
+    def __init__(self, path: str, root: Optional[str] = None) -> None:
+        super().__init__(path, StoredModel(path, "checkpoint", None, {}), None, "error")
+        self.root = root
+
+    def read(self) -> OptimizerState:
+        saver = Saver("keras3", None, "checkpoint")
+        try:
+            raw = open_regular(self.path, "the weights file", self.root)
+        except OSError as exc:
+            raise ModelFileError("%s: cannot read the weights file: %s" % (self.path, exc.strerror or exc)) from None
+        with raw:
+            h5py = _h5py()
+            try:
+                fh = h5py.File(raw, "r")
+            except (OSError, ValueError) as exc:
+                raise ModelFileError("%s: not readable HDF5: %s" % (self.path, exc)) from None
+            with fh, _h5_errors(self.path, "the weights file"):
+                _links_inside(fh, self.path, "the weights file")
+                return self._read_file(fh, saver)
+
+    def _read_file(self, fh: Any, saver: Saver) -> OptimizerState:
+        group_name = "optimizer/vars"
+        group = _group(fh, group_name, self.path)
+        if group is None:
+            self.notes.append("the weights file stores no optimizer variables")
+            return self._state(saver, None, ())
+        values = _indexed(group, self.path)
+        if not values:
+            self.notes.append("%s is empty (the optimizer was never built)" % group_name)
+            return self._state(saver, None, ())
+        raw = _int_scalar(values[0], self.path, "%s/0 (the iteration count)" % group_name)
+        name = group.attrs.get("name")
+        name = name.decode("utf-8", "replace") if isinstance(name, bytes) else name
+        cls = class_named(name) if isinstance(name, str) else None
+        if cls is None:
+            self._untie(
+                "a weights file stores no optimizer config, and its optimizer's name %r is no class's default name: "
+                "slots not tied; pass the optimizer yourself" % (name,)
+            )
+            self.extra["raw_iterations"] = raw
+            return self._state(saver, None, ())
+        self.notes.append(
+            "a weights file stores no optimizer config: class %s inferred from its optimizer's name %r" % (cls, name)
+        )
+        self.extra["class_name"] = cls
+        try:
+            model_vars: List[_ModelVar] = []
+            _file_model_vars(_group(fh, "layers", self.path), "layers", self.path, model_vars)
+            root_vars = _group(fh, "vars", self.path)
+            if root_vars is not None and len(root_vars.keys()):
+                raise _Refuse("the model itself holds variables outside its layers")
+            options = self._fitting_options(cls, values, model_vars)
+        except _Refuse as exc:
+            self._untie("%s: slots not tied: %s" % (group_name, exc))
+            self.extra["raw_iterations"] = raw
+            return self._state(saver, None, ())
+        self.opt = _Opt(None, cls, False, options, None)
+        return self._state(saver, raw, self._tie(values, model_vars, "keras3", group_name))
+
+    def _fitting_options(self, cls: str, values: List[Any], model_vars: List[_ModelVar]) -> Dict[str, Any]:
+        """The options of the one slot layout of ``cls`` that fits the stored variables (count and shapes)."""
+        switches = sorted({row.when for row in SLOTS.get(cls, ()) if row.when} | {"use_ema"})
+        shapes = [tuple(getattr(v, "shape", ())) for v in values]
+        fits: Dict[Tuple[Tuple[str, Optional[int]], ...], Dict[str, Any]] = {}
+        for lr, *flags in itertools.product((0.001, None), *[(False, True)] * len(switches)):
+            options: Dict[str, Any] = dict(zip(switches, flags), learning_rate=lr)
+            self.opt = _Opt(None, cls, False, options, None)
+            layout = self._layout("keras3", len(model_vars))
+            if len(layout) == len(values) and all(
+                shape == (() if index is None else model_vars[index].shape) for (_, index), shape in zip(layout, shapes)
+            ):
+                fits.setdefault(tuple(layout), options)
+        counts = "%d stored variables on %d model variables (every variable of the file's layers taken as trainable)" % (
+            len(values),
+            len(model_vars),
+        )
+        if not fits:
+            raise _Refuse("%s fit no slot layout of %s" % (counts, cls))
+        if len(fits) > 1:
+            raise _Refuse(
+                "%s fit %d slot layouts of %s (%s): the file does not say which"
+                % (counts, len(fits), cls, " / ".join(_options_text(o) for o in fits.values()))
+            )
+        options = next(iter(fits.values()))
+        self.notes.append("the stored variables fit one slot layout of %s: %s" % (cls, _options_text(options)))
+        return options
+
+
+def _options_text(options: Mapping[str, Any]) -> str:
+    """The options of a slot layout as a note says them: ``amsgrad``, ``momentum, use_ema``, ``no optional slots``."""
+    words = [k for k, v in sorted(options.items()) if k != "learning_rate" and v]
+    if options.get("learning_rate") is None:
+        words.append("a learning-rate schedule")
+    return ", ".join(words) or "no optional slots"
+
+
+_NUMBERED = re.compile(r"(?P<base>[a-z0-9_]+?)(?:_(?P<n>[1-9][0-9]*))?")
+
+
+def _file_model_vars(group: Any, where: str, path: str, out: List[_ModelVar]) -> None:
+    """Append the variables of the layers in ``group`` (a weights file's ``layers``, at ``where``) to ``out``
+    in the model's order, read from the file alone: its groups are named per class in list order
+    (``dense``, ``dense_1``, ...), so the order is known when one class holds all the layers of a level;
+    every variable counts as trainable, so each layer must be of a class whose variables all are."""
+    if group is None:
+        return
+    parsed = []
+    for key in group.keys():
+        m = _NUMBERED.fullmatch(key)
+        if m is None:
+            raise _Refuse("%s/%s is not a group name Keras gives a layer" % (where, key))
+        parsed.append((m.group("base"), int(m.group("n") or 0), key))
+    bases = sorted({base for base, _, _ in parsed})
+    if len(bases) > 1:
+        raise _Refuse(
+            "%s holds layers of several classes (%s): their order in the model is not in the file" % (where, ", ".join(bases))
+        )
+    for base, _, key in sorted(parsed, key=lambda t: t[1]):
+        sub = group[key]
+        if not hasattr(sub, "keys"):
+            raise _Refuse("%s/%s is not a group" % (where, key))
+        held = set(sub.keys())
+        own = _group(sub, "vars", path)
+        if "layers" in held:  # a nested model
+            if held - {"layers", "vars"} or (own is not None and len(own.keys())):
+                raise _Refuse("nested model %s/%s stores variables or sub-objects outside its layers" % (where, key))
+            _file_model_vars(_group(sub, "layers", path), "%s/%s/layers" % (where, key), path, out)
+            continue
+        if held - {"vars"}:
+            raise _Refuse("layer %s/%s stores sub-objects %s" % (where, key, sorted(held - {"vars"})))
+        shapes = _indexed_shapes(own, path) if own is not None else []
+        if shapes and base not in {_snake(cls) for cls in _ALL_TRAINABLE}:  # all of whose variables are trainable
+            raise _Refuse("which variables of layer %s/%s are trainable is not known without the model's config" % (where, key))
+        out.extend(_ModelVar("%s/%s/vars/%d" % (where, key, i), shape) for i, shape in enumerate(shapes))
+
+
+def read_weights_file_state(path: str, root: Optional[str] = None) -> OptimizerState:
+    """The optimizer state in a bare Keras 3 ``.weights.h5`` (see :class:`_WeightsFileReader`), without Keras.
+    ``root``: the folder the file must really be in."""
+    return _WeightsFileReader(path, root).read()
 
 
 def _member(zf: zipfile.ZipFile, name: str, path: str) -> bytes:

@@ -113,7 +113,9 @@ class RestoreReport(NamedTuple):
     ``refused`` why the whole state was refused (the optimizer is fresh), else None;
     ``kept`` how many slot variables (``reuse_native=True``) already held their
     stored value by the right tie and were left as the native loader assigned
-    them, not read again.
+    them, not read again. :func:`~kerasopt_compat.restore_checkpoint` also fills
+    ``weights`` (one :class:`SlotRestore` per model weight, slot ``"value"``) and
+    ``epoch`` (the epochs a ``BackupAndRestore`` checkpoint completed).
     """
 
     optimizer: Any
@@ -124,6 +126,8 @@ class RestoreReport(NamedTuple):
     warnings: Tuple[str, ...]
     refused: Optional[str] = None
     kept: int = 0
+    weights: Tuple[SlotRestore, ...] = ()
+    epoch: Optional[int] = None
 
     @property
     def exact(self) -> bool:
@@ -133,6 +137,7 @@ class RestoreReport(NamedTuple):
             and not self.warnings
             and self.iterations is not None
             and all(s.status in ("restored", "unused") for s in self.slots)
+            and all(w.status == "restored" for w in self.weights)
         )
 
     def by_status(self, status: str) -> List[SlotRestore]:
@@ -550,10 +555,13 @@ def _tie(
 
 
 class _Issues:
-    """The warnings of one restore, raised together with ``strict``."""
+    """The warnings of one restore, raised together with ``strict``: ``who`` names the call in the error,
+    ``stacklevel`` points the warnings at its caller (``restore_state``; ``restore_checkpoint`` too)."""
 
-    def __init__(self) -> None:
+    def __init__(self, who: str = "restore_state", stacklevel: int = 3) -> None:
         self.items: List[Tuple[Type[E._StateWarning], str, Tuple[str, ...]]] = []
+        self.who = who
+        self.stacklevel = stacklevel
 
     def add(self, category: Type[E._StateWarning], message: str, variables: Sequence[str] = ()) -> None:
         self.items.append((category, message, tuple(variables)))
@@ -571,10 +579,9 @@ class _Issues:
                 "; ".join(m for _, m, _ in self.items[1:]),
             )
         )
-        exc = E.OptimizerStateError("restore_state(strict=True): %s: %s%s" % (category.__name__, message, more))
+        exc = E.OptimizerStateError("%s(strict=True): %s: %s%s" % (self.who, category.__name__, message, more))
         exc.category = category
         exc.variables = variables
-
         exc.note_installed(detected_description())
         raise exc
 
@@ -582,7 +589,7 @@ class _Issues:
         for category, message, variables in self.items:
             w = category(message)
             w.variables = variables
-            warnings.warn(w, stacklevel=3)
+            warnings.warn(w, stacklevel=self.stacklevel)
         return tuple(m for _, m, _ in self.items)
 
 

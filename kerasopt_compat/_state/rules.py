@@ -97,5 +97,22 @@ def nadam_product(generation: str, cfg: Mapping[str, Any], iterations: int) -> f
     return float(product)
 
 
+#: TF1's ``MomentumOptimizer`` accumulates gradients, Keras' ``SGD`` (every generation) updates: the same
+#: trajectory, nesterov or not, when ``m = -learning_rate * accum`` (:func:`tf1_momentum`).
+TF1_MOMENTUM = (
+    "TF1's MomentumOptimizer accumulates gradients (accum = momentum * accum + grad, var -= lr * accum), Keras' SGD "
+    "updates (m = momentum * m - lr * grad, var += m): converted as m = -lr * accum with the installed learning rate"
+)
+
+
+def tf1_momentum(accum: Any, learning_rate: float) -> Any:
+    """Keras SGD's ``momentum`` slot for a TF1 ``MomentumOptimizer`` accumulator (:data:`TF1_MOMENTUM`).
+
+    >>> tf1_momentum(2.0, 0.5)
+    -1.0
+    """
+    return accum * -float(learning_rate)
+
+
 def same_rules(a: str, b: str) -> bool:
     return a == b or (a != "legacy" and b != "legacy")

@@ -11,6 +11,7 @@ determined (``VariableState.tie == "position"``).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 __all__ = [
@@ -283,6 +284,14 @@ class StoredArray:
 
     def __repr__(self) -> str:
         return "StoredArray(shape=%s, dtype=%s, position=%s)" % (self.shape, self.dtype, self.position)
+
+
+def class_named(name: str) -> Optional[str]:
+    """The optimizer class whose default name (a checkpoint's name scope, a weights file's ``optimizer/vars``
+    name) is ``name``: ``Adam``, Keras 3's snake case ``adam``, ``rmsprop``, ``rm_sprop``, and the names Keras
+    makes unique with a number (``adam_1``, ``Adam_1``: the session's second Adam); None for another name."""
+    by_lower = {cls.lower(): cls for cls in SLOTS}
+    return by_lower.get(re.sub(r"_[0-9]+$", "", name).lower().replace("_", ""))
 
 
 def slot_exists(slot: SlotName, generation: str, options: Mapping[str, Any]) -> bool:

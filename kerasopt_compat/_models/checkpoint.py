@@ -1,0 +1,387 @@
+"""Restore a live model from a TF training checkpoint of any generation (issue 27): weights by variable, then the optimizer.
+
+:func:`restore_checkpoint` reads the checkpoint without TensorFlow
+(:func:`~kerasopt_compat._files.checkpoint.checkpoint_variables`,
+:func:`~kerasopt_compat._files.checkpoint.read_checkpoint_state`) and ties each
+stored variable to a live one:
+
+* object-based checkpoints (``tf.train.Checkpoint``, ``save_weights``, Keras 2's
+  ``BackupAndRestore``): by the object graph's structure, the way TensorFlow's
+  restore follows the edges from the model's node: the position of each layer
+  among its container's layers that have weights (Keras 2's
+  ``layer_with_weights-K`` edges, Keras 3's ``_operations`` lists), then the
+  layer's attribute (``kernel``; Keras 3 keeps ``_kernel``). The live side is
+  walked the same way (``model.layers``, the layer's attributes), so a Keras 2
+  checkpoint ties to a Keras 3 model and back, never by position in
+  ``model.weights``;
+* TF1 ``Saver`` checkpoints: by name, ``dense/kernel`` <-> the variable's
+  ``{layer}/{attribute}`` (or its Keras 2 name / Keras 3 path), after
+  ``name_map`` ({checkpoint name or scope prefix: model name or scope}, as
+  ``tf.compat.v1.train.init_from_checkpoint``'s assignment map).
+
+The optimizer state's variables are tied through the same ties (the state's
+``extra["object_paths"]`` names each one's node), then
+:func:`~kerasopt_compat.restore_state` assigns the slots and the iteration count.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .. import _errors as E
+from .._files.bundle import Bundle
+from .._files.checkpoint import Address, CheckpointVariable, checkpoint_prefix, checkpoint_variables, read_checkpoint_state
+from .._keras.live import _reports_installed
+from .._keras.restore import RestoreReport, SlotRestore, _Issues, restore_state
+from .._state.rules import TF1_MOMENTUM, tf1_momentum
+from .._state.slots import OptimizerState, VariableState
+
+__all__ = ["restore_checkpoint"]
+
+_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+_MAX_DEPTH = 64
+
+
+# --------------------------------------------------------------------------- the live model's side
+
+
+def _is_container(layer: Any) -> bool:
+    """A Sequential or Functional model (its checkpoint edges are its layer list); a subclassed model's are its
+    attributes, as any layer's (Keras 2: ``_is_graph_network``; Keras 3: ``_functional``/``_operations``)."""
+    if not isinstance(getattr(layer, "layers", None), list) or not callable(getattr(layer, "compile", None)):
+        return False
+    graph = getattr(layer, "_is_graph_network", None)
+    if isinstance(graph, bool):
+        return graph
+    return hasattr(layer, "_functional") or isinstance(getattr(layer, "_operations", None), list)
+
+
+def _is_layer(value: Any) -> bool:
+    return hasattr(value, "trainable_weights") and hasattr(value, "weights") and not isinstance(value, (list, tuple, dict))
+
+
+def _short(var: Any) -> str:
+    name = str(getattr(var, "name", "") or "")
+    return name.split("/")[-1].split(":")[0]
+
+
+class _LiveVars:
+    """The model's variables: each one's :data:`Address` and its TF1-style names."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.weights = list(model.weights)
+        self.ids = {id(v): i for i, v in enumerate(self.weights)}
+        self.by_address: Dict[Address, List[int]] = {}
+        self.names: Dict[int, List[str]] = {i: [] for i in range(len(self.weights))}
+        self._walk(model, (), (), 0)
+        for i, var in enumerate(self.weights):
+            for attr in ("path", "name"):
+                value = getattr(var, attr, None)
+                if isinstance(value, str) and value:
+                    self._name(i, value.split(":")[0])
+
+    def _name(self, i: int, name: str) -> None:
+        if name and name not in self.names[i]:
+            self.names[i].append(name)
+
+    def _add(self, address: Address, i: int) -> None:
+        hits = self.by_address.setdefault(address, [])
+        if i not in hits:
+            hits.append(i)
+
+    def _walk(self, layer: Any, address: Address, scopes: Tuple[str, ...], depth: int) -> None:
+        if depth > _MAX_DEPTH:
+            return
+        name = str(getattr(layer, "name", "") or "")
+        here = scopes + ((name,) if name and depth else ())
+        if _is_container(layer):
+            with_weights = [sub for sub in layer.layers if list(sub.weights)]
+            for k, sub in enumerate(with_weights):
+                self._walk(sub, address + (k,), here, depth + 1)
+            return
+        for attr, value in list(vars(layer).items()):
+            if isinstance(value, (list, tuple, dict, str)) or value is None:
+                continue
+            key = attr.lstrip("_") or attr
+            i = self.ids.get(id(value))
+            if i is not None:
+                self._add(address + (key,), i)
+                short = _short(value)
+                if name:
+                    self._name(i, "%s/%s" % (name, short))
+                if here:
+                    self._name(i, "/".join(here + (short,)))
+            elif _is_layer(value) and value is not layer and list(value.weights):
+                self._walk(value, address + (key,), here, depth + 1)
+
+    def label(self, i: int) -> str:
+        var = self.weights[i]
+        for attr in ("path", "name"):
+            value = getattr(var, attr, None)
+            if isinstance(value, str) and value:
+                return value
+        return "#%d" % i
+
+    def by_name(self, name: str) -> List[int]:
+        return [i for i, names in self.names.items() if name in names]
+
+
+# --------------------------------------------------------------------------- ties
+
+
+def _mapped(name: str, name_map: Optional[Mapping[str, str]]) -> Optional[str]:
+    """``name`` through ``name_map`` (an exact entry, else the longest scope prefix), None when no entry applies."""
+    if not name_map:
+        return None
+    if name in name_map:
+        return str(name_map[name])
+    best = None
+    for key in name_map:
+        scope = key if key.endswith("/") else key + "/"
+        if name.startswith(scope) and (best is None or len(scope) > len(best[0])):
+            best = (scope, key)
+    if best is None:
+        return None
+    target = str(name_map[best[1]])
+    target = target if not target or target.endswith("/") else target + "/"
+    return target + name[len(best[0]) :]
+
+
+def _tie_weights(
+    kind: str, stored: Sequence[CheckpointVariable], live: _LiveVars, name_map: Optional[Mapping[str, str]], issues: _Issues
+) -> Dict[str, int]:
+    """Bundle key -> index in ``model.weights``; every refusal and every weight left out is an issue."""
+    picks: Dict[str, int] = {}
+    refused: List[str] = []
+    for cv in stored:
+        target = _mapped(cv.path, name_map)
+        if target is None and kind == "object" and cv.full_name:
+            target = _mapped(cv.full_name, name_map)
+        if target is not None:
+            hits = live.by_name(target)
+            how = "name_map gives %r" % target
+        elif kind == "tf1":
+            hits = live.by_name(cv.path)
+            how = "by name"
+        else:
+            hits = list(live.by_address.get(cv.address or (), []))
+            how = "by the object graph"
+        if not hits:
+            refused.append("%s (%s: no model variable)" % (cv.path, how))
+            continue
+        if len(hits) > 1:
+            refused.append("%s (%s: ambiguous between %s)" % (cv.path, how, ", ".join(live.label(i) for i in hits)))
+            continue
+        shape = tuple(int(d) for d in live.weights[hits[0]].shape)
+        if shape != tuple(cv.shape):
+            refused.append("%s (shape %s, but %s has shape %s)" % (cv.path, list(cv.shape), live.label(hits[0]), list(shape)))
+            continue
+        picks[cv.key] = hits[0]
+    claimed: Dict[int, List[str]] = {}
+    for key, i in picks.items():
+        claimed.setdefault(i, []).append(key)
+    for i, keys in claimed.items():
+        if len(keys) > 1:
+            by_key = {cv.key: cv.path for cv in stored}
+            refused.append("%s (all tie to %s)" % (" and ".join(by_key[k] for k in keys), live.label(i)))
+            for key in keys:
+                del picks[key]
+    if refused:
+        issues.add(
+            E.AmbiguousTieWarning,
+            "stored weights not tied to a model variable, left out: " + "; ".join(refused),
+            [r.split(" (")[0] for r in refused],
+        )
+    tied = set(picks.values())
+    untouched = [live.label(i) for i in range(len(live.weights)) if i not in tied]
+    if untouched:
+        issues.add(
+            E.UnrestoredWeightsWarning,
+            "model variables the checkpoint does not restore (they keep their current values): %s" % ", ".join(untouched),
+            untouched,
+        )
+    return picks
+
+
+def _learning_rate(optimizer: Any) -> Optional[float]:
+    """The constant learning rate of ``optimizer`` (a live optimizer or a config dict), None under a schedule."""
+    if isinstance(optimizer, Mapping):
+        cfg = optimizer.get("config", optimizer)
+        value = cfg.get("learning_rate", cfg.get("lr")) if isinstance(cfg, Mapping) else None
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    rate: Any = getattr(optimizer, "learning_rate", None)
+    try:
+        import numpy as np  # heavy: only to read a live learning rate
+
+        out = np.asarray(rate.numpy() if hasattr(rate, "numpy") else rate)
+        return float(out) if out.shape == () and out.dtype.kind == "f" else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _tie_state(
+    state: OptimizerState,
+    kind: str,
+    stored: Sequence[CheckpointVariable],
+    picks: Mapping[str, int],
+    live: _LiveVars,
+    issues: _Issues,
+) -> OptimizerState:
+    """The state with each variable tied by position to ``model.trainable_variables`` through the weights' ties."""
+    trainable = {id(v): i for i, v in enumerate(live.model.trainable_variables)}
+    extra = state.extra if isinstance(state.extra, Mapping) else {}
+    paths = extra.get("object_paths") or {}
+    by_key = {cv.key: cv for cv in stored}
+    out: List[VariableState] = []
+    untied: List[str] = []
+    for vs in state.variables:
+        if kind == "tf1":
+            key = vs.name or ""
+        else:
+            stem = paths.get(vs.name or "")
+            key = stem + _SUFFIX if stem else ""
+        i = picks.get(key) if key in by_key else None
+        j = trainable.get(id(live.weights[i])) if i is not None else None
+        if j is None:
+            untied.append(vs.name or "#%d" % vs.index)
+            continue
+        out.append(vs._replace(name=live.label(i), index=j, tie="position", layer=None))  # type: ignore[arg-type]
+    if untied:
+        issues.add(
+            E.DroppedStateWarning,
+            "optimizer slots of stored variables tied to no trainable model variable, left out: %s" % ", ".join(untied),
+            untied,
+        )
+    return state._replace(variables=tuple(out))
+
+
+def _tf1_momentum(state: OptimizerState, optimizer: Any, issues: _Issues) -> OptimizerState:
+    if state.saver is None or state.saver.layout != "tf1" or state.extra.get("class_name") != "SGD":
+        return state
+    names = [vs.name or "" for vs in state.variables]
+    lr = _learning_rate(optimizer)
+    if lr is None:
+        issues.add(
+            E.Tf1MomentumWarning,
+            "%s; the learning rate is not a constant (or not known), so the momentum accumulators start fresh" % TF1_MOMENTUM,
+            names,
+        )
+        return state._replace(variables=tuple(vs._replace(slots={}) for vs in state.variables))
+    issues.add(
+        E.Tf1MomentumWarning,
+        "%s (%r); exact when the TF1 optimizer had this learning rate (a checkpoint does not store it)" % (TF1_MOMENTUM, lr),
+        names,
+    )
+    converted = []
+    for vs in state.variables:
+        slots = dict(vs.slots)
+        if "momentum" in slots:
+            slots["momentum"] = tf1_momentum(slots["momentum"], lr)
+        converted.append(vs._replace(slots=slots))
+    return state._replace(variables=tuple(converted))
+
+
+# --------------------------------------------------------------------------- restore_checkpoint
+
+
+@_reports_installed
+def restore_checkpoint(
+    path: Any,
+    model: Any,
+    *,
+    optimizer: Any = None,
+    strict: bool = False,
+    name_map: Optional[Mapping[str, str]] = None,
+) -> RestoreReport:
+    """Restore ``model``'s weights and its optimizer's state from the TF training checkpoint ``path``.
+
+    ``path``: a checkpoint prefix (``ckpt-3``, ``w``, ``model.ckpt-3``), its
+    ``.index``, a folder with a ``checkpoint`` file (its latest), or a Keras 2
+    ``BackupAndRestore`` folder, written by any TF/Keras: ``tf.train.Checkpoint``
+    / ``CheckpointManager``, ``save_weights`` (TF format), ``BackupAndRestore``
+    (Keras 2), ``tf.compat.v1.train.Saver``. It is read without TensorFlow, so
+    this works on Keras 3 with any backend.
+
+    Weights are tied by variable (see the module doc): object-based
+    checkpoints by the object graph's structure, TF1 ones by name through
+    ``name_map`` (``{"old_scope/": "new_scope/"}`` or ``{"old/kernel":
+    "new/kernel"}``, also applied to object paths and stored names of
+    object-based checkpoints). A checkpoint stores no optimizer config:
+    ``optimizer`` is a live optimizer (used as it is), its config dict, or None
+    (the model's compiled optimizer, else the class inferred from the
+    checkpoint with that class's defaults and an
+    :class:`~kerasopt_compat.InferredOptimizerWarning`). The slots and the
+    iteration count are then restored by :func:`~kerasopt_compat.restore_state`
+    into the optimizer, which becomes the model's.
+
+    Returns its :class:`~kerasopt_compat.RestoreReport` with ``weights`` (one
+    entry per model weight) and ``epoch`` (a ``BackupAndRestore`` checkpoint's
+    completed epochs). Every inexact part is an
+    :class:`~kerasopt_compat.OptimizerStateWarning` subclass
+    (:class:`~kerasopt_compat.UnrestoredWeightsWarning`,
+    :class:`~kerasopt_compat.AmbiguousTieWarning` for a refused tie,
+    :class:`~kerasopt_compat.Tf1MomentumWarning`, and those of
+    :func:`~kerasopt_compat.restore_state`); ``strict=True`` raises
+    :class:`~kerasopt_compat.OptimizerStateError` instead, before the model is
+    touched. Stored weights or slots holding NaN or infinity raise
+    :class:`~kerasopt_compat.ModelFileError`.
+    """
+    import numpy as np  # heavy: the weights' values
+
+    fspath = os.fspath(path)
+    kind, stored = checkpoint_variables(fspath)
+    state = read_checkpoint_state(fspath)
+    live = _LiveVars(model)
+    issues = _Issues("restore_checkpoint", stacklevel=4)
+    picks = _tie_weights(kind, stored, live, name_map, issues)
+    state = _tie_state(state, kind, stored, picks, live, issues)
+    extra = state.extra if isinstance(state.extra, Mapping) else {}
+    opt: Any = optimizer
+    if opt is None and getattr(model, "optimizer", None) is not None:
+        opt = model.optimizer
+    if opt is None:
+        cls = extra.get("class_name")
+        if cls is None:
+            raise E.NoOptimizerError(
+                "restore_checkpoint: %s stores no optimizer config and its optimizer class cannot be inferred; pass optimizer="
+                % fspath
+            )
+        opt = {"class_name": cls, "config": {}}
+        issues.add(
+            E.InferredOptimizerWarning,
+            "%s stores no optimizer config and the model has no optimizer: %s built with its defaults (inferred from the "
+            "checkpoint's variable names); pass optimizer= for the saver's hyperparameters" % (fspath, cls),
+        )
+    state = _tf1_momentum(state, opt, issues)
+    bundle_values: Dict[str, Any] = {}
+    prefix = checkpoint_prefix(fspath)
+    bundle = Bundle(prefix, root=os.path.dirname(os.path.abspath(prefix)))
+    for key in picks:
+        value = np.asarray(bundle.tensor(key))
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise E.ModelFileError("%s: stored weight %r holds NaN or infinity" % (fspath, key))
+        bundle_values[key] = value
+    for vs in state.variables:
+        for slot, stored_value in vs.slots.items():
+            array = np.asarray(stored_value)
+            if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+                raise E.ModelFileError("%s: the %r slot of %s holds NaN or infinity" % (fspath, slot, vs.name))
+    issues.raise_if(strict)
+    report = restore_state(model, state, strict=strict, optimizer=opt)
+    entries = []
+    tied = {i: key for key, i in picks.items()}
+    for i, var in enumerate(live.weights):
+        tied_key = tied.get(i)
+        if tied_key is None:
+            entries.append(SlotRestore(live.label(i), "value", "fresh", "not in the checkpoint"))
+            continue
+        dtype = getattr(getattr(var, "dtype", None), "name", getattr(var, "dtype", "float32"))
+        var.assign(bundle_values[tied_key].astype(str(dtype), copy=False))
+        entries.append(SlotRestore(live.label(i), "value", "restored", tied_key))
+    messages = issues.emit()
+    epoch = extra.get("epoch")
+    return report._replace(
+        warnings=messages + report.warnings, weights=tuple(entries), epoch=int(epoch) if epoch is not None else None
+    )

@@ -24,6 +24,7 @@ from model_helpers import file_id, model_files, path_of  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
 from kerasopt_compat._config import tables as _tables  # noqa: E402
+from kerasopt_compat._files.base import Rewrite  # noqa: E402
 from kerasopt_compat._files.model import native_entry  # noqa: E402
 from kerasopt_compat._files.registry import BY_FORMAT  # noqa: E402
 from kerasopt_compat._keras.flavour import flavour  # noqa: E402
@@ -253,7 +254,7 @@ def probe_plain_sgd(path, fmt, probe):
     fl = flavour()
     loader = "tf_keras" if fl.kind == "tf_keras" else fl.default_family
     entry = native_entry({"class_name": "SGD", "config": {}}, fl.default_family, fmt, loader=loader)
-    BY_FORMAT[fmt].write(str(path), str(probe), entry, {})
+    BY_FORMAT[fmt].write(Rewrite(str(path), str(probe), entry, {}))
     try:
         native_load(probe)
     except Exception as exc:  # noqa: BLE001

@@ -329,8 +329,32 @@ def _trainable_indices(cls: Any, cfg: Mapping[str, Any], n: int, name: str) -> L
     raise _Refuse("layer %r: which variables of a %r layer are trainable is not in kerasopt_compat's table" % (name, cls))
 
 
-#: ``Container.write(state=...)``: leave the stored optimizer state as it is.
+#: ``Rewrite.state``: leave the stored optimizer state as it is.
 KEEP_STATE: Any = object()
+
+
+class StateRead(NamedTuple):
+    """What :meth:`Container.read_state` is asked (:func:`~kerasopt_compat.read_state`'s arguments)."""
+
+    path: str
+    #: the file's stored entry, read once by the caller
+    stored: StoredModel
+    custom_objects: CustomObjects = None
+    unknown_keys: str = "error"
+    lazy: bool = False
+
+
+class Rewrite(NamedTuple):
+    """What :meth:`Container.write` is asked: copy ``src`` to ``dst`` (atomically) with the optimizer entry
+    ``entry``, null compile arguments filled from ``compile_defaults``, and the state :data:`KEEP_STATE` (as
+    stored), None (removed; only where ``state_removable``) or a :class:`StateLayout` laid out for ``family``."""
+
+    src: str
+    dst: str
+    entry: Dict[str, Any]
+    compile_defaults: Mapping[str, Any]
+    state: Any = KEEP_STATE
+    family: Optional[str] = None
 
 
 class Container:
@@ -379,28 +403,16 @@ class Container:
         """The key of ``_config.tables.UNOPENABLE`` for this file: the format, or a finer kind of it."""
         return self.format
 
-    def read_state(
-        self, path: str, stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str, lazy: bool
-    ) -> OptimizerState:
+    def read_state(self, read: StateRead) -> OptimizerState:
         """The stored optimizer state (:func:`~kerasopt_compat.read_state`)."""
-        raise ModelFileError("%s: a %s stores no optimizer state" % (path, self.label))
+        raise ModelFileError("%s: a %s stores no optimizer state" % (read.path, self.label))
 
     def lay_out_state(self, state: OptimizerState, family: str) -> Tuple[Optional[StateLayout], List[str]]:
         """``state`` laid out as a ``family`` loader of this container assigns it, or None and why not."""
         return None, ["only .h5 and .keras files are laid out for another generation"]
 
-    def write(
-        self,
-        src: str,
-        dst: str,
-        entry: Dict[str, Any],
-        compile_defaults: Mapping[str, Any],
-        state: Any = KEEP_STATE,
-        family: Optional[str] = None,
-    ) -> None:
-        """Copy ``src`` to ``dst`` (atomically) with the optimizer entry ``entry``, null compile arguments
-        filled from ``compile_defaults``, and the state :data:`KEEP_STATE` (as stored), None (removed;
-        only where :attr:`state_removable`) or a :class:`StateLayout` laid out for ``family``."""
+    def write(self, job: Rewrite) -> None:
+        """The copy :class:`Rewrite` describes."""
         raise NotImplementedError
 
 

@@ -40,10 +40,9 @@ import os
 import re
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
-from .._config.normalize import CustomObjects
 from .._errors import ModelFileError
 from .._state.slots import EXTRA_SLOTS, SLOTS, NoteTaker, OptimizerState, Saver, VariableState, class_named
-from .base import KEEP_STATE, Container, StoredModel, _json, _Meta
+from .base import Container, Rewrite, StateRead, _json, _Meta
 from .bundle import OBJECT_GRAPH_KEY, Bundle, ObjectGraph, _object_path, _StateReader
 from .keras_zip import read_weights_file_state
 from .safefs import open_regular
@@ -753,21 +752,11 @@ class TrainingCheckpoint(Container):
     def read_meta(self, path: str) -> _Meta:
         return _Meta({}, None, "optimizer")
 
-    def read_state(
-        self, path: str, stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str, lazy: bool
-    ) -> OptimizerState:
-        return read_checkpoint_state(path)
+    def read_state(self, read: StateRead) -> OptimizerState:
+        return read_checkpoint_state(read.path)
 
-    def write(
-        self,
-        src: str,
-        dst: str,
-        entry: Dict[str, Any],
-        compile_defaults: Mapping[str, Any],
-        state: Any = KEEP_STATE,
-        family: Optional[str] = None,
-    ) -> None:
-        raise ModelFileError("%s: a %s stores no optimizer entry to rewrite" % (src, self.label))
+    def write(self, job: Rewrite) -> None:
+        raise ModelFileError("%s: a %s stores no optimizer entry to rewrite" % (job.src, self.label))
 
 
 CONTAINER = TrainingCheckpoint()

@@ -55,6 +55,8 @@ from .base import (
     _ZIP_READ_ERRORS,
     KEEP_STATE,
     Container,
+    Rewrite,
+    StateRead,
     StoredModel,
     _atomic_file,
     _Builder,
@@ -815,24 +817,14 @@ class H5(Container):
     def kind(self, path: str) -> str:
         return "h5-named-keras" if path.lower().endswith(".keras") else self.format
 
-    def read_state(
-        self, path: str, stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str, lazy: bool
-    ) -> OptimizerState:
-        return _H5Reader(path, stored, custom_objects, unknown_keys, lazy).read()
+    def read_state(self, read: StateRead) -> OptimizerState:
+        return _H5Reader(read.path, read.stored, read.custom_objects, read.unknown_keys, read.lazy).read()
 
     def lay_out_state(self, state: OptimizerState, family: str) -> Tuple[Optional[StateLayout], List[str]]:
         return h5_weights(state, family)
 
-    def write(
-        self,
-        src: str,
-        dst: str,
-        entry: Dict[str, Any],
-        compile_defaults: Mapping[str, Any],
-        state: Any = KEEP_STATE,
-        family: Optional[str] = None,
-    ) -> None:
-        _write_h5(src, dst, entry, compile_defaults, optimizer_weights=state)
+    def write(self, job: Rewrite) -> None:
+        _write_h5(job.src, job.dst, job.entry, job.compile_defaults, optimizer_weights=job.state)
 
 
 CONTAINER = H5()

@@ -58,6 +58,8 @@ from .base import (
     KEEP_STATE,
     STATE_LAYOUT_KEY,
     Container,
+    Rewrite,
+    StateRead,
     StoredModel,
     _atomic_file,
     _dumps,
@@ -696,27 +698,17 @@ class KerasZip(Container):
         doc = _json(_zip_member(path, _KERAS_CONFIG), path, _KERAS_CONFIG)
         return {k: v for k, v in doc.items() if k != "compile_config"} if isinstance(doc, Mapping) else None
 
-    def read_state(
-        self, path: str, stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str, lazy: bool
-    ) -> OptimizerState:
-        return _KerasReader(path, stored, custom_objects, unknown_keys).read()
+    def read_state(self, read: StateRead) -> OptimizerState:
+        return _KerasReader(read.path, read.stored, read.custom_objects, read.unknown_keys).read()
 
     def lay_out_state(self, state: OptimizerState, family: str) -> Tuple[Optional[StateLayout], List[str]]:
         return keras_weights(state, family)
 
-    def write(
-        self,
-        src: str,
-        dst: str,
-        entry: Dict[str, Any],
-        compile_defaults: Mapping[str, Any],
-        state: Any = KEEP_STATE,
-        family: Optional[str] = None,
-    ) -> None:
-        if state is KEEP_STATE:
-            _write_keras(src, dst, entry, compile_defaults)
+    def write(self, job: Rewrite) -> None:
+        if job.state is KEEP_STATE:
+            _write_keras(job.src, job.dst, job.entry, job.compile_defaults)
         else:
-            _write_keras(src, dst, entry, compile_defaults, optimizer_values=state.values, layout=family)
+            _write_keras(job.src, job.dst, job.entry, job.compile_defaults, optimizer_values=job.state.values, layout=job.family)
 
 
 CONTAINER = KerasZip()

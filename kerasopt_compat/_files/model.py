@@ -37,7 +37,7 @@ from .._errors import (
 from .._optional import parse_version
 from .._state.rules import rule_differences
 from .atomic import overlap, same_file
-from .base import KEEP_STATE, PathLike, StoredModel, _canonical
+from .base import KEEP_STATE, PathLike, Rewrite, StoredModel, _canonical
 from .keras_zip import _KERAS_METADATA, _zip_member
 from .registry import BY_FORMAT, CONTAINERS, detect
 from .savedmodel import _METADATA_PB, _savedmodel_has_op
@@ -463,7 +463,7 @@ def fix_model(
             )
         )
     written = weights if action == "converted" else None if action == "dropped" else KEEP_STATE
-    container.write(src_path, dst_path, after, compile_null_defaults(stored, family), written, family)
+    container.write(Rewrite(src_path, dst_path, after, compile_null_defaults(stored, family), written, family))
     return FixResult(changed, before, after, stored.format, family, True, action)
 
 

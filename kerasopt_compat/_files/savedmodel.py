@@ -28,7 +28,18 @@ from .._state.slots import (
     Saver,
 )
 from .atomic import atomic_path
-from .base import _MAX_JSON_BYTES, KEEP_STATE, Container, PathLike, StoredModel, _canonical, _dumps, _json, _Meta
+from .base import (
+    _MAX_JSON_BYTES,
+    Container,
+    PathLike,
+    Rewrite,
+    StateRead,
+    StoredModel,
+    _canonical,
+    _dumps,
+    _json,
+    _Meta,
+)
 from .bundle import Bundle, ObjectGraph, _object_path, _optimizer_node, _StateReader
 from .protowire import LEN, VARINT, Field, fields, len_field
 from .safefs import kind_of, open_regular
@@ -313,21 +324,11 @@ class SavedModel(Container):
             return "savedmodel-no-variables"
         return self.format
 
-    def read_state(
-        self, path: str, stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str, lazy: bool
-    ) -> OptimizerState:
-        return _state(path, stored, custom_objects, unknown_keys, "auto")
+    def read_state(self, read: StateRead) -> OptimizerState:
+        return _state(read.path, read.stored, read.custom_objects, read.unknown_keys, "auto")
 
-    def write(
-        self,
-        src: str,
-        dst: str,
-        entry: Dict[str, Any],
-        compile_defaults: Mapping[str, Any],
-        state: Any = KEEP_STATE,
-        family: Optional[str] = None,
-    ) -> None:
-        _write_savedmodel(src, dst, entry, compile_defaults)
+    def write(self, job: Rewrite) -> None:
+        _write_savedmodel(job.src, job.dst, job.entry, job.compile_defaults)
 
 
 CONTAINER = SavedModel()

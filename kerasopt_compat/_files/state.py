@@ -20,7 +20,7 @@ from .._config.normalize import CustomObjects
 from .._state.slots import (
     OptimizerState,
 )
-from .base import PathLike, StoredModel
+from .base import PathLike, StateRead, StoredModel
 from .registry import BY_FORMAT, detect
 
 __all__ = ["read_state"]
@@ -58,7 +58,7 @@ def read_stored_state(
     path: str, stored: StoredModel, custom_objects: CustomObjects = None, unknown_keys: str = "error", lazy: bool = False
 ) -> OptimizerState:
     """:func:`read_state` of a file whose stored entry the caller has read already (``load_model``)."""
-    return BY_FORMAT[stored.format].read_state(path, stored, custom_objects, unknown_keys, lazy)
+    return BY_FORMAT[stored.format].read_state(StateRead(path, stored, custom_objects, unknown_keys, lazy))
 
 
 # --------------------------------------------------------------------------- the stored optimizer

@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, Mapping, Optional
 
-from .._config.normalize import CustomObjects
 from .._errors import (
     ModelFileError,
 )
-from .._state.slots import OptimizerState
-from .base import _MAX_JSON_BYTES, KEEP_STATE, Container, StoredModel, _atomic_file, _dumps, _json, _Meta
+from .base import _MAX_JSON_BYTES, Container, Rewrite, _atomic_file, _dumps, _json, _Meta
 from .safefs import open_regular
 
 
@@ -65,21 +63,8 @@ class TFJS(Container):
     def read_meta(self, path: str) -> _Meta:
         return _read_tfjs(path)
 
-    def read_state(
-        self, path: str, stored: StoredModel, custom_objects: CustomObjects, unknown_keys: str, lazy: bool
-    ) -> OptimizerState:
-        raise ModelFileError("%s: a TF.js model.json stores no optimizer state" % path)
-
-    def write(
-        self,
-        src: str,
-        dst: str,
-        entry: Dict[str, Any],
-        compile_defaults: Mapping[str, Any],
-        state: Any = KEEP_STATE,
-        family: Optional[str] = None,
-    ) -> None:
-        _write_tfjs(src, dst, entry, compile_defaults)
+    def write(self, job: Rewrite) -> None:
+        _write_tfjs(job.src, job.dst, job.entry, job.compile_defaults)
 
 
 CONTAINER = TFJS()

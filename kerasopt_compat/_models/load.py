@@ -26,7 +26,7 @@ from .._errors import (
     ModelFileError,
     UnsupportedClassError,
 )
-from .._files.base import PathLike, StoredModel, _canonical, _dumps, _json
+from .._files.base import PathLike, Rewrite, StoredModel, _canonical, _dumps, _json
 from .._files.h5 import _attr_text, _h5py
 from .._files.model import compile_null_defaults, native_entry, read_model_file, unopenable
 from .._files.registry import BY_FORMAT, detect
@@ -305,7 +305,8 @@ def _load_fixed(fl: Flavour, native: _NativeLoader, stored: StoredModel, wanted:
     folder = tempfile.mkdtemp(prefix="kerasopt_compat-")
     try:
         copy = os.path.join(folder, os.path.basename(os.path.normpath(stored.path)) or "model")
-        BY_FORMAT[stored.format].write(native.file(stored.path), copy, entry, compile_null_defaults(stored, fl.default_family))
+        defaults = compile_null_defaults(stored, fl.default_family)
+        BY_FORMAT[stored.format].write(Rewrite(native.file(stored.path), copy, entry, defaults))
         try:
             model = native(copy)
         except Exception as exc:  # noqa: BLE001

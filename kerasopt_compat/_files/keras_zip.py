@@ -224,6 +224,14 @@ class _KerasReader(NoteTaker):
         self.untied = False  # stored slot values left untied (OptimizerState.untied)
         self.extra: Dict[str, Any] = {}
 
+    def _stored_vars(self, group: Any, group_name: str) -> List[Any]:
+        """The optimizer's stored variables ``0..N`` (the iteration count first); empty, with a note, when the
+        optimizer was never built."""
+        values = _indexed(group, self.path)
+        if not values:
+            self.notes.append("%s is empty (the optimizer was never built)" % group_name)
+        return values
+
     def read(self) -> OptimizerState:
         zf = open_keras(self.path)  # refuses an archive holding a member twice
         with zf:
@@ -282,9 +290,8 @@ class _KerasReader(NoteTaker):
             what = "a legacy optimizer's state is never stored in a .keras archive (Keras 2.13-2.15)"
             self.notes.append("the archive stores no optimizer variables" + ("; " + what if saver.generation == "legacy" else ""))
             return self._state(saver, None, ())
-        values = _indexed(group, self.path)
+        values = self._stored_vars(group, group_name)
         if not values:
-            self.notes.append("%s is empty (the optimizer was never built)" % group_name)
             return self._state(saver, None, ())
         raw = _int_scalar(values[0], self.path, "%s/0 (the iteration count)" % group_name)
         if saver.generation not in ("keras2", "keras3"):
@@ -408,9 +415,8 @@ class _WeightsFileReader(_KerasReader):
         if group is None:
             self.notes.append("the weights file stores no optimizer variables")
             return self._state(saver, None, ())
-        values = _indexed(group, self.path)
+        values = self._stored_vars(group, group_name)
         if not values:
-            self.notes.append("%s is empty (the optimizer was never built)" % group_name)
             return self._state(saver, None, ())
         raw = _int_scalar(values[0], self.path, "%s/0 (the iteration count)" % group_name)
         name = group.attrs.get("name")

@@ -43,14 +43,15 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 from .._errors import ModelFileError
 from .._state.slots import EXTRA_SLOTS, SLOTS, NoteTaker, OptimizerState, Saver, VariableState, class_named
 from .base import Container, Rewrite, StateRead, _json, _Meta
-from .bundle import OBJECT_GRAPH_KEY, Bundle, ObjectGraph, _object_path, _StateReader
-from .keras_zip import read_weights_file_state
+from .bundle import _DECIMAL, OBJECT_GRAPH_KEY, Bundle, ObjectGraph, _object_path, _StateReader
+from .keras_zip import read_weights_file_state, weights_file_variables
 from .safefs import open_regular
 
 __all__ = [
     "TF1_SLOTS",
     "CheckpointVariable",
     "checkpoint_prefix",
+    "checkpoint_values",
     "checkpoint_variables",
     "checkpoint_weights",
     "is_training_checkpoint",
@@ -95,6 +96,11 @@ def _is_model_dir(path: str) -> bool:
 
 def _is_keras3_backup(path: str) -> bool:
     return all(os.path.lexists(os.path.join(path, name)) for name in (BACKUP_WEIGHTS, BACKUP_METADATA))
+
+
+def _keras3_backup_folder(path: str) -> bool:
+    """A Keras 3 ``BackupAndRestore`` folder (and no ``checkpoint`` file, which names a bundle instead)."""
+    return os.path.isdir(path) and not os.path.lexists(os.path.join(path, CHECKPOINT_FILE)) and _is_keras3_backup(path)
 
 
 def is_training_checkpoint(path: str) -> bool:
@@ -178,7 +184,7 @@ def read_checkpoint_state(path: str, *, verify_crc: Any = "auto") -> OptimizerSt
     Raises :class:`~kerasopt_compat.ModelFileError` for anything malformed.
     """
     fspath = os.fspath(path)
-    if os.path.isdir(fspath) and not os.path.lexists(os.path.join(fspath, CHECKPOINT_FILE)) and _is_keras3_backup(fspath):
+    if _keras3_backup_folder(fspath):
         return _keras3_backup_state(fspath)
     prefix = checkpoint_prefix(fspath)
     folder = os.path.dirname(os.path.abspath(prefix))
@@ -402,43 +408,77 @@ class _Keras3Reader(NoteTaker):
                     out[what] = float(value)
         return out
 
+    def _slot_edges(self, count: int) -> Dict[int, List[int]]:
+        """Slot node -> the indices of ``_trainable_variables`` it is the slot of, through the optimizer's own
+        slot lists: Keras 3 keeps each kind in a list attribute (``_momentums``, ``_velocities``, SGD's
+        ``momentums``, ``_model_variables_moving_average``...) whose k-th item is the slot of the k-th trainable
+        variable (``_get_variable_index``); a list longer than ``_trainable_variables`` is none of those."""
+        graph = self.graph
+        edges: Dict[int, List[int]] = {}
+        for name, child in self.node.children:
+            if name in ("_variables", "_trainable_variables", "_trainable_variables_indices") or name in _KERAS3_HEAD:
+                continue
+            items = [(int(local), c) for local, c in graph.nodes[child].children if _DECIMAL.fullmatch(local)]
+            if not items or max(k for k, _ in items) >= count:
+                continue
+            if any(graph.nodes[c].variable() is None for _, c in items):
+                continue
+            for k, c in items:
+                edges.setdefault(c, []).append(k)
+        return edges
+
     def slots(self) -> Tuple[VariableState, ...]:
+        """Each slot tied to its variable by the optimizer's slot lists (:meth:`_slot_edges`), its kind by its
+        name ``{scope}/{variable path with _}_{kind}`` given that variable; a slot in no list (or in lists that
+        disagree) by its name alone, where one variable and one kind match it. A variable path that repeats (a
+        subclassed model's variables on TF: ``subclassed_twin/kernel`` twice) ties by the lists only."""
         graph = self.graph
         trainable = graph.list_items(self.node.child("_trainable_variables"))
-        keys = {}  # variable path with "_" -> (index, node)
-        for index, node in enumerate(trainable):
-            attr = graph.variable(node)
-            key = attr.full_name.replace("/", "_")
-            if key in keys:
-                self._untie("two trainable variables named %r: their slots are left out" % attr.full_name)
-                keys[key] = (-1, -1)
-                continue
-            keys[key] = (index, node)
+        names = [graph.variable(node).full_name.replace("/", "_") for node in trainable]
+        repeated = {key for key in names if names.count(key) > 1}
+        edges = self._slot_edges(len(trainable))
         own: Dict[str, str] = {}
         for row in SLOTS.get(self.cls or "", ()) + EXTRA_SLOTS:
             if row.keras3:
                 own[row.keras3] = row.canonical
         skip = {self.node.child(name) for name in _KERAS3_HEAD}
         per_var: Dict[int, Dict[str, Any]] = {}
+        by_name = set()  # variables with a slot tied by its name alone
         for item in graph.list_items(self.node.child("_variables")):
             if item in skip:
                 continue
             full = graph.variable(item).full_name
             name = full[len(self.scope) + 1 :] if self.scope and full.startswith(self.scope + "/") else full
-            found = [(key, kind) for key in keys for kind in own if name == "%s_%s" % (key, kind)]
-            if len(found) != 1 or keys[found[0][0]][0] < 0:
-                self._untie("optimizer variable %r: no single slot kind and variable match its name; left out" % full)
-                continue
-            key, kind = found[0]
-            index, node = keys[key]
+            listed = sorted(set(edges.get(item, ())))
+            if len(listed) == 1:
+                index = listed[0]
+                kinds = [kind for kind in own if name == "%s_%s" % (names[index], kind)]
+                if len(kinds) != 1:
+                    self._untie(
+                        "optimizer variable %r: the slot of %r by the optimizer's slot lists, but its name is no "
+                        "slot kind of it; left out" % (full, graph.variable(trainable[index]).full_name)
+                    )
+                    continue
+                kind = kinds[0]
+            else:
+                found = [(i, kind) for i, key in enumerate(names) for kind in own if name == "%s_%s" % (key, kind)]
+                if len(found) != 1 or names[found[0][0]] in repeated:
+                    self._untie(
+                        "optimizer variable %r: in no single slot list of the optimizer, and no single slot kind and "
+                        "variable match its name; left out" % full
+                    )
+                    continue
+                index, kind = found[0]
+                by_name.add(index)
             slots = per_var.setdefault(index, {})
             if own[kind] in slots:
-                raise _err(self.bundle.index_path, "two %r slots for variable %r" % (own[kind], key))
+                raise _err(self.bundle.index_path, "two %r slots for variable %r" % (own[kind], names[index]))
             slots[own[kind]] = self._value(item, "slot %r" % full)
         out = []
-        for key, (index, node) in keys.items():
-            if index < 0 or index not in per_var:
+        for index, node in enumerate(trainable):
+            if index not in per_var:
                 continue
+            key = names[index]
             attr = graph.variable(node)
             entry = self.bundle.entries.get(attr.checkpoint_key)
             if entry is None:
@@ -450,9 +490,11 @@ class _Keras3Reader(NoteTaker):
                         self.bundle.index_path,
                         "slot %r of %s has shape %s, the variable %s" % (slot, key, list(value.shape), list(shape)),
                     )
-            self.paths[key] = _object_path(attr)
-            out.append(VariableState(key, index, shape, per_var[index], "name"))
-        return tuple(sorted(out, key=lambda s: s.index))
+            if key not in repeated:
+                self.paths[key] = _object_path(attr)
+            tie = "name" if index in by_name else "object-graph"
+            out.append(VariableState(key, index, shape, per_var[index], tie, model_path=_object_path(attr)))
+        return tuple(out)
 
 
 # --------------------------------------------------------------------------- TF1 name-based checkpoints
@@ -705,8 +747,14 @@ def checkpoint_variables(path: str, *, verify_crc: Any = "auto") -> Tuple[str, L
     without TensorFlow and without reading their values: ``("object", ...)`` for an object-based
     checkpoint (every variable under the model's node, with its object path and its
     :data:`Address`), ``("tf1", ...)`` for a name-based one (every variable that is no optimizer slot,
-    ``global_step`` or Adam's ``*_power``)."""
-    prefix = checkpoint_prefix(os.fspath(path))
+    ``global_step`` or Adam's ``*_power``), ``("weights", ...)`` for a Keras 3 ``BackupAndRestore`` folder
+    (every model variable of its ``latest.weights.h5``, ``key`` and ``path`` its place in the file,
+    ``layers/dense/vars/0``, as :attr:`VariableState.model_path` names it; no address)."""
+    fspath = os.fspath(path)
+    if _keras3_backup_folder(fspath):
+        shapes = weights_file_variables(os.path.join(fspath, BACKUP_WEIGHTS), root=fspath)
+        return "weights", [CheckpointVariable(k, k, None, "", tuple(shape)) for k, shape in shapes.items()]
+    prefix = checkpoint_prefix(fspath)
     bundle = Bundle(prefix, verify_crc=verify_crc, root=os.path.dirname(os.path.abspath(prefix)))
     return _variables_of(bundle)
 
@@ -734,6 +782,17 @@ def checkpoint_weights(path: str, *, verify_crc: Any = "auto") -> Dict[str, Any]
     bundle = Bundle(prefix, verify_crc=verify_crc, root=os.path.dirname(os.path.abspath(prefix)))
     _kind, variables = _variables_of(bundle)
     return {v.path: bundle.tensor(v.key) for v in variables}
+
+
+def checkpoint_values(path: str, keys: List[str], *, verify_crc: Any = "auto") -> Dict[str, Any]:
+    """``{key: numpy array}`` for the ``keys`` of :func:`checkpoint_variables` (bundle keys, or a Keras 3
+    ``BackupAndRestore`` folder's places in its weights file), read without TensorFlow."""
+    fspath = os.fspath(path)
+    if _keras3_backup_folder(fspath):
+        return weights_file_variables(os.path.join(fspath, BACKUP_WEIGHTS), root=fspath, keys=list(keys))
+    prefix = checkpoint_prefix(fspath)
+    bundle = Bundle(prefix, verify_crc=verify_crc, root=os.path.dirname(os.path.abspath(prefix)))
+    return {key: bundle.tensor(key) for key in keys}
 
 
 class TrainingCheckpoint(Container):

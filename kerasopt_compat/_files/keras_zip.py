@@ -524,6 +524,58 @@ def _file_model_vars(group: Any, where: str, path: str, out: List[_ModelVar]) ->
         out.extend(_ModelVar("%s/%s/vars/%d" % (where, key, i), shape) for i, shape in enumerate(shapes))
 
 
+#: Deepest nesting of a weights file's groups walked for the model's variables.
+_MAX_GROUP_DEPTH = 64
+
+
+def weights_file_variables(path: str, root: Optional[str] = None, keys: Optional[List[str]] = None) -> Dict[str, Any]:
+    """The model's variables in a bare Keras 3 ``.weights.h5``, without Keras: ``{where: shape}`` for every
+    dataset ``0..N-1`` of a ``vars`` group outside ``optimizer`` (``layers/dense/vars/0``, ``vars/0`` for the
+    model's own), the paths by which Keras' ``load_weights`` assigns them; with ``keys``, ``{where: value}``
+    for those (each one a dataset of such a group, else :class:`~kerasopt_compat.ModelFileError`). ``root``: the
+    folder the file must really be in."""
+    try:
+        raw = open_regular(path, "the weights file", root)
+    except OSError as exc:
+        raise ModelFileError("%s: cannot read the weights file: %s" % (path, exc.strerror or exc)) from None
+    with raw:
+        h5py = _h5py()
+        try:
+            fh = h5py.File(raw, "r")
+        except (OSError, ValueError) as exc:
+            raise ModelFileError("%s: not readable HDF5: %s" % (path, exc)) from None
+        with fh, _h5_errors(path, "the weights file"):
+            _links_inside(fh, path, "the weights file")
+            shapes: Dict[str, Any] = {}
+            _vars_groups(fh, "", path, shapes, 0)
+            if keys is None:
+                return shapes
+            out: Dict[str, Any] = {}
+            for key in keys:
+                if key not in shapes:
+                    raise ModelFileError("%s: no model variable %r in the weights file" % (path, key))
+                where, _, index = key.rpartition("/")
+                out[key] = _dataset(fh[where], index, path)
+            return out
+
+
+def _vars_groups(group: Any, where: str, path: str, out: Dict[str, Any], depth: int) -> None:
+    if depth > _MAX_GROUP_DEPTH:
+        raise ModelFileError("%s: groups nested deeper than %d" % (path, _MAX_GROUP_DEPTH))
+    for key in sorted(group.keys()):
+        if not depth and key == "optimizer":
+            continue
+        sub = _group(group, key, path) if hasattr(group.get(key), "keys") else None
+        if sub is None:
+            continue
+        here = "%s/%s" % (where, key) if where else key
+        if key == "vars":
+            for index, shape in zip(_index_keys(sub, path), _indexed_shapes(sub, path)):
+                out["%s/%s" % (here, index)] = shape
+        else:
+            _vars_groups(sub, here, path, out, depth + 1)
+
+
 def read_weights_file_state(path: str, root: Optional[str] = None) -> OptimizerState:
     """The optimizer state in a bare Keras 3 ``.weights.h5`` (see :class:`_WeightsFileReader`), without Keras.
     ``root``: the folder the file must really be in."""

@@ -27,11 +27,11 @@ The optimizer state's variables are tied through the same ties (the state's
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .. import _errors as E
-from .._files.bundle import Bundle
-from .._files.checkpoint import Address, CheckpointVariable, checkpoint_prefix, checkpoint_variables, read_checkpoint_state
+from .._files.checkpoint import Address, CheckpointVariable, checkpoint_values, checkpoint_variables, read_checkpoint_state
+from .._files.keras_zip import _snake
 from .._keras.live import _reports_installed
 from .._keras.restore import RestoreReport, SlotRestore, _Issues, restore_state
 from .._state.rules import TF1_MOMENTUM, tf1_momentum
@@ -61,6 +61,18 @@ def _is_layer(value: Any) -> bool:
     return hasattr(value, "trainable_weights") and hasattr(value, "weights") and not isinstance(value, (list, tuple, dict))
 
 
+def _own_variables(layer: Any) -> Optional[List[Any]]:
+    """A layer's own variables in the order Keras' ``save_own_variables`` stores them: Keras 3's
+    ``_trainable_variables + _non_trainable_variables``, Keras 2's ``_trainable_weights + _non_trainable_weights``;
+    None when the layer has neither."""
+    pairs = (("_trainable_variables", "_non_trainable_variables"), ("_trainable_weights", "_non_trainable_weights"))
+    for trainable, frozen in pairs:
+        first, second = getattr(layer, trainable, None), getattr(layer, frozen, None)
+        if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)):
+            return list(first) + list(second)
+    return None
+
+
 def _short(var: Any) -> str:
     name = str(getattr(var, "name", "") or "")
     return name.split("/")[-1].split(":")[0]
@@ -75,7 +87,10 @@ class _LiveVars:
         self.ids = {id(v): i for i, v in enumerate(self.weights)}
         self.by_address: Dict[Address, List[int]] = {}
         self.names: Dict[int, List[str]] = {i: [] for i in range(len(self.weights))}
+        #: place in a Keras 3 weights file (``layers/dense/vars/0``) -> indices in ``model.weights``
+        self.by_file_path: Dict[str, List[int]] = {}
         self._walk(model, (), (), 0)
+        self._file_walk(model, "", 0, set())
         for i, var in enumerate(self.weights):
             for attr in ("path", "name"):
                 value = getattr(var, attr, None)
@@ -115,6 +130,35 @@ class _LiveVars:
                     self._name(i, "/".join(here + (short,)))
             elif _is_layer(value) and value is not layer and list(value.weights):
                 self._walk(value, address + (key,), here, depth + 1)
+
+    def _file_walk(self, layer: Any, where: str, depth: int, visited: Set[int]) -> None:
+        """The places Keras 3's ``save_weights`` gives the variables (``saving_lib``): a Sequential's or
+        Functional's ``layers`` one group each, named after the layer's class in snake case and numbered per
+        class in list order (a layer met before is skipped, unnumbered), a layer's own variables (trainable,
+        then non-trainable, in creation order) ``vars/0..N-1``. Sub-layers held in other attributes are not
+        walked: their variables get no place, so nothing ties to them."""
+        if depth > _MAX_DEPTH or id(layer) in visited:
+            return
+        visited.add(id(layer))
+        if _is_container(layer):
+            used: Dict[str, int] = {}
+            for sub in layer.layers:
+                if id(sub) in visited:
+                    continue
+                name = _snake(type(sub).__name__)
+                if name in used:
+                    used[name] += 1
+                    name = "%s_%d" % (name, used[name])
+                else:
+                    used[name] = 0
+                self._file_walk(sub, "%s/layers/%s" % (where, name) if where else "layers/" + name, depth + 1, visited)
+            return
+        own = _own_variables(layer)
+        for k, var in enumerate(own or ()):
+            i = self.ids.get(id(var))
+            if i is not None:
+                place = "%s/vars/%d" % (where, k) if where else "vars/%d" % k
+                self.by_file_path.setdefault(place, []).append(i)
 
     def label(self, i: int) -> str:
         var = self.weights[i]
@@ -165,6 +209,9 @@ def _tie_weights(
         elif kind == "tf1":
             hits = live.by_name(cv.path)
             how = "by name"
+        elif kind == "weights":
+            hits = list(live.by_file_path.get(cv.path, []))
+            how = "by its place in the weights file"
         else:
             hits = list(live.by_address.get(cv.address or (), []))
             how = "by the object graph"
@@ -239,8 +286,10 @@ def _tie_state(
     for vs in state.variables:
         if kind == "tf1":
             key = vs.name or ""
-        else:
-            stem = paths.get(vs.name or "")
+        elif kind == "weights":  # a Keras 3 backup: the slots' variables by their place in the weights file
+            key = vs.model_path or ""
+        else:  # the variable's object path (Keras 3's reader gives it per variable: names may repeat)
+            stem = vs.model_path or paths.get(vs.name or "")
             key = stem + _SUFFIX if stem else ""
         i = picks.get(key) if key in by_key else None
         j = trainable.get(id(live.weights[i])) if i is not None else None
@@ -356,10 +405,8 @@ def restore_checkpoint(
         )
     state = _tf1_momentum(state, opt, issues)
     bundle_values: Dict[str, Any] = {}
-    prefix = checkpoint_prefix(fspath)
-    bundle = Bundle(prefix, root=os.path.dirname(os.path.abspath(prefix)))
-    for key in picks:
-        value = np.asarray(bundle.tensor(key))
+    for key, stored_weight in checkpoint_values(fspath, list(picks)).items():
+        value = np.asarray(stored_weight)
         if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
             raise E.ModelFileError("%s: stored weight %r holds NaN or infinity" % (fspath, key))
         bundle_values[key] = value

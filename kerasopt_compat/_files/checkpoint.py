@@ -429,9 +429,9 @@ class _Keras3Reader(NoteTaker):
 
     def slots(self) -> Tuple[VariableState, ...]:
         """Each slot tied to its variable by the optimizer's slot lists (:meth:`_slot_edges`), its kind by its
-        name ``{scope}/{variable path with _}_{kind}`` given that variable; a slot in no list (or in lists that
-        disagree) by its name alone, where one variable and one kind match it. A variable path that repeats (a
-        subclassed model's variables on TF: ``subclassed_twin/kernel`` twice) ties by the lists only."""
+        name ``{scope}/{variable path with _}_{kind}`` (the longest kind it ends in); a slot in no list (or in
+        lists that disagree) by its name alone, where one variable and one kind match it. A subclassed model's
+        variables on TF keep names that repeat (``subclassed_twin/kernel`` twice): they tie by the lists only."""
         graph = self.graph
         trainable = graph.list_items(self.node.child("_trainable_variables"))
         names = [graph.variable(node).full_name.replace("/", "_") for node in trainable]
@@ -452,14 +452,17 @@ class _Keras3Reader(NoteTaker):
             listed = sorted(set(edges.get(item, ())))
             if len(listed) == 1:
                 index = listed[0]
-                kinds = [kind for kind in own if name == "%s_%s" % (names[index], kind)]
-                if len(kinds) != 1:
+                # its kind: the name is {the variable's path}_{kind}; on TF a subclassed model's variable keeps
+                # its TF name (subclassed_twin/kernel) while the slot spells its path (subclassed_twin_dense_kernel_m.)
+                exact = [kind for kind in own if name == "%s_%s" % (names[index], kind)]
+                kinds = exact or [kind for kind in own if name.endswith("_" + kind)]
+                if not kinds:
                     self._untie(
-                        "optimizer variable %r: the slot of %r by the optimizer's slot lists, but its name is no "
-                        "slot kind of it; left out" % (full, graph.variable(trainable[index]).full_name)
+                        "optimizer variable %r: the slot of %r by the optimizer's slot lists, but its name ends in "
+                        "no slot kind of %s; left out" % (full, graph.variable(trainable[index]).full_name, self.cls)
                     )
                     continue
-                kind = kinds[0]
+                kind = max(kinds, key=len)  # the longest kind it ends in
             else:
                 found = [(i, kind) for i, key in enumerate(names) for kind in own if name == "%s_%s" % (key, kind)]
                 if len(found) != 1 or names[found[0][0]] in repeated:

@@ -767,3 +767,130 @@ def test_checkpoint_variables_place_every_model_variable_alike_in_every_generati
     assert sorted(weights) == sorted(v.path for v in variables)
     for v in variables:
         assert weights[v.path].shape == v.shape and np.all(np.isfinite(weights[v.path]))
+
+
+KERAS3_CKPTS = [(e, c) for e, c in READ if c["family"] == "keras3"]
+
+
+@pytest.mark.parametrize("env, case", KERAS3_CKPTS, ids=["%s-%s" % (e, c["case"]) for e, c in KERAS3_CKPTS])
+def test_keras3_slots_tie_by_the_optimizers_slot_lists(env, case):
+    """Keras 3 on TF: each slot is the k-th item of one of the optimizer's slot lists (``_momentums``...), the slot
+    of ``_trainable_variables[k]``; every variable's ``model_path`` is its object path in the checkpoint."""
+    state = koc.read_state(DATA / env / case["prefix"])
+    assert not state.untied, state.notes
+    assert {v.tie for v in state.variables} == {"object-graph"}
+    by_name = {v.name: v for v in state.variables}
+    for want in case["variables"]:
+        assert by_name[want["name"]].model_path + SUFFIX == want["key"]
+
+
+def _keras3_graph_edit(tmp_path: pathlib.Path, edit) -> Tuple[pathlib.Path, Dict[str, Any]]:
+    from test_ckpt import encode_graph
+
+    from kerasopt_compat._files.bundle import Bundle, ObjectGraph
+
+    prefix, case = _copy_case(tmp_path, "tf221", "keras3_adam_ckpt")
+    graph = Bundle(prefix).object_graph()
+    nodes = list(graph.nodes)
+    edit(graph, nodes)
+    _rewrite(prefix, encode_graph(ObjectGraph(nodes, graph.where)))
+    return prefix, case
+
+
+def _subclassed_names(graph, nodes) -> None:
+    """As Keras 3 on TF saves a subclassed model: its variables keep their TF names, which repeat
+    (``subclassed_twin/kernel`` twice), while the slots spell the Keras paths."""
+    opt = graph.follow("optimizer")
+    for node in graph.list_items(graph.nodes[opt].child("_trainable_variables")):
+        attrs = nodes[node].attributes
+        leaf = attrs[0].full_name.split("/")[-1]
+        nodes[node] = nodes[node]._replace(attributes=(attrs[0]._replace(full_name="subclassed_twin/" + leaf),) + attrs[1:])
+
+
+def test_keras3_slots_of_variables_whose_names_repeat_tie_by_the_slot_lists(tmp_path):
+    prefix, case = _keras3_graph_edit(tmp_path, _subclassed_names)
+    state = koc.read_state(prefix)
+    assert not state.untied, state.notes
+    assert [v.name for v in state.variables] == ["subclassed_twin_kernel", "subclassed_twin_bias"] * 2
+    assert "object_paths" not in state.extra or not state.extra["object_paths"]  # a name cannot say which
+    for got, want in zip(state.variables, case["variables"]):
+        assert got.model_path + SUFFIX == want["key"] and got.tie == "object-graph"
+        for slot, value in want["slots"].items():
+            np.testing.assert_allclose(np.asarray(got.slots[slot]), np.asarray(value, dtype="float32"), rtol=1e-6, atol=0)
+
+
+def test_keras3_slots_of_repeated_names_outside_the_slot_lists_are_left_untied(tmp_path):
+    """Without the slot lists, names that repeat cannot tie a slot: left out with a note, never by position."""
+
+    def edit(graph, nodes):
+        _subclassed_names(graph, nodes)
+        opt = graph.follow("optimizer")
+        keep = tuple(c for c in nodes[opt].children if c[0] not in ("_momentums", "_velocities"))
+        nodes[opt] = nodes[opt]._replace(children=keep)
+
+    prefix, _ = _keras3_graph_edit(tmp_path, edit)
+    state = koc.read_state(prefix)
+    assert state.untied and state.variables == ()
+    assert any("no single slot list" in n for n in state.notes), state.notes
+
+
+def test_keras3_slot_lists_tie_over_the_names(tmp_path):
+    """The lists are the optimizer's own tie (``_get_variable_index``): swapped lists move the slots with them."""
+
+    def edit(graph, nodes):
+        opt = graph.follow("optimizer")
+        for name in ("_momentums", "_velocities"):
+            lst = graph.nodes[opt].child(name)
+            items = dict(nodes[lst].children)
+            order = {"0": "2", "1": "3", "2": "0", "3": "1"}  # the two Dense layers' slots swapped
+            nodes[lst] = nodes[lst]._replace(children=tuple((k, items[order[k]]) for k in ("0", "1", "2", "3")))
+
+    prefix, case = _keras3_graph_edit(tmp_path, edit)
+    state = koc.read_state(prefix)
+    assert not state.untied, state.notes
+    for got, want in zip(state.variables, case["variables"][2:] + case["variables"][:2]):
+        for slot, value in want["slots"].items():
+            np.testing.assert_allclose(np.asarray(got.slots[slot]), np.asarray(value, dtype="float32"), rtol=1e-6, atol=0)
+
+
+def test_checkpoint_variables_of_a_keras3_backup_are_its_weights_file_places(tmp_path):
+    """restore_checkpoint's view of a Keras 3 BackupAndRestore folder: every model variable of latest.weights.h5 by
+    its place in the file (as Keras' load_weights assigns it), never an optimizer variable."""
+    from kerasopt_compat._files.checkpoint import checkpoint_values, checkpoint_variables, checkpoint_weights
+
+    folder, case = _copy_backup(tmp_path)
+    kind, variables = checkpoint_variables(str(folder))
+    assert kind == "weights"
+    want = ["layers/%s/vars/%d" % (layer, i) for layer in ("dense", "dense_1") for i in (0, 1)]
+    assert [v.key for v in variables] == [v.path for v in variables] == want
+    assert [list(v.shape) for v in variables] == [var["shape"] for var in case["variables"]]
+    values = checkpoint_values(str(folder), want)
+    weights = checkpoint_weights(str(folder))
+    for v in variables:
+        assert values[v.key].shape == v.shape and np.all(np.isfinite(values[v.key]))
+        np.testing.assert_array_equal(weights[v.path], values[v.key])
+    with pytest.raises(koc.ModelFileError, match="no model variable 'optimizer/vars/2'"):
+        checkpoint_values(str(folder), ["optimizer/vars/2"])
+    _edit_weights(folder, lambda fh: fh["layers/dense/vars"].create_dataset("x", data=np.zeros(2, "float32")))
+    with pytest.raises(koc.ModelFileError, match="not the datasets"):
+        checkpoint_variables(str(folder))
+
+
+def test_a_backup_the_file_does_not_order_ties_in_the_given_order(tmp_path):
+    """Layers of several classes at one level: the file alone does not give the trainable variables' order;
+    restore_checkpoint gives the model's (``trainable_paths``), checked against every stored shape."""
+    from kerasopt_compat._files.checkpoint import read_checkpoint_state
+
+    folder, case = _copy_backup(tmp_path)
+    _edit_weights(folder, _add_a_norm_layer)  # a layer of another class, its variable not trainable
+    order = ["layers/%s/vars/%d" % (layer, i) for layer in ("dense", "dense_1") for i in (0, 1)]
+    assert read_checkpoint_state(str(folder)).untied
+    state = read_checkpoint_state(str(folder), trainable_paths=order)
+    assert not state.untied and state.iterations == case["iterations"]
+    assert any("taken from the model restored into" in n for n in state.notes), state.notes
+    _check_keras3_backup(state, case)
+    swapped = order[1:2] + order[0:1] + order[2:]  # a bias where the kernel's slots are: shapes disagree
+    state = read_checkpoint_state(str(folder), trainable_paths=swapped)
+    assert state.untied and any("in the order of the model restored into" in n for n in state.notes), state.notes
+    state = read_checkpoint_state(str(folder), trainable_paths=order[:3] + ["layers/dense_9/vars/0"])
+    assert state.untied and any("layers/dense_9/vars/0" in n for n in state.notes), state.notes

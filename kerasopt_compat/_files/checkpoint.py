@@ -169,7 +169,7 @@ def checkpoint_prefix(path: str) -> str:
     return path
 
 
-def read_checkpoint_state(path: str, *, verify_crc: Any = "auto") -> OptimizerState:
+def read_checkpoint_state(path: str, *, verify_crc: Any = "auto", trainable_paths: Optional[List[str]] = None) -> OptimizerState:
     """The optimizer state of the training checkpoint ``path`` (see the module doc), without TensorFlow.
 
     ``path``: a checkpoint prefix (``ckpt-3``, ``w``, ``model.ckpt-3``), its
@@ -180,12 +180,13 @@ def read_checkpoint_state(path: str, *, verify_crc: Any = "auto") -> OptimizerSt
     ``extra["object_paths"]`` maps it to the variable's object path in the
     checkpoint (object-based ones). ``extra["epoch"]`` is the number of epochs a
     Keras 2 ``BackupAndRestore`` checkpoint completed. A Keras 3 ``BackupAndRestore`` folder
-    (``latest.weights.h5`` + ``training_metadata.json``): see :func:`_keras3_backup_state`.
+    (``latest.weights.h5`` + ``training_metadata.json``): see :func:`_keras3_backup_state`
+    (``trainable_paths``: see :func:`~kerasopt_compat._files.keras_zip.read_weights_file_state`).
     Raises :class:`~kerasopt_compat.ModelFileError` for anything malformed.
     """
     fspath = os.fspath(path)
     if _keras3_backup_folder(fspath):
-        return _keras3_backup_state(fspath)
+        return _keras3_backup_state(fspath, trainable_paths)
     prefix = checkpoint_prefix(fspath)
     folder = os.path.dirname(os.path.abspath(prefix))
     bundle = Bundle(prefix, verify_crc=verify_crc, root=folder)
@@ -194,7 +195,7 @@ def read_checkpoint_state(path: str, *, verify_crc: Any = "auto") -> OptimizerSt
     return _object_state(bundle, fspath)
 
 
-def _keras3_backup_state(folder: str) -> OptimizerState:
+def _keras3_backup_state(folder: str, trainable_paths: Optional[List[str]] = None) -> OptimizerState:
     """A Keras 3 ``BackupAndRestore`` folder: the state in ``latest.weights.h5``
     (:func:`~kerasopt_compat._files.keras_zip.read_weights_file_state`: no optimizer config stored, slots tied
     by the file's own layer paths where they determine it, else untied), ``extra["epoch"]`` (epochs completed)
@@ -216,7 +217,7 @@ def _keras3_backup_state(folder: str) -> OptimizerState:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise _err(meta_path, "%r is %r, not a count" % (key, value))
         counts[key] = value
-    state = read_weights_file_state(os.path.join(folder, BACKUP_WEIGHTS), root=folder)
+    state = read_weights_file_state(os.path.join(folder, BACKUP_WEIGHTS), root=folder, trainable_paths=trainable_paths)
     extra = dict(state.extra, **counts)
     return state._replace(path=folder, extra=extra)
 
@@ -780,8 +781,14 @@ def _variables_of(bundle: Bundle) -> Tuple[str, List[CheckpointVariable]]:
 def checkpoint_weights(path: str, *, verify_crc: Any = "auto") -> Dict[str, Any]:
     """The model's weights in the training checkpoint ``path``: ``{object path or TF1 name: numpy array}``
     (the path of each variable from the checkpoint's root, ``model/layer_with_weights-0/kernel``; see
-    :func:`checkpoint_variables`), read without TensorFlow."""
-    prefix = checkpoint_prefix(os.fspath(path))
+    :func:`checkpoint_variables`; a Keras 3 ``BackupAndRestore`` folder: the places in its weights file),
+    read without TensorFlow."""
+    fspath = os.fspath(path)
+    if _keras3_backup_folder(fspath):
+        _kind, variables = checkpoint_variables(fspath)
+        values = checkpoint_values(fspath, [v.key for v in variables])
+        return {v.path: values[v.key] for v in variables}
+    prefix = checkpoint_prefix(fspath)
     bundle = Bundle(prefix, verify_crc=verify_crc, root=os.path.dirname(os.path.abspath(prefix)))
     _kind, variables = _variables_of(bundle)
     return {v.path: bundle.tensor(v.key) for v in variables}

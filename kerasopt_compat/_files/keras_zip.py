@@ -389,9 +389,10 @@ class _WeightsFileReader(_KerasReader):
     are those of the one slot layout that fits the stored variables' count and every shape. Anything
     else leaves the slots untied, with a note: never tied by bare position."""
 
-    def __init__(self, path: str, root: Optional[str] = None) -> None:
+    def __init__(self, path: str, root: Optional[str] = None, trainable_paths: Optional[List[str]] = None) -> None:
         super().__init__(path, StoredModel(path, "checkpoint", None, {}), None, "error")
         self.root = root
+        self.trainable_paths = trainable_paths
 
     def read(self) -> OptimizerState:
         saver = Saver("keras3", None, "checkpoint")
@@ -441,11 +442,40 @@ class _WeightsFileReader(_KerasReader):
                 raise _Refuse("the model itself holds variables outside its layers")
             options = self._fitting_options(cls, values, model_vars)
         except _Refuse as exc:
-            self._untie("%s: slots not tied: %s" % (group_name, exc))
-            self.extra["raw_iterations"] = raw
-            return self._state(saver, None, ())
+            try:
+                model_vars, options = self._in_given_order(fh, cls, values, exc)
+            except _Refuse as why:
+                self._untie("%s: slots not tied: %s" % (group_name, why))
+                self.extra["raw_iterations"] = raw
+                return self._state(saver, None, ())
         self.opt = _Opt(None, cls, False, options, None)
         return self._state(saver, raw, self._tie(values, model_vars, "keras3", group_name))
+
+    def _in_given_order(self, fh: Any, cls: str, values: List[Any], why: _Refuse) -> Tuple[List[_ModelVar], Dict[str, Any]]:
+        """The model's trainable variables in the order ``trainable_paths`` gives (the places in the file of the
+        trainable variables of the model restored into, in its order: Keras 3's ``load_weights`` assigns
+        ``optimizer/vars`` in that order), where the file alone does not give it (``why``)."""
+        if self.trainable_paths is None:
+            raise why
+        shapes: Dict[str, Any] = {}
+        _vars_groups(fh, "", self.path, shapes, 0)
+        missing = [p for p in self.trainable_paths if p not in shapes]
+        if missing or len(set(self.trainable_paths)) != len(self.trainable_paths):
+            raise _Refuse(
+                "%s; and the model's trainable variables are not each one model variable of the file (%s)"
+                % (why, ", ".join(missing[:5]) or "repeated places")
+            )
+        model_vars = [_ModelVar(p, tuple(shapes[p])) for p in self.trainable_paths]
+        try:
+            options = self._fitting_options(cls, values, model_vars)
+        except _Refuse as exc:
+            raise _Refuse("%s; in the order of the model restored into: %s" % (why, exc)) from None
+        self.notes.append(
+            "the file alone does not give the order of the model's trainable variables (%s): taken from the model "
+            "restored into (its trainable variables' places in the file, in its order, as Keras' load_weights "
+            "assigns the optimizer's variables)" % why
+        )
+        return model_vars, options
 
     def _fitting_options(self, cls: str, values: List[Any], model_vars: List[_ModelVar]) -> Dict[str, Any]:
         """The options of the one slot layout of ``cls`` that fits the stored variables (count and shapes)."""
@@ -576,10 +606,12 @@ def _vars_groups(group: Any, where: str, path: str, out: Dict[str, Any], depth: 
             _vars_groups(sub, here, path, out, depth + 1)
 
 
-def read_weights_file_state(path: str, root: Optional[str] = None) -> OptimizerState:
+def read_weights_file_state(path: str, root: Optional[str] = None, trainable_paths: Optional[List[str]] = None) -> OptimizerState:
     """The optimizer state in a bare Keras 3 ``.weights.h5`` (see :class:`_WeightsFileReader`), without Keras.
-    ``root``: the folder the file must really be in."""
-    return _WeightsFileReader(path, root).read()
+    ``root``: the folder the file must really be in. ``trainable_paths``: the places in the file
+    (``layers/dense/vars/0``) of the trainable variables of the model the state is for, in its order; used
+    where the file alone does not give that order (layers of several classes at one level), with a note."""
+    return _WeightsFileReader(path, root, trainable_paths).read()
 
 
 def _member(zf: zipfile.ZipFile, name: str, path: str) -> bytes:

@@ -160,6 +160,17 @@ class _LiveVars:
                 place = "%s/vars/%d" % (where, k) if where else "vars/%d" % k
                 self.by_file_path.setdefault(place, []).append(i)
 
+    def trainable_paths(self) -> Optional[List[str]]:
+        """The places in a Keras 3 weights file of ``model.trainable_variables``, in order; None unless each has one."""
+        place = {i: p for p, hits in self.by_file_path.items() for i in hits if len(hits) == 1}
+        out = []
+        for var in self.model.trainable_variables:
+            i = self.ids.get(id(var))
+            if i is None or i not in place:
+                return None
+            out.append(place[i])
+        return out
+
     def label(self, i: int) -> str:
         var = self.weights[i]
         for attr in ("path", "name"):
@@ -381,8 +392,8 @@ def restore_checkpoint(
 
     fspath = os.fspath(path)
     kind, stored = checkpoint_variables(fspath)
-    state = read_checkpoint_state(fspath)
     live = _LiveVars(model)
+    state = read_checkpoint_state(fspath, trainable_paths=live.trainable_paths() if kind == "weights" else None)
     issues = _Issues("restore_checkpoint", stacklevel=4)
     picks = _tie_weights(kind, stored, live, name_map, issues)
     state = _tie_state(state, kind, stored, picks, live, issues)

@@ -17,10 +17,16 @@ stored variable to a live one:
 * TF1 ``Saver`` checkpoints: by name, ``dense/kernel`` <-> the variable's
   ``{layer}/{attribute}`` (or its Keras 2 name / Keras 3 path), after
   ``name_map`` ({checkpoint name or scope prefix: model name or scope}, as
-  ``tf.compat.v1.train.init_from_checkpoint``'s assignment map).
+  ``tf.compat.v1.train.init_from_checkpoint``'s assignment map);
+* Keras 3 ``BackupAndRestore`` folders (``latest.weights.h5``): by each
+  variable's place in the file, as Keras 3's ``load_weights`` assigns it
+  (``layers/dense_1/vars/0``: a container's layers named after their class,
+  numbered per class in list order; a layer's own variables in order), the live
+  side walked the same way (:meth:`_LiveVars._file_walk`).
 
-The optimizer state's variables are tied through the same ties (the state's
-``extra["object_paths"]`` names each one's node), then
+The optimizer state's variables are tied through the same ties (each
+variable's ``model_path``, else the state's ``extra["object_paths"]``, names
+its node or place), then
 :func:`~kerasopt_compat.restore_state` assigns the slots and the iteration count.
 """
 
@@ -359,13 +365,15 @@ def restore_checkpoint(
 
     ``path``: a checkpoint prefix (``ckpt-3``, ``w``, ``model.ckpt-3``), its
     ``.index``, a folder with a ``checkpoint`` file (its latest), or a Keras 2
-    ``BackupAndRestore`` folder, written by any TF/Keras: ``tf.train.Checkpoint``
-    / ``CheckpointManager``, ``save_weights`` (TF format), ``BackupAndRestore``
-    (Keras 2), ``tf.compat.v1.train.Saver``. It is read without TensorFlow, so
-    this works on Keras 3 with any backend.
+    or Keras 3 ``BackupAndRestore`` folder, written by any TF/Keras:
+    ``tf.train.Checkpoint`` / ``CheckpointManager`` (sharded or sliced too),
+    ``save_weights`` (TF format), ``BackupAndRestore``,
+    ``tf.compat.v1.train.Saver``. It is read without TensorFlow, so this works
+    on Keras 3 with any backend.
 
     Weights are tied by variable (see the module doc): object-based
-    checkpoints by the object graph's structure, TF1 ones by name through
+    checkpoints by the object graph's structure, a Keras 3 backup by the
+    variables' places in its weights file, TF1 ones by name through
     ``name_map`` (``{"old_scope/": "new_scope/"}`` or ``{"old/kernel":
     "new/kernel"}``, also applied to object paths and stored names of
     object-based checkpoints). A checkpoint stores no optimizer config:

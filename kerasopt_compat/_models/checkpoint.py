@@ -404,6 +404,9 @@ def restore_checkpoint(
     state = read_checkpoint_state(fspath, trainable_paths=live.trainable_paths() if kind == "weights" else None)
     issues = _Issues("restore_checkpoint", stacklevel=4)
     picks = _tie_weights(kind, stored, live, name_map, issues)
+    if state.untied:  # stored slots the reader could tie to no variable: say why, they are not restored
+        why = [n for n in state.notes if "tied" in n or "left out" in n]
+        issues.add(E.DroppedStateWarning, "stored optimizer slots left out: %s" % "; ".join(why or state.notes))
     state = _tie_state(state, kind, stored, picks, live, issues)
     extra = state.extra if isinstance(state.extra, Mapping) else {}
     opt: Any = optimizer

@@ -1,7 +1,8 @@
 """restore_checkpoint with the real wheels: a training checkpoint of any generation resumes with the saver's next step.
 
 For every checkpoint of tests/data/checkpoints (tools/export_checkpoints.py: tf29, tf211, tf215, tf221,
-tfkeras221; object-based ``tf.train.Checkpoint``, ``save_weights``, Keras 2 ``BackupAndRestore``, TF1 ``Saver``)
+tfkeras221; object-based ``tf.train.Checkpoint`` (sharded, sliced), ``save_weights``, Keras 2 and Keras 3
+``BackupAndRestore``, TF1 ``Saver``)
 the manifest's model is built with the installed Keras (fresh weights, other layer names than the saver's where
 the Keras allows), ``restore_checkpoint`` restores its weights and optimizer state, and one ``train_on_batch`` on the
 manifest's next batch must give the saver's next-step weights (relative 1e-4), with the saver's iteration count;

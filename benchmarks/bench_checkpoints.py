@@ -91,8 +91,10 @@ else:
         t = time.perf_counter()
         state = read_state(path, lazy=True)
         out["meta_s"] = time.perf_counter() - t
-        out["slots"] = sum(len(v.slots) for v in state.variables)
-        out["iterations"] = state.iterations
+        out["read"] = "%s %s, iterations %s, %d slots of %d variables" % (
+            state.saver.generation, state.extra.get("class_name"), state.iterations,
+            sum(len(v.slots) for v in state.variables), len(state.variables),
+        )
     elif mode == "stream":
         t = time.perf_counter()
         state = read_state(path, lazy=True)
@@ -161,7 +163,9 @@ def main() -> None:
     for i in range(args.runs):
         for mode in modes if i % 2 == 0 else modes[::-1]:
             results[mode].append(_child(mode, folder, args.root))
-    print("load average after: %.2f %.2f %.2f; %d runs per mode, alternating\n" % (os.getloadavg() + (args.runs,)))
+    print("load average after: %.2f %.2f %.2f; %d runs per mode, alternating" % (os.getloadavg() + (args.runs,)))
+    if "meta" in results:
+        print("read_state(lazy=True): %s\n" % results["meta"][0]["read"])
     print("| mode | part | time ms (min / median / max) | peak RSS over before, MB (median) | held by the result, MB |")
     print("|---|---|---|---|---|")
     med: Dict[str, float] = {}

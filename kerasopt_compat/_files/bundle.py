@@ -417,7 +417,13 @@ class Bundle:
                 fh.seek(entry.offset)
                 # into a buffer numpy takes as it is (np.frombuffer of a bytearray is writable): no second copy
                 data = bytearray(entry.size)
-                got = fh.readinto(data)
+                view, got = memoryview(data), 0
+                while got < entry.size:  # a read of 2 GiB or more returns less (Linux): go on until done or EOF
+                    n = fh.readinto(view[got:])
+                    if not n:
+                        break
+                    got += n
+                view.release()
         except OSError as exc:
             raise ModelFileError("%s: cannot read the data file: %s" % (path, exc.strerror or exc)) from None
         if got != entry.size:

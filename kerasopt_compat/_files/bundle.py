@@ -71,7 +71,7 @@ del _i, _c
 CRC_MAX_TENSOR_BYTES = 64 * 1024
 
 
-def crc32c(data: bytes, crc: int = 0) -> int:
+def crc32c(data: Union[bytes, bytearray], crc: int = 0) -> int:
     """CRC-32C (Castagnoli) of ``data``, continuing from ``crc``.
 
     >>> hex(crc32c(b"123456789"))
@@ -419,7 +419,7 @@ class Bundle:
                 data = bytearray(entry.size)
                 view, got = memoryview(data), 0
                 while got < entry.size:  # a read of 2 GiB or more returns less (Linux): go on until done or EOF
-                    n = fh.readinto(view[got:])
+                    n = fh.readinto(view[got:])  # type: ignore[attr-defined]  # os.fdopen(fd, 'rb'): a BufferedReader
                     if not n:
                         break
                     got += n
@@ -565,7 +565,7 @@ class Bundle:
 
     def _strings(self, entry: BundleEntry, count: int, where: str) -> List[bytes]:
         # [varint64 length]*count, a masked crc32c of the lengths (as uint32, or uint64 past 4 GiB), then the bytes.
-        data = self._bytes(entry)
+        data = bytes(self._bytes(entry))
         pos = 0
         lengths = []
         crc = 0
@@ -583,7 +583,7 @@ class Bundle:
             self._check_crc(entry, crc32c(data[pos:], crc32c(data[pos - 4 : pos], crc)), where)
         out = []
         for length in lengths:
-            out.append(bytes(data[pos : pos + length]))
+            out.append(data[pos : pos + length])
             pos += length
         return out
 

@@ -54,6 +54,8 @@ FIXTURES: Dict[str, str] = {
     "saved_dir": "tests/data/models/tf215/adam.savedmodel",
     # a tf.train.CheckpointManager folder: Sequential([Dense(4), Dense(4)]), Adam(0.01) after 3 steps, TF 2.15
     "ckpts": "tests/data/checkpoints/tf215/keras2_adam_ckpt",
+    # a TF1 Saver folder: dense(4, name="dense") -> dense(4, name="dense_1"), AdamOptimizer(0.01) after 3 steps
+    "tf1_train": "tests/data/checkpoints/tf215/tf1_adam",
 }
 
 LANGUAGES = ("python", "pycon", "bash", "sh")

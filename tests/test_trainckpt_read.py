@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 import kerasopt_compat as koc
+from kerasopt_compat._state.slots import StoredArray
 
 np = pytest.importorskip("numpy")
 
@@ -101,6 +102,18 @@ def _check(state: koc.OptimizerState, case: Dict[str, Any]) -> None:
 def test_read_state_equals_the_savers_state(env, case):
     state = koc.read_state(DATA / env / case["prefix"])
     _check(state, case)
+
+
+@pytest.mark.parametrize("env, case", READ, ids=["%s-%s" % (e, c["case"]) for e, c in READ])
+def test_lazy_read_state_reads_the_same_values_one_tensor_at_a_time(env, case):
+    """read_state(lazy=True): every non-scalar slot a StoredArray of the right shape and dtype, read when asked."""
+    state = koc.read_state(DATA / env / case["prefix"], lazy=True)
+    stored = [a for v in state.variables for a in v.slots.values() if isinstance(a, StoredArray)]
+    assert len(stored) == sum(1 for v in state.variables for a in v.slots.values() if len(v.shape)) > 0
+    for a in stored:
+        value = a.read()
+        assert value.shape == a.shape and value.dtype == a.dtype
+    _check(state, case)  # by value, through numpy.asarray
 
 
 def _one(env: str, name: str) -> Dict[str, Any]:

@@ -6,7 +6,7 @@ Subcommands::
     kerasopt-compat normalize [FILE ...] [-o OUT | --in-place] [--field a.b.c] [--on-error stop|skip|keep]
     kerasopt-compat convert --to TARGET [FILE ...] [same options] [--strict]
     kerasopt-compat fix-model IN OUT --to TARGET [--force] [--check]
-    kerasopt-compat state FILE... [--json]
+    kerasopt-compat state PATH... [--json]
     kerasopt-compat upgrade IN OUT.keras [--force]
 
 and the one-shot form of version 0.1, kept as it was::
@@ -258,7 +258,7 @@ def _parser() -> argparse.ArgumentParser:
 #: The model-file commands, parsed by their own modules (``_cli.fix``, ``_cli.state``, ``_models.upgrade``).
 _MODEL_COMMANDS = (
     ("fix-model", "copy a model file with its stored optimizer (and state) rewritten for another TF/Keras release"),
-    ("state", "print the optimizer state a model file holds"),
+    ("state", "print the optimizer state a model file or training checkpoint holds"),
     ("upgrade", "load a model file and save it as the installed Keras' .keras archive (needs TF/Keras)"),
 )
 

@@ -46,6 +46,7 @@ from .._optional import import_optional_dependency
 from .._state.slots import (
     SLOTS,
     NoteTaker,
+    StoredArray,
     VariableState,
 )
 from . import protowire as pw
@@ -70,7 +71,7 @@ del _i, _c
 CRC_MAX_TENSOR_BYTES = 64 * 1024
 
 
-def crc32c(data: bytes, crc: int = 0) -> int:
+def crc32c(data: Union[bytes, bytearray], crc: int = 0) -> int:
     """CRC-32C (Castagnoli) of ``data``, continuing from ``crc``.
 
     >>> hex(crc32c(b"123456789"))
@@ -344,6 +345,8 @@ class Bundle:
         self.prefix = os.fspath(prefix)
         self.index_path = self.prefix + ".index"
         self.verify_crc = verify_crc
+        #: :meth:`value` gives a ``StoredArray`` (read when asked) for every non-scalar numeric tensor
+        self.lazy = False
         #: the folder (a SavedModel) every file of the bundle must really be in (``_files.safefs.inside``), or None
         self.root = root
         try:
@@ -398,7 +401,7 @@ class Bundle:
     def keys(self) -> List[str]:
         return sorted(self.entries)
 
-    def _bytes(self, entry: BundleEntry) -> bytes:
+    def _bytes(self, entry: BundleEntry) -> bytearray:
         path = self.shard_path(entry.shard_id)
         where = "%s: tensor %r" % (path, entry.key)
         if entry.size > MAX_TENSOR_BYTES:
@@ -412,9 +415,19 @@ class Bundle:
                         % (where, entry.offset, entry.size, fh.tell())
                     )
                 fh.seek(entry.offset)
-                data = fh.read(entry.size)
+                # into a buffer numpy takes as it is (np.frombuffer of a bytearray is writable): no second copy
+                data = bytearray(entry.size)
+                view, got = memoryview(data), 0
+                while got < entry.size:  # a read of 2 GiB or more returns less (Linux): go on until done or EOF
+                    n = fh.readinto(view[got:])  # type: ignore[attr-defined]  # os.fdopen(fd, 'rb'): a BufferedReader
+                    if not n:
+                        break
+                    got += n
+                view.release()
         except OSError as exc:
             raise ModelFileError("%s: cannot read the data file: %s" % (path, exc.strerror or exc)) from None
+        if got != entry.size:
+            raise ModelFileError("%s: the data file ended after %d of %d bytes: truncated?" % (where, got, entry.size))
         return data
 
     def _check_crc(self, entry: BundleEntry, crc: int, where: str) -> None:
@@ -434,6 +447,18 @@ class Bundle:
         if entry.sliced:
             return self._assemble(entry)
         return self._plain(entry)
+
+    def value(self, key: str) -> Any:
+        """:meth:`tensor`, or, when :attr:`lazy` and the entry holds a numeric array (not a scalar), a
+        :class:`~kerasopt_compat._state.slots.StoredArray` of its shape and dtype that reads it when asked
+        (its index entry already checked: dtype, shape, shard)."""
+        entry = self.entries.get(key)
+        code = None if entry is None else DTYPES.get(entry.dtype)
+        if not self.lazy or entry is None or code is None or entry.shape == ():
+            return self.tensor(key)
+        np = import_optional_dependency("numpy")
+        dtype = np.dtype("<f4" if code == "bfloat16" else self.byteorder + code)
+        return StoredArray(entry.shape, dtype, None, lambda: self.tensor(key))
 
     def _plain(self, entry: BundleEntry) -> Any:
         """The tensor of an entry that holds its data itself (not a sliced one)."""
@@ -463,7 +488,7 @@ class Bundle:
         if code == "bfloat16":
             halves = np.frombuffer(data, dtype=self.byteorder + "u2").astype(np.uint32) << 16
             return halves.astype("<u4").view("<f4").reshape(entry.shape)
-        return np.frombuffer(data, dtype=self.byteorder + code).reshape(entry.shape).copy()
+        return np.frombuffer(data, dtype=self.byteorder + code).reshape(entry.shape)
 
     def _assemble(self, entry: BundleEntry) -> Any:
         """A sliced tensor put together from its slices, each read and checked as a tensor of its own
@@ -540,7 +565,7 @@ class Bundle:
 
     def _strings(self, entry: BundleEntry, count: int, where: str) -> List[bytes]:
         # [varint64 length]*count, a masked crc32c of the lengths (as uint32, or uint64 past 4 GiB), then the bytes.
-        data = self._bytes(entry)
+        data = bytes(self._bytes(entry))
         pos = 0
         lengths = []
         crc = 0
@@ -797,7 +822,7 @@ class _StateReader(NoteTaker):
     def _value(self, node_id: int, what: Optional[str] = None) -> Any:
         """A variable's value: a real-number array (a string or complex tensor is malformed here)."""
         key = self.graph.variable(node_id).checkpoint_key
-        value = self.bundle.tensor(key)
+        value = self.bundle.value(key)
         kind = getattr(getattr(value, "dtype", None), "kind", None)
         if kind not in ("b", "i", "u", "f"):
             held = "a string tensor" if isinstance(value, list) else "dtype %s" % getattr(value, "dtype", None)

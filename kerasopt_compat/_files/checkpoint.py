@@ -169,7 +169,9 @@ def checkpoint_prefix(path: str) -> str:
     return path
 
 
-def read_checkpoint_state(path: str, *, verify_crc: Any = "auto", trainable_paths: Optional[List[str]] = None) -> OptimizerState:
+def read_checkpoint_state(
+    path: str, *, verify_crc: Any = "auto", trainable_paths: Optional[List[str]] = None, lazy: bool = False
+) -> OptimizerState:
     """The optimizer state of the training checkpoint ``path`` (see the module doc), without TensorFlow.
 
     ``path``: a checkpoint prefix (``ckpt-3``, ``w``, ``model.ckpt-3``), its
@@ -182,6 +184,9 @@ def read_checkpoint_state(path: str, *, verify_crc: Any = "auto", trainable_path
     Keras 2 ``BackupAndRestore`` checkpoint completed. A Keras 3 ``BackupAndRestore`` folder
     (``latest.weights.h5`` + ``training_metadata.json``): see :func:`_keras3_backup_state`
     (``trainable_paths``: see :func:`~kerasopt_compat._files.keras_zip.read_weights_file_state`).
+    ``lazy=True`` (TF bundles): every non-scalar slot is a
+    :class:`~kerasopt_compat._state.slots.StoredArray` read from its data file only when asked (one tensor at
+    a time; the index, object graph and scalars are read at once), as ``read_state(lazy=True)`` of an ``.h5``.
     Raises :class:`~kerasopt_compat.ModelFileError` for anything malformed.
     """
     fspath = os.fspath(path)
@@ -190,6 +195,7 @@ def read_checkpoint_state(path: str, *, verify_crc: Any = "auto", trainable_path
     prefix = checkpoint_prefix(fspath)
     folder = os.path.dirname(os.path.abspath(prefix))
     bundle = Bundle(prefix, verify_crc=verify_crc, root=folder)
+    bundle.lazy = lazy
     if OBJECT_GRAPH_KEY not in bundle.entries:
         return _Tf1Reader(bundle, fspath).read()
     return _object_state(bundle, fspath)
@@ -384,7 +390,7 @@ class _Keras3Reader(NoteTaker):
 
     def _value(self, node_id: int, what: str) -> Any:
         key = self.graph.variable(node_id).checkpoint_key
-        value = self.bundle.tensor(key)
+        value = self.bundle.value(key)
         if getattr(getattr(value, "dtype", None), "kind", None) not in ("b", "i", "u", "f"):
             raise _err(self.bundle.index_path, "%s (%s) does not hold numbers" % (what, key))
         return value
@@ -559,7 +565,7 @@ class _Tf1Reader(NoteTaker):
             shape = tuple(entries[var].shape)
             slots = {}
             for k, canonical in enumerate(layout):
-                value = self.bundle.tensor(ks[k])
+                value = self.bundle.value(ks[k])
                 if tuple(getattr(value, "shape", ())) != shape:
                     raise _err(
                         self.bundle.index_path, "slot %r has shape %s, its variable %s" % (ks[k], list(value.shape), list(shape))
@@ -822,7 +828,7 @@ class TrainingCheckpoint(Container):
         return _Meta({}, None, "optimizer")
 
     def read_state(self, read: StateRead) -> OptimizerState:
-        return read_checkpoint_state(read.path)
+        return read_checkpoint_state(read.path, lazy=read.lazy)
 
     def write(self, job: Rewrite) -> None:
         raise ModelFileError("%s: a %s stores no optimizer entry to rewrite" % (job.src, self.label))

@@ -38,7 +38,7 @@ def read_state(
     ``custom_objects`` lets the canonical dict of your own optimizer
     class through (its slots are then not tied: no slot table; see notes);
     ``unknown_keys`` is as for :func:`~kerasopt_compat.read_optimizer`.
-    ``lazy=True`` (``.h5``): every non-scalar slot is a
+    ``lazy=True`` (``.h5``, training checkpoints): every non-scalar slot is a
     :class:`~kerasopt_compat._state.slots.StoredArray` (shape, dtype, position in the
     file) read from the file only when asked, so that a big state is tied
     without reading it and restored one variable at a time.

@@ -1,24 +1,27 @@
 """Training checkpoints across versions: the installed Keras' own restore beside ``restore_checkpoint``.
 
 For the checkpoints tests/test_restore_checkpoint.py restores (its ``CASES``: the whole corpus where
-``KOC_RESUME_FULL=1``, a sample elsewhere), each env restores the checkpoint twice into the manifest's model
-(built with the installed Keras and the case's optimizer config) and takes one ``train_on_batch`` on the
-manifest's next batch, compared with the saver's next-step weights (relative 1e-4, absolute 1e-6):
+``KOC_RESUME_FULL=1``, a sample elsewhere), each env restores the checkpoint with the installed Keras' own means
+into the manifest's model (built with the installed Keras and the case's optimizer config) and takes one
+``train_on_batch`` on the manifest's next batch, compared with the saver's next-step weights (relative 1e-4,
+absolute 1e-6), beside what tests/test_restore_checkpoint.py measured on the same checkpoint (``OURS`` there):
 
 * **ours**: ``kerasopt_compat.restore_checkpoint``: ``exact``, ``documented`` (a rule difference between the
-  generations, with the warning tests/test_restore_checkpoint.py checks) or ``refused`` (a class the release lacks);
+  generations, with its warning) or ``refused`` (a class the release lacks); ``failed`` if that test failed;
 * **native**, the installed Keras' own means: ``tf.train.Checkpoint(model=, optimizer=).restore`` (``ckpt``; Keras 3
   builds the optimizer first), ``model.load_weights`` (``save_weights``), for ``tf1_saver`` Keras 2's
   ``load_weights`` (it restores name-based) and, where that raises and in Keras 3 on TensorFlow,
-  ``tf.train.Checkpoint.restore``; the installed
-  ``BackupAndRestore`` in a ``fit`` on a copy of the folder (``backup``). Outcomes: ``exact``; ``state lost`` (the
+  ``tf.train.Checkpoint.restore``; the installed ``BackupAndRestore`` in a ``fit`` on a copy of the folder
+  (``backup``, one step per epoch: a resume at the saver's epoch takes exactly the next step). Outcomes:
+  ``exact``; ``state lost`` (the
   weights equal the ones ``restore_checkpoint`` assigns, the step differs: slots or step count not restored);
   ``weights lost`` (the weights are not the checkpoint's: unresolved or tied to other variables); ``silent
   restart`` (``BackupAndRestore`` started at epoch 0 without an error); ``cannot read`` (the installed Keras has
   no reader for the format: Keras 3's ``load_weights``, or no TensorFlow installed); ``error`` (the restore or the
   step raised); ``nan`` (NaN or infinity after the step).
 
-Both are written to ``koc_trainckpt.json`` for compat_matrix.md ("Training checkpoints across versions").
+Both are written at the end of the session to ``koc_trainckpt.json`` for compat_matrix.md ("Training checkpoints
+across versions"); run with tests/test_restore_checkpoint.py (the full suite does), else nothing is written.
 """
 
 from __future__ import annotations
@@ -36,15 +39,15 @@ from live_helpers import require_keras, write_report
 require_keras()
 
 import numpy as np  # noqa: E402
-from test_restore_checkpoint import CASES, DATA, FL, K, _ids, _np, _seed, build, expected_warnings, optimizer_config  # noqa: E402
+import test_restore_checkpoint as trc  # noqa: E402
+from test_restore_checkpoint import CASES, DATA, FL, K, _ids, _np, _seed, build, optimizer_config  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
-from kerasopt_compat import _errors as E  # noqa: E402
 
 pytestmark = pytest.mark.tf
 
-#: (writer env, case name) -> {"writer", "kind", "family", "ours", "native"}
-RESULTS: Dict[Tuple[str, str], Dict[str, str]] = {}
+#: (writer env, case name) -> (the case, the native outcome, the native restore's weights where its step differs)
+RESULTS: Dict[Tuple[str, str], Tuple[Dict[str, Any], str, Optional[List[Any]]]] = {}
 HAS_TF = FL.tensorflow_version is not None
 ON_TF = HAS_TF and (FL.kind != "keras3" or K.backend.backend() == "tensorflow")
 
@@ -80,24 +83,6 @@ def _step_outcome(model: Any, case: Dict[str, Any]) -> str:
     return "exact" if same and len(after) == len(case["next_weights"]) else "differs"
 
 
-def _ours(env: str, case: Dict[str, Any]) -> Tuple[str, Optional[List[Any]]]:
-    """restore_checkpoint's outcome, and the weights it assigned (before the step)."""
-    if _optimizer(case) is None:
-        return "refused", None
-    model = _model(case, "sgd")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        report = koc.restore_checkpoint(DATA / env / case["prefix"], model, optimizer=optimizer_config(case))
-    restored = [_np(v) for v in model.trainable_variables]
-    model.train_on_batch(*_batch(case))
-    outcome = _step_outcome(model, case)
-    got = {type(w.message) for w in caught if issubclass(w.category, koc.OptimizerStateWarning)}
-    documented = expected_warnings(case, report) - {E.Tf1MomentumWarning, E.EMADroppedWarning}
-    if outcome == "differs" and documented and got >= documented:
-        outcome = "documented"
-    return outcome, restored
-
-
 def _build_optimizer(model: Any) -> None:
     """Keras 3: build the optimizer's variables before restoring (Keras 2 restores them when they are created)."""
     if FL.kind == "keras3":
@@ -123,11 +108,11 @@ class _Epochs(K.callbacks.Callback):
         self.begun.append(epoch)
 
 
-def _native(env: str, case: Dict[str, Any], ours: Optional[List[Any]], tmp: pathlib.Path) -> str:
-    """The installed Keras' own restore + one step (module docstring)."""
+def _native(env: str, case: Dict[str, Any], tmp: pathlib.Path) -> Tuple[str, Optional[List[Any]]]:
+    """The installed Keras' own restore + one step (module docstring); "differs": with the weights it restored."""
     optimizer = _optimizer(case)
     if optimizer is None:
-        return "refused"
+        return "refused", None
     model = _model(case, optimizer)
     path = DATA / env / case["prefix"]
     kind = case["kind"]
@@ -147,19 +132,19 @@ def _native(env: str, case: Dict[str, Any], ours: Optional[List[Any]], tmp: path
                     callbacks=[K.callbacks.BackupAndRestore(str(folder)), epochs],
                 )
                 if epochs.begun and epochs.begun[0] == 0:
-                    return "silent restart"
+                    return "silent restart", None
                 outcome = _step_outcome(model, case)
-                return "state lost" if outcome == "differs" else outcome
+                return "state lost" if outcome == "differs" else outcome, None
             if kind == "save_weights" and FL.kind == "keras3":
                 try:
                     model.load_weights(str(path))
                 except ValueError:  # "File format not supported": Keras 3 reads .weights.h5 only
-                    return "cannot read"
+                    return "cannot read", None
             elif kind == "save_weights":
                 model.load_weights(str(path))
             elif not (kind == "tf1_saver" and FL.kind != "keras3" and _loads_weights(model, path)):
                 if not ON_TF:
-                    return "cannot read"  # tf.train.Checkpoint needs TensorFlow (and Keras on it)
+                    return "cannot read", None  # tf.train.Checkpoint needs TensorFlow (and Keras on it)
                 import tensorflow as tf
 
                 _build_optimizer(model)
@@ -167,53 +152,53 @@ def _native(env: str, case: Dict[str, Any], ours: Optional[List[Any]], tmp: path
             restored = [_np(v) for v in model.trainable_variables]
             model.train_on_batch(*_batch(case))
     except Exception:  # noqa: BLE001 - any native failure is the native outcome
-        return "error"
+        return "error", None
     outcome = _step_outcome(model, case)
-    if outcome != "differs":
-        return outcome
-    if ours is not None and all(np.allclose(a, b, rtol=1e-6, atol=1e-8) for a, b in zip(restored, ours)):
-        return "state lost"
-    return "weights lost"
+    return outcome, restored if outcome == "differs" else None
 
 
 @pytest.mark.parametrize("env,case", CASES, ids=[_ids(c) for c in CASES])
-def test_native_restore_beside_restore_checkpoint(env: str, case: Dict[str, Any], tmp_path: pathlib.Path) -> None:
-    ours, restored = _ours(env, case)
-    native = _native(env, case, restored, tmp_path)
-    RESULTS[(env, case["case"])] = {
-        "writer": env,
-        "kind": case["kind"],
-        "family": case["family"],
-        "ours": ours,
-        "native": native,
-    }
-    assert ours in ("exact", "documented", "refused"), "restore_checkpoint + one step: %s" % ours
-    # the native path must be a real measurement: same generation, same release line -> the native restore works
-    if case["family"] == FL.default_family and case["kind"] in ("ckpt", "save_weights", "backup") and env == _this_env():
+def test_native_restore_of_the_checkpoint_corpus(env: str, case: Dict[str, Any], tmp_path: pathlib.Path) -> None:
+    native, restored = _native(env, case, tmp_path)
+    RESULTS[(env, case["case"])] = (case, native, restored)
+    # the measurement is real: the installed Keras resumes exactly from the checkpoints it wrote itself
+    if env == _this_env() and case["family"] == FL.default_family and case["kind"] != "tf1_saver":
         assert native == "exact", native
 
 
 def _this_env() -> str:
-    """The corpus folder this env wrote, if any (tox env name)."""
+    """The tox env's name (its corpus folder, if it wrote one)."""
     return os.path.basename(os.path.dirname(os.environ.get("KOC_REPORT_DIR", "").rstrip(os.sep)))
+
+
+def _classified(key: Tuple[str, str], native: str, restored: Optional[List[Any]]) -> str:
+    """A step that differs: "state lost" where the weights are the ones restore_checkpoint assigned."""
+    if native != "differs":
+        return native
+    ours = trc.OURS.get(key, ("", None))[1]
+    if ours is not None and all(np.allclose(a, b, rtol=1e-6, atol=1e-8) for a, b in zip(restored or [], ours)):
+        return "state lost"
+    return "weights lost"
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _report():
+    """At the end of the session (tests/test_restore_checkpoint.py has run too): both outcomes per checkpoint.
+    A checkpoint whose test_restore_checkpoint test failed or did not run counts as "ours failed"."""
     yield
-    if not RESULTS:
+    if not RESULTS or not trc.OURS:
         return
     rows: Dict[str, Dict[str, int]] = {}
-    for r in RESULTS.values():
-        counts = rows.setdefault("%s %s" % (r["writer"], r["kind"]), Counter())
+    cases = {}
+    for key, (case, native, restored) in sorted(RESULTS.items(), key=lambda kv: kv[0]):
+        ours = trc.OURS.get(key, ("failed", None))[0]
+        native = _classified(key, native, restored)
+        counts = rows.setdefault("%s %s %s" % (key[0], case["family"], case["kind"]), Counter())
         counts["checkpoints"] += 1
-        counts["ours " + r["ours"]] += 1
-        counts["native " + r["native"]] += 1
-    cases = {"%s/%s" % key: [r["ours"], r["native"]] for key, r in sorted(RESULTS.items())}
+        counts["ours " + ours] += 1
+        counts["native " + native] += 1
+        cases["%s/%s" % key] = [ours, native]
     write_report(
         "koc_trainckpt.json",
-        {"flavour": FL.describe(), "generation": FL.default_family, "full": FULL, "rows": rows, "cases": cases},
+        {"flavour": FL.describe(), "generation": FL.default_family, "full": trc.FULL, "rows": rows, "cases": cases},
     )
-
-
-FULL = os.environ.get("KOC_RESUME_FULL") == "1"

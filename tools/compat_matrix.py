@@ -120,6 +120,7 @@ def main(root: str) -> int:
     lines += _keras_suite_section(envs)
     lines += _trajectory_section(envs)
     lines += _resume_section(envs)
+    lines += _trainckpt_section(envs)
     lines += _savedmodel_section(envs)
     models = [rep for rep in _env_reports(envs, "model_matrix.json").values()]
     if models:
@@ -358,6 +359,85 @@ def _resume_section(envs) -> list:
         columns,
         {"%s (%s)" % (env, rep["generation"]): [cell(rep["rows"].get(c)) for c in columns] for env, rep in found.items()},
     )
+    return lines
+
+
+#: native outcomes of tests/test_trainckpt_native.py other than "exact", in the order a cell lists them
+_NATIVE_LOST = ("state lost", "weights lost", "silent restart", "cannot read", "error", "nan", "refused")
+
+
+def _trainckpt_section(envs) -> list:
+    """Per (writer, generation, kind) x reader env: training checkpoints that resume with the saver's next step,
+    through kerasopt_compat.restore_checkpoint and through the installed Keras' own restore
+    (tests/test_trainckpt_native.py)."""
+    found = _env_reports(envs, "koc_trainckpt.json")
+    if not found:
+        return []
+    kinds = ("ckpt", "save_weights", "backup", "tf1_saver")
+    keys = {key for rep in found.values() for key in rep["rows"]}
+    order = sorted(keys, key=lambda k: (_natural(pathlib.Path(k.split()[0])), k.split()[1], kinds.index(k.split()[2])))
+
+    def cell(counts) -> str:
+        if counts is None:
+            return ""
+        n = counts["checkpoints"]
+        ours = ["%d %s" % (counts["ours " + k], k) for k in ("documented", "refused", "failed") if counts.get("ours " + k)]
+        lost = ["%d %s" % (counts["native " + k], k) for k in _NATIVE_LOST if counts.get("native " + k)]
+        return "ours %d/%d%s · native %d/%d%s" % (
+            counts.get("ours exact", 0),
+            n,
+            " (%s)" % ", ".join(ours) if ours else "",
+            counts.get("native exact", 0),
+            n,
+            " (%s)" % ", ".join(lost) if lost else "",
+        )
+
+    total = Counter()
+    for reader, rep in found.items():
+        for key, counts in rep["rows"].items():
+            if key.split()[0] != reader:
+                total["pairs"] += counts["checkpoints"]
+                total["ours"] += counts.get("ours exact", 0) + counts.get("ours documented", 0)
+                total["native"] += counts.get("native exact", 0)
+                for k in _NATIVE_LOST:
+                    total[k] += counts.get("native " + k, 0)
+    lines = [
+        "",
+        "## Training checkpoints across versions",
+        "",
+        "The training-checkpoint corpus (`tests/data/checkpoints`, written by `tools/export_checkpoints.py`): models",
+        "trained 3 steps, saved as `tf.train.Checkpoint` + `CheckpointManager` (**ckpt**: every class of the saver's",
+        "generation, a nested model, sharded bundles), `save_weights` in the TF format, a `BackupAndRestore` folder",
+        "stopped after epoch 1 (**backup**), and TF1 `Saver` name-based checkpoints (**tf1_saver**). Rows: the env",
+        "that wrote them, the saver's optimizer generation, the kind; columns: the env that restored them (envs with",
+        "`KOC_RESUME_FULL=1` the whole corpus, the others a sample). Each checkpoint is restored into the saver's",
+        "model built by the reader, with the saver's optimizer config, and takes the saver's next step: **ours**",
+        "(`kerasopt_compat.restore_checkpoint`, tests/test_restore_checkpoint.py) counts steps equal to the saver's",
+        "(relative 1e-4), in brackets **documented** update-rule differences between generations (with their",
+        "warning) and **refused** classes the release lacks; **native** (tests/test_trainckpt_native.py: the",
+        "installed Keras' own `tf.train.Checkpoint(model=, optimizer=).restore` for ckpt, Keras 3 building the",
+        "optimizer first; `load_weights` for save_weights; `load_weights`, where it raises",
+        "`tf.train.Checkpoint.restore`, for tf1_saver; `BackupAndRestore` in a `fit` for backup) counts the same,",
+        "in brackets how the others failed: **state lost** (the checkpoint's weights, not its slots or step count),",
+        "**weights lost** (weights unresolved or tied to other variables; no error), **silent restart**",
+        "(`BackupAndRestore` started again at epoch 0), **cannot read** (no reader for the format: Keras 3's",
+        "`load_weights`, or no TensorFlow installed), **error** (the restore or the step raised).",
+        "",
+    ]
+    lines += _table(
+        "written by (generation, kind) \\ restored in",
+        list(found),
+        {"%s (%s, %s)" % tuple(key.split()): [cell(rep["rows"].get(key)) for rep in found.values()] for key in order},
+    )
+    if total["pairs"]:
+        lost = ", ".join("%d %s" % (total[k], k) for k in _NATIVE_LOST if total[k])
+        lines += [
+            "",
+            "Over the %d (checkpoint, reader) pairs whose reader is another env than the writer: kerasopt_compat"
+            % total["pairs"],
+            "resumes %d (exactly or with a documented rule difference), the native restore %d exactly (%s)."
+            % (total["ours"], total["native"], lost or "no other outcome"),
+        ]
     return lines
 
 

@@ -491,10 +491,9 @@ def keras2_backup_start_epoch(training_state: Any, epoch: int) -> None:
     saved = getattr(training_state, "_ckpt_saved_epoch", None)
     if saved is not None:
         saved.assign(epoch - 1)
-    for name, counters in (("maybe_load_initial_counters_from_ckpt", True), ("maybe_load_initial_epoch_from_ckpt", False)):
-        if callable(getattr(type(training_state), name, None)):
-            break
-    else:
+    counters = callable(getattr(type(training_state), "maybe_load_initial_counters_from_ckpt", None))
+    name = "maybe_load_initial_counters_from_ckpt" if counters else "maybe_load_initial_epoch_from_ckpt"
+    if not callable(getattr(type(training_state), name, None)):
         return
 
     def answer(*args: Any, **kwargs: Any) -> Any:

@@ -151,17 +151,21 @@ def test_another_generations_backup_resumes_at_its_epoch_with_its_state(env, cas
         return
     # kept: the installed Keras' own backup beside the foreign one, and the native callback resumes from it
     assert _own_layout(folder) and _foreign_layout(folder)
-    fresh = _model(case)
     x, y = _batch(case)
-    native = K.callbacks.BackupAndRestore(folder)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        resumed = fresh.fit(x, y, epochs=case["epoch"] + 2, batch_size=len(x), callbacks=[native], verbose=0)
-    assert resumed.epoch == [case["epoch"] + 1], resumed.epoch
-    assert int(_np(fresh.optimizer.iterations)) == case["iterations"] + 2
     model.train_on_batch(x, y)  # the same next step without any backup
-    for a, b in zip(fresh.trainable_variables, model.trainable_variables):
-        np.testing.assert_allclose(_np(a), _np(b), rtol=1e-5, atol=1e-7)
+    again = str(tmp_path / "again")
+    shutil.copytree(folder, again)
+    for which, where in (("native", folder), ("ours", again)):  # ours prefers the installed generation's own backup
+        fresh = _model(case)
+        cb = K.callbacks.BackupAndRestore(where) if which == "native" else koc.BackupAndRestore(where)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            resumed = fresh.fit(x, y, epochs=case["epoch"] + 2, batch_size=len(x), callbacks=[cb], verbose=0)
+        assert resumed.epoch == [case["epoch"] + 1], (which, resumed.epoch)
+        assert int(_np(fresh.optimizer.iterations)) == case["iterations"] + 2, which
+        for a, b in zip(fresh.trainable_variables, model.trainable_variables):
+            np.testing.assert_allclose(_np(a), _np(b), rtol=1e-5, atol=1e-7, err_msg=which)
+    assert cb.restore_report is None
 
 
 @pytest.mark.parametrize("env,case", OWN, ids=_ids(OWN))

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Optional
+from typing import Any, FrozenSet, Optional
 
 from .. import _errors as E
 from .. import fixes
@@ -45,13 +45,14 @@ _LOCK = threading.Lock()
 _CLASS: Optional[type] = None
 
 
-def _layout(folder: str) -> Optional[str]:
-    """Which generation's backup ``folder`` holds by its files: ``"keras3"``, ``"keras2"`` or None."""
+def _layouts(folder: str) -> FrozenSet[str]:
+    """Whose backups ``folder`` holds, by their files: ``"keras3"``, ``"keras2"``, both or none."""
+    found = set()
     if os.path.lexists(os.path.join(folder, BACKUP_WEIGHTS)) and os.path.lexists(os.path.join(folder, BACKUP_METADATA)):
-        return "keras3"
+        found.add("keras3")
     if os.path.lexists(os.path.join(folder, "chief", CHECKPOINT_FILE)):
-        return "keras2"
-    return None
+        found.add("keras2")
+    return frozenset(found)
 
 
 def _generation_group(generation: Optional[str]) -> str:
@@ -84,9 +85,9 @@ def _build_class() -> type:
             self.restore_report = None
             self._koc_foreign = None
             folder = os.fspath(self.backup_dir) if _is_local(self.backup_dir) else None
-            found = _layout(folder) if folder is not None else None
+            found = _layouts(folder) if folder is not None else frozenset()
             super().on_train_begin(logs)
-            if folder is None or found is None or found == installed:
+            if folder is None or not found or installed in found:  # none, or its own (preferred): the native callback's
                 return
             _restore_foreign(self, folder, installed)
 

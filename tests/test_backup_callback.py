@@ -166,6 +166,7 @@ def test_another_generations_backup_resumes_at_its_epoch_with_its_state(env, cas
         for a, b in zip(fresh.trainable_variables, model.trainable_variables):
             np.testing.assert_allclose(_np(a), _np(b), rtol=1e-5, atol=1e-7, err_msg=which)
     assert cb.restore_report is None
+    assert not _own_layout(again) and not _foreign_layout(again), "a finished fit left a stale backup"
 
 
 @pytest.mark.parametrize("env,case", OWN, ids=_ids(OWN))

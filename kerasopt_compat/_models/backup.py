@@ -19,10 +19,12 @@ installed Keras' own callback (cached) that, at ``on_train_begin``:
 The foreign backup is never written to. It stays beside the new backup while
 training runs (an interrupted run resumes from the native backup once one
 exists, from the foreign one before); when ``fit`` ends and
-``delete_checkpoint=True`` it is removed with the native one (Keras 3 removes the
-whole folder itself; under Keras 2, the Keras 3 files are removed beside
-``chief/``). With ``delete_checkpoint=False`` both are kept, and the next start
-prefers the installed generation's own.
+``delete_checkpoint=True`` it is removed with the native one, also when the
+native one was preferred (Keras 3 removes the whole folder itself; under Keras 2,
+the Keras 3 files are removed beside ``chief/``): a finished training leaves no
+stale backup for the other generation to resume from. With
+``delete_checkpoint=False`` both are kept, and the next start prefers the
+installed generation's own.
 """
 
 from __future__ import annotations
@@ -87,9 +89,12 @@ def _build_class() -> type:
             folder = os.fspath(self.backup_dir) if _is_local(self.backup_dir) else None
             found = _layouts(folder) if folder is not None else frozenset()
             super().on_train_begin(logs)
-            if folder is None or not found or installed in found:  # none, or its own (preferred): the native callback's
+            if folder is None or not found:
                 return
-            _restore_foreign(self, folder, installed)
+            for other in found - {installed}:  # removed when fit ends with delete_checkpoint=True, restored from or not
+                self._koc_foreign = (folder, other)
+            if installed not in found:  # else its own (preferred, newer): the native callback has restored it
+                _restore_foreign(self, folder, installed)
 
         def on_train_end(self, logs: Any = None) -> None:
             super().on_train_end(logs)
@@ -123,7 +128,6 @@ def _restore_foreign(callback: Any, folder: str, installed: str) -> None:
     else:
         fixes.keras2_backup_start_epoch(model._training_state, report.epoch)
     callback.restore_report = report
-    callback._koc_foreign = (folder, _generation_group(saver))
 
 
 def _remove_foreign(folder: str, group: str) -> None:
@@ -156,9 +160,10 @@ the optimizer state and the epoch are restored from it with
 pass through, its errors are raised), ``fit`` starts at the saved epoch and the
 callback goes on writing the installed Keras' own format.
 ``restore_report`` is that restore's :class:`~kerasopt_compat.RestoreReport`
-(None otherwise). The foreign backup is not written to; it is removed when
-``fit`` ends with ``delete_checkpoint=True``, kept otherwise (the installed
-generation's own backup is then preferred at the next start).
+(None otherwise). A folder holding both generations' backups is the installed
+one's. The other generation's backup is never written to; it is removed when
+``fit`` ends with ``delete_checkpoint=True`` (as Keras removes its own), kept
+otherwise (the installed generation's own is then preferred at the next start).
 """
 
 

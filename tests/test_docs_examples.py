@@ -54,6 +54,8 @@ FIXTURES: Dict[str, str] = {
     "saved_dir": "tests/data/models/tf215/adam.savedmodel",
     # a tf.train.CheckpointManager folder: Sequential([Dense(4), Dense(4)]), Adam(0.01) after 3 steps, TF 2.15
     "ckpts": "tests/data/checkpoints/tf215/keras2_adam_ckpt",
+    # a Keras 2 BackupAndRestore folder of that model, Adam(0.01), preempted after epoch 1 (2 steps), TF 2.15
+    "tf215_backup": "tests/data/checkpoints/tf215/keras2_adam_backup/backup",
 }
 
 LANGUAGES = ("python", "pycon", "bash", "sh")

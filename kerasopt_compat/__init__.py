@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ._keras.install import install, installed, uninstall
     from ._keras.live import deserialize, serialize, to_keras
     from ._keras.restore import RestoreReport, restore_state, state_of
+    from ._models.backup import BackupAndRestore
     from ._models.checkpoint import restore_checkpoint
     from ._models.load import load_model
     from ._models.upgrade import upgrade_model
@@ -51,6 +52,7 @@ _LAZY = {
     "to_keras": "._keras.live",
     "load_model": "._models.load",
     "restore_checkpoint": "._models.checkpoint",
+    "BackupAndRestore": "._models.backup",
     "upgrade_model": "._models.upgrade",
     "read_optimizer": "._files.model",
     "fix_model": "._files.model",
@@ -103,6 +105,7 @@ __all__ = [
     "upgrade_model",
     "restore_state",
     "restore_checkpoint",
+    "BackupAndRestore",
     "state_of",
     "RestoreReport",
     "install",

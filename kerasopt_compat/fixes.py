@@ -460,3 +460,56 @@ def keras3_initializer_name(class_name: str) -> str:
     except (ValueError, TypeError):
         return renamed
     return class_name
+
+
+def rebuild_train_function(model: Any) -> None:
+    """Make ``model.train_function`` again after its optimizer was swapped inside ``fit`` (before its first step).
+
+    ``fit`` makes the train function before ``on_train_begin`` and calls ``model.train_function`` in its loop;
+    :func:`kerasopt_compat.restore_state` clears it when it attaches an optimizer. Keras 2 (TF 2.4-2.15,
+    tf_keras) returns and sets it, Keras 3 sets it; neither traces it before the first step, so the new one
+    trains with ``model.optimizer``. Needed as long as the cross-generation ``BackupAndRestore`` restores inside
+    ``fit``: it cannot go.
+    """
+    if getattr(model, "train_function", None) is None:
+        made = model.make_train_function()
+        if made is not None and getattr(model, "train_function", None) is None:
+            model.train_function = made
+
+
+def keras2_backup_start_epoch(training_state: Any, epoch: int) -> None:
+    """Make Keras 2's ``fit`` start at ``epoch`` (epochs completed) after a restore that its backup did not make.
+
+    Keras 2's ``fit`` asks the ``WorkerTrainingState`` that ``BackupAndRestore.on_train_begin`` attached to the
+    model (``model._training_state``) where to start, after ``on_train_begin``: TF 2.4-2.10 through
+    ``maybe_load_initial_epoch_from_ckpt(initial_epoch, mode)`` (``ckpt_saved_epoch + 1``), TF 2.11+ and tf_keras
+    through ``maybe_load_initial_counters_from_ckpt(steps_per_epoch, initial_epoch, mode)`` (an ``(epoch, step)``
+    that with an integer ``save_freq`` also depends on ``ckpt_saved_batch`` and the steps per epoch, not known
+    here). ``ckpt_saved_epoch`` is set as a backup of the previous epoch would have it, and the one next
+    question is answered with ``epoch`` (step 0) in whichever form the release asks it. Can go with Keras 2.
+    """
+    saved = getattr(training_state, "_ckpt_saved_epoch", None)
+    if saved is not None:
+        saved.assign(epoch - 1)
+    counters = callable(getattr(type(training_state), "maybe_load_initial_counters_from_ckpt", None))
+    name = "maybe_load_initial_counters_from_ckpt" if counters else "maybe_load_initial_epoch_from_ckpt"
+    if not callable(getattr(type(training_state), name, None)):
+        return
+
+    def answer(*args: Any, **kwargs: Any) -> Any:
+        del training_state.__dict__[name]  # one answer: later fits ask the native method again
+        return (epoch, 0) if counters else epoch
+
+    setattr(training_state, name, answer)
+
+
+def keras3_backup_start_epoch(callback: Any, model: Any, epoch: int) -> None:
+    """Make Keras 3's ``fit`` start at ``epoch`` (epochs completed) after a restore that its backup did not make.
+
+    Keras 3's ``BackupAndRestore._load_model`` sets ``model._initial_epoch`` (read by every backend's ``fit``
+    right after ``on_train_begin``); ``_current_epoch`` is what a mid-epoch (integer ``save_freq``) backup
+    writes before the first epoch ends, set here too (Keras 3.x up to 3.15 leaves it at 0 after its own
+    restore). Can go when Keras 3 offers a public way to set the epoch a backup resumes at.
+    """
+    model._initial_epoch = epoch
+    callback._current_epoch = epoch

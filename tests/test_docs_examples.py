@@ -56,6 +56,8 @@ FIXTURES: Dict[str, str] = {
     "ckpts": "tests/data/checkpoints/tf215/keras2_adam_ckpt",
     # a TF1 Saver folder: dense(4, name="dense") -> dense(4, name="dense_1"), AdamOptimizer(0.01) after 3 steps
     "tf1_train": "tests/data/checkpoints/tf215/tf1_adam",
+    # a Keras 2 BackupAndRestore folder of that model, Adam(0.01), preempted after epoch 1 (2 steps), TF 2.15
+    "tf215_backup": "tests/data/checkpoints/tf215/keras2_adam_backup/backup",
 }
 
 LANGUAGES = ("python", "pycon", "bash", "sh")

@@ -39,6 +39,7 @@ K = FL.keras
 INSTALLED = "keras3" if FL.kind == "keras3" else "keras2"
 #: restore_checkpoint reads a Keras 3 BackupAndRestore folder in another part of issue 27 (not merged yet)
 
+
 def _group(case: Dict[str, Any]) -> str:
     return "keras3" if case["family"] == "keras3" else "keras2"
 

@@ -513,3 +513,18 @@ def keras3_backup_start_epoch(callback: Any, model: Any, epoch: int) -> None:
     """
     model._initial_epoch = epoch
     callback._current_epoch = epoch
+
+
+def backup_and_restore_class(keras: ModuleType) -> Optional[type]:
+    """The installed Keras' ``BackupAndRestore`` callback class; None if it has none.
+
+    TF 2.3-2.7 have it only as ``tf.keras.callbacks.experimental.BackupAndRestore`` (taking only
+    ``backup_dir``); TF 2.8+, tf_keras and Keras 3 as ``callbacks.BackupAndRestore``. TF 2.2 and older have
+    none. Can go when the oldest supported TF is 2.8.
+    """
+    callbacks = getattr(keras, "callbacks", None)
+    for namespace in (callbacks, getattr(callbacks, "experimental", None)):
+        cls = namespace_attr(namespace, "BackupAndRestore") if namespace is not None else None
+        if isinstance(cls, type):
+            return cls
+    return None

@@ -43,6 +43,7 @@ import test_restore_checkpoint as trc  # noqa: E402
 from test_restore_checkpoint import CASES, DATA, FL, K, _ids, _np, _seed, build, optimizer_config  # noqa: E402
 
 import kerasopt_compat as koc  # noqa: E402
+from kerasopt_compat import fixes  # noqa: E402
 
 pytestmark = pytest.mark.tf
 
@@ -129,7 +130,7 @@ def _native(env: str, case: Dict[str, Any], tmp: pathlib.Path) -> Tuple[str, Opt
                     epochs=case["epoch"] + 1,
                     shuffle=False,
                     verbose=0,
-                    callbacks=[K.callbacks.BackupAndRestore(str(folder)), epochs],
+                    callbacks=[fixes.backup_and_restore_class(K)(str(folder)), epochs],
                 )
                 if epochs.begun and epochs.begun[0] == 0:
                     return "silent restart", None

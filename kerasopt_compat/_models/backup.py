@@ -72,7 +72,13 @@ def _is_local(backup_dir: Any) -> bool:
 
 def _build_class() -> type:
     fl = flavour()
-    native = fl.keras.callbacks.BackupAndRestore
+    native = fixes.backup_and_restore_class(fl.keras)
+    if native is None:
+        raise E.MissingDependencyError(
+            "kerasopt_compat.BackupAndRestore subclasses the installed Keras' BackupAndRestore callback, and %s has "
+            "none (TF 2.3+ has it): install a newer TensorFlow, or use restore_checkpoint(backup_dir, model) "
+            "before fit" % fl.describe()
+        )
     installed = "keras3" if fl.kind == "keras3" else "keras2"
 
     class BackupAndRestore(native):  # type: ignore[misc, valid-type]

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
 
 from .._errors import ModelFileError
 from .._state.slots import EXTRA_SLOTS, SLOTS, NoteTaker, OptimizerState, Saver, VariableState, class_named
@@ -83,7 +83,8 @@ _TF1_BETAS = (0.9, 0.999)
 BACKUP_WEIGHTS = "latest.weights.h5"
 BACKUP_METADATA = "training_metadata.json"
 #: Keras 3 optimizer node children that are not slots.
-_KERAS3_HEAD = ("_iterations", "_learning_rate", "_u_product")
+#: the Keras 3 optimizer's own variables that are no slots (Keras 3.0-3.3 name the iteration count ``iterations``)
+_KERAS3_HEAD = ("_iterations", "iterations", "_learning_rate", "_u_product")
 
 
 def _err(path: str, message: str) -> ModelFileError:
@@ -170,7 +171,12 @@ def checkpoint_prefix(path: str) -> str:
 
 
 def read_checkpoint_state(
-    path: str, *, verify_crc: Any = "auto", trainable_paths: Optional[List[str]] = None, lazy: bool = False
+    path: str,
+    *,
+    verify_crc: Any = "auto",
+    trainable_paths: Optional[List[str]] = None,
+    lazy: bool = False,
+    class_name: Optional[str] = None,
 ) -> OptimizerState:
     """The optimizer state of the training checkpoint ``path`` (see the module doc), without TensorFlow.
 
@@ -183,7 +189,7 @@ def read_checkpoint_state(
     checkpoint (object-based ones). ``extra["epoch"]`` is the number of epochs a
     Keras 2 ``BackupAndRestore`` checkpoint completed. A Keras 3 ``BackupAndRestore`` folder
     (``latest.weights.h5`` + ``training_metadata.json``): see :func:`_keras3_backup_state`
-    (``trainable_paths``: see :func:`~kerasopt_compat._files.keras_zip.read_weights_file_state`).
+    (``trainable_paths``, ``class_name``: see :func:`~kerasopt_compat._files.keras_zip.read_weights_file_state`).
     ``lazy=True`` (TF bundles): every non-scalar slot is a
     :class:`~kerasopt_compat._state.slots.StoredArray` read from its data file only when asked (one tensor at
     a time; the index, object graph and scalars are read at once), as ``read_state(lazy=True)`` of an ``.h5``.
@@ -191,7 +197,7 @@ def read_checkpoint_state(
     """
     fspath = os.fspath(path)
     if _keras3_backup_folder(fspath):
-        return _keras3_backup_state(fspath, trainable_paths)
+        return _keras3_backup_state(fspath, trainable_paths, class_name)
     prefix = checkpoint_prefix(fspath)
     folder = os.path.dirname(os.path.abspath(prefix))
     bundle = Bundle(prefix, verify_crc=verify_crc, root=folder)
@@ -201,7 +207,9 @@ def read_checkpoint_state(
     return _object_state(bundle, fspath)
 
 
-def _keras3_backup_state(folder: str, trainable_paths: Optional[List[str]] = None) -> OptimizerState:
+def _keras3_backup_state(
+    folder: str, trainable_paths: Optional[List[str]] = None, class_name: Optional[str] = None
+) -> OptimizerState:
     """A Keras 3 ``BackupAndRestore`` folder: the state in ``latest.weights.h5``
     (:func:`~kerasopt_compat._files.keras_zip.read_weights_file_state`: no optimizer config stored, slots tied
     by the file's own layer paths where they determine it, else untied), ``extra["epoch"]`` (epochs completed)
@@ -223,7 +231,9 @@ def _keras3_backup_state(folder: str, trainable_paths: Optional[List[str]] = Non
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise _err(meta_path, "%r is %r, not a count" % (key, value))
         counts[key] = value
-    state = read_weights_file_state(os.path.join(folder, BACKUP_WEIGHTS), root=folder, trainable_paths=trainable_paths)
+    state = read_weights_file_state(
+        os.path.join(folder, BACKUP_WEIGHTS), root=folder, trainable_paths=trainable_paths, class_name=class_name
+    )
     extra = dict(state.extra, **counts)
     return state._replace(path=folder, extra=extra)
 
@@ -397,6 +407,8 @@ class _Keras3Reader(NoteTaker):
 
     def iterations(self) -> Optional[int]:
         child = self.node.child("_iterations")
+        if child is None:  # Keras 3.0-3.3 (checked: 3.3.3)
+            child = self.node.child("iterations")
         if child is None:
             self.notes.append("the optimizer stores no iteration count")
             return None
@@ -434,6 +446,35 @@ class _Keras3Reader(NoteTaker):
                 edges.setdefault(c, []).append(k)
         return edges
 
+    def _kind_lists(self, trainable: List[int], own: Dict[str, str], skip: Set[Optional[int]]) -> Dict[int, List[int]]:
+        """The slot lists Keras 3.0-3.3 (checked: 3.3.3) do not put in the object graph (only ``_variables``):
+        ``build`` walks ``_trainable_variables`` and makes each kind's slot per variable in that order, so the
+        k-th slot of a kind in ``_variables`` is the k-th trainable variable's, as the list Keras indexes
+        (``_get_variable_index``) says. Used only where every slot's name ends in one kind, every kind found
+        has exactly one slot per trainable variable and each has its variable's shape; else nothing is tied."""
+        graph = self.graph
+        per_kind: Dict[str, List[int]] = {}
+        for item in graph.list_items(self.node.child("_variables")):
+            if item in skip:
+                continue
+            full = graph.variable(item).full_name
+            kinds = [kind for kind in own if full.endswith("_" + kind)]
+            if not kinds:
+                return {}
+            per_kind.setdefault(max(kinds, key=len), []).append(item)
+        if not per_kind or any(len(items) != len(trainable) for items in per_kind.values()):
+            return {}
+        entries = self.bundle.entries
+        edges: Dict[int, List[int]] = {}
+        for items in per_kind.values():
+            for k, item in enumerate(items):
+                slot = entries.get(graph.variable(item).checkpoint_key)
+                var = entries.get(graph.variable(trainable[k]).checkpoint_key)
+                if slot is None or var is None or tuple(slot.shape) != tuple(var.shape):
+                    return {}
+                edges[item] = [k]
+        return edges
+
     def slots(self) -> Tuple[VariableState, ...]:
         """Each slot tied to its variable by the optimizer's slot lists (:meth:`_slot_edges`), its kind by its
         name ``{scope}/{variable path with _}_{kind}`` (the longest kind it ends in); a slot in no list (or in
@@ -443,12 +484,12 @@ class _Keras3Reader(NoteTaker):
         trainable = graph.list_items(self.node.child("_trainable_variables"))
         names = [graph.variable(node).full_name.replace("/", "_") for node in trainable]
         repeated = {key for key in names if names.count(key) > 1}
-        edges = self._slot_edges(len(trainable))
         own: Dict[str, str] = {}
         for row in SLOTS.get(self.cls or "", ()) + EXTRA_SLOTS:
             if row.keras3:
                 own[row.keras3] = row.canonical
         skip = {self.node.child(name) for name in _KERAS3_HEAD}
+        edges = self._slot_edges(len(trainable)) or self._kind_lists(trainable, own, skip)
         per_var: Dict[int, Dict[str, Any]] = {}
         by_name = set()  # variables with a slot tied by its name alone
         for item in graph.list_items(self.node.child("_variables")):

@@ -43,6 +43,7 @@ from .._state.slots import (
     ORDER,
     SLOTS,
     TAIL,
+    TAIL_FIRST,
     NoteTaker,
     OptimizerState,
     Saver,
@@ -339,6 +340,10 @@ class _KerasReader(NoteTaker):
                     out.append((what, None))
             elif slot_exists(extra_slots[what], generation, options):
                 out.extend((what, i) for i in range(n_vars))
+        tail = [(extra, None) for extra, _ in TAIL.get(generation, {}).get(cls, ())]
+        if options.get(TAIL_FIRST):
+            out.extend(tail)
+            tail = []
         by_name = {s.canonical: s for s in SLOTS[cls]}
         for block in ORDER[cls][generation]:
             present = [s for s in block if slot_exists(by_name[s], generation, options)]
@@ -346,7 +351,7 @@ class _KerasReader(NoteTaker):
                 out.extend((s, i) for i in range(n_vars) for s in present)
             elif present:
                 out.extend((present[0], i) for i in range(n_vars))
-        out.extend((extra, None) for extra, _ in TAIL.get(generation, {}).get(cls, ()))
+        out.extend(tail)
         return out
 
     def _tie(self, values: List[Any], model_vars: List[_ModelVar], generation: str, group_name: str) -> Tuple[VariableState, ...]:
@@ -389,10 +394,17 @@ class _WeightsFileReader(_KerasReader):
     are those of the one slot layout that fits the stored variables' count and every shape. Anything
     else leaves the slots untied, with a note: never tied by bare position."""
 
-    def __init__(self, path: str, root: Optional[str] = None, trainable_paths: Optional[List[str]] = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        root: Optional[str] = None,
+        trainable_paths: Optional[List[str]] = None,
+        class_name: Optional[str] = None,
+    ) -> None:
         super().__init__(path, StoredModel(path, "checkpoint", None, {}), None, "error")
         self.root = root
         self.trainable_paths = trainable_paths
+        self.class_name = class_name
 
     def read(self) -> OptimizerState:
         saver = Saver("keras3", None, "checkpoint")
@@ -423,16 +435,22 @@ class _WeightsFileReader(_KerasReader):
         name = group.attrs.get("name")
         name = name.decode("utf-8", "replace") if isinstance(name, bytes) else name
         cls = class_named(name) if isinstance(name, str) else None
-        if cls is None:
+        if cls is None and name is None and self.class_name in SLOTS:
+            # Keras 3.0-3.3 (checked: 3.3.3) write no optimizer name into the file: the caller's class (the
+            # optimizer the state is restored into); the slot layout must still fit every stored shape
+            cls = self.class_name
+            self.notes.append("a weights file stores no optimizer config and no optimizer name: class %s as given" % cls)
+        elif cls is None:
             self._untie(
                 "a weights file stores no optimizer config, and its optimizer's name %r is no class's default name: "
                 "slots not tied; pass the optimizer yourself" % (name,)
             )
             self.extra["raw_iterations"] = raw
             return self._state(saver, None, ())
-        self.notes.append(
-            "a weights file stores no optimizer config: class %s inferred from its optimizer's name %r" % (cls, name)
-        )
+        else:
+            self.notes.append(
+                "a weights file stores no optimizer config: class %s inferred from its optimizer's name %r" % (cls, name)
+            )
         self.extra["class_name"] = cls
         try:
             model_vars: List[_ModelVar] = []
@@ -480,6 +498,8 @@ class _WeightsFileReader(_KerasReader):
     def _fitting_options(self, cls: str, values: List[Any], model_vars: List[_ModelVar]) -> Dict[str, Any]:
         """The options of the one slot layout of ``cls`` that fits the stored variables (count and shapes)."""
         switches = sorted({row.when for row in SLOTS.get(cls, ()) if row.when} | {"use_ema"})
+        if TAIL.get("keras3", {}).get(cls):
+            switches.append(TAIL_FIRST)
         shapes = [tuple(getattr(v, "shape", ())) for v in values]
         fits: Dict[Tuple[Tuple[str, Optional[int]], ...], Dict[str, Any]] = {}
         for lr, *flags in itertools.product((0.001, None), *[(False, True)] * len(switches)):
@@ -606,12 +626,18 @@ def _vars_groups(group: Any, where: str, path: str, out: Dict[str, Any], depth: 
             _vars_groups(sub, here, path, out, depth + 1)
 
 
-def read_weights_file_state(path: str, root: Optional[str] = None, trainable_paths: Optional[List[str]] = None) -> OptimizerState:
+def read_weights_file_state(
+    path: str,
+    root: Optional[str] = None,
+    trainable_paths: Optional[List[str]] = None,
+    class_name: Optional[str] = None,
+) -> OptimizerState:
     """The optimizer state in a bare Keras 3 ``.weights.h5`` (see :class:`_WeightsFileReader`), without Keras.
     ``root``: the folder the file must really be in. ``trainable_paths``: the places in the file
     (``layers/dense/vars/0``) of the trainable variables of the model the state is for, in its order; used
-    where the file alone does not give that order (layers of several classes at one level), with a note."""
-    return _WeightsFileReader(path, root, trainable_paths).read()
+    where the file alone does not give that order (layers of several classes at one level), with a note.
+    ``class_name``: the optimizer class the state is for, used where the file names no optimizer (Keras 3.0-3.3)."""
+    return _WeightsFileReader(path, root, trainable_paths, class_name).read()
 
 
 def _member(zf: zipfile.ZipFile, name: str, path: str) -> bytes:

@@ -147,6 +147,12 @@ TAIL: Dict[str, Dict[str, Tuple[Tuple[str, str], ...]]] = {
     "keras3": {"Nadam": (("momentum_cache", "variable"),)},
 }
 
+#: The layout option under which :data:`TAIL`'s values come right after the head instead (before
+#: the slots): Keras 3.3.3 creates Nadam's ``_u_product`` there, 3.15 after the slots (both
+#: checked with the real wheels). A bare weights file stores no Keras version: readers that fit
+#: the layout to the stored shapes try both; can go when Keras 3.3 is no longer supported.
+TAIL_FIRST = "tail_before_slots"
+
 
 #: Slots that belong to a generation's base class, not to one optimizer class; canonical
 #: names chosen here (legacy OptimizerV2 has neither). ``when`` is the option that creates them.

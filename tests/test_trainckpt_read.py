@@ -847,6 +847,30 @@ def test_keras3_slots_of_repeated_names_outside_the_slot_lists_are_left_untied(t
     assert any("no single slot list" in n for n in state.notes), state.notes
 
 
+def test_keras3_3_empty_slot_lists_tie_per_kind_in_build_order(tmp_path):
+    """Keras 3.3 saves the slot lists empty (``_momentums`` with no items) and the count as ``iterations``: each
+    kind's k-th slot in ``_variables`` is the k-th trainable variable's (build order), said as ``position``."""
+
+    def edit(graph, nodes):
+        _subclassed_names(graph, nodes)
+        opt = graph.follow("optimizer")
+        for name, child in nodes[opt].children:
+            if name in ("_momentums", "_velocities"):
+                nodes[child] = nodes[child]._replace(children=())
+        renamed = tuple(("iterations" if c[0] == "_iterations" else c[0], c[1]) for c in nodes[opt].children)
+        nodes[opt] = nodes[opt]._replace(children=renamed)
+
+    prefix, case = _keras3_graph_edit(tmp_path, edit)
+    state = koc.read_state(prefix)
+    assert not state.untied, state.notes
+    assert state.iterations == case["iterations"]
+    assert [v.tie for v in state.variables] == ["position"] * len(case["variables"])
+    for got, want in zip(state.variables, case["variables"]):
+        assert got.model_path + SUFFIX == want["key"]
+        for slot, value in want["slots"].items():
+            np.testing.assert_allclose(np.asarray(got.slots[slot]), np.asarray(value, dtype="float32"), rtol=1e-6, atol=0)
+
+
 def test_keras3_slot_lists_tie_over_the_names(tmp_path):
     """The lists are the optimizer's own tie (``_get_variable_index``): swapped lists move the slots with them."""
 

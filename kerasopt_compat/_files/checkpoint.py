@@ -451,8 +451,17 @@ class _Keras3Reader(NoteTaker):
         ``build`` walks ``_trainable_variables`` and makes each kind's slot per variable in that order, so the
         k-th slot of a kind in ``_variables`` is the k-th trainable variable's, as the list Keras indexes
         (``_get_variable_index``) says. Used only where every slot's name ends in one kind, every kind found
-        has exactly one slot per trainable variable and each has its variable's shape; else nothing is tied."""
+        has exactly one slot per trainable variable and each has its variable's shape, and only where the
+        optimizer's slot lists are there and empty (as Keras 3.3 saves them; a graph without them ties nothing
+        this way); else nothing is tied. Such ties say ``"position"``."""
         graph = self.graph
+        lists = [
+            child
+            for name, child in self.node.children
+            if name not in ("_variables", "_trainable_variables", "_trainable_variables_indices") and name not in _KERAS3_HEAD
+        ]
+        if not lists or any(graph.nodes[child].children for child in lists):
+            return {}
         per_kind: Dict[str, List[int]] = {}
         for item in graph.list_items(self.node.child("_variables")):
             if item in skip:
@@ -489,7 +498,10 @@ class _Keras3Reader(NoteTaker):
             if row.keras3:
                 own[row.keras3] = row.canonical
         skip = {self.node.child(name) for name in _KERAS3_HEAD}
-        edges = self._slot_edges(len(trainable)) or self._kind_lists(trainable, own, skip)
+        edges = self._slot_edges(len(trainable))
+        by_order = not edges
+        if by_order:
+            edges = self._kind_lists(trainable, own, skip)
         per_var: Dict[int, Dict[str, Any]] = {}
         by_name = set()  # variables with a slot tied by its name alone
         for item in graph.list_items(self.node.child("_variables")):
@@ -543,7 +555,7 @@ class _Keras3Reader(NoteTaker):
                     )
             if key not in repeated:
                 self.paths[key] = _object_path(attr)
-            tie = "name" if index in by_name else "object-graph"
+            tie = "name" if index in by_name else "position" if by_order else "object-graph"
             out.append(VariableState(key, index, shape, per_var[index], tie, model_path=_object_path(attr)))
         return tuple(out)
 

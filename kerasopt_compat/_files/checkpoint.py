@@ -82,8 +82,7 @@ _TF1_BETAS = (0.9, 0.999)
 #: ``{"epoch": epochs completed, "batch": the batch of a mid-epoch backup}``.
 BACKUP_WEIGHTS = "latest.weights.h5"
 BACKUP_METADATA = "training_metadata.json"
-#: Keras 3 optimizer node children that are not slots.
-#: the Keras 3 optimizer's own variables that are no slots (Keras 3.0-3.3 name the iteration count ``iterations``)
+#: Keras 3 optimizer node children that are not slots (Keras 3.0-3.3 name the iteration count ``iterations``).
 _KERAS3_HEAD = ("_iterations", "iterations", "_learning_rate", "_u_product")
 
 

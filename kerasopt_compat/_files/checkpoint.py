@@ -84,6 +84,10 @@ BACKUP_WEIGHTS = "latest.weights.h5"
 BACKUP_METADATA = "training_metadata.json"
 #: Keras 3 optimizer node children that are not slots (Keras 3.0-3.3 name the iteration count ``iterations``).
 _KERAS3_HEAD = ("_iterations", "iterations", "_learning_rate", "_u_product")
+#: its count, by name (first found)
+_KERAS3_ITERATIONS = ("_iterations", "iterations")
+#: its lists of variables that are not slot lists
+_KERAS3_LISTS = ("_variables", "_trainable_variables", "_trainable_variables_indices")
 
 
 def _err(path: str, message: str) -> ModelFileError:
@@ -94,13 +98,19 @@ def _is_model_dir(path: str) -> bool:
     return any(os.path.lexists(os.path.join(path, m)) for m in _MODEL_FILE_MARKERS)
 
 
-def _is_keras3_backup(path: str) -> bool:
+def is_keras3_backup(path: str) -> bool:
+    """Whether the folder ``path`` holds a Keras 3 ``BackupAndRestore`` backup (its weights file and metadata)."""
     return all(os.path.lexists(os.path.join(path, name)) for name in (BACKUP_WEIGHTS, BACKUP_METADATA))
+
+
+def is_keras2_backup(path: str) -> bool:
+    """Whether the folder ``path`` holds a Keras 2 ``BackupAndRestore`` backup (``chief/checkpoint``)."""
+    return os.path.lexists(os.path.join(path, "chief", CHECKPOINT_FILE))
 
 
 def _keras3_backup_folder(path: str) -> bool:
     """A Keras 3 ``BackupAndRestore`` folder (and no ``checkpoint`` file, which names a bundle instead)."""
-    return os.path.isdir(path) and not os.path.lexists(os.path.join(path, CHECKPOINT_FILE)) and _is_keras3_backup(path)
+    return os.path.isdir(path) and not os.path.lexists(os.path.join(path, CHECKPOINT_FILE)) and is_keras3_backup(path)
 
 
 def is_training_checkpoint(path: str) -> bool:
@@ -109,11 +119,7 @@ def is_training_checkpoint(path: str) -> bool:
     if os.path.isdir(path):
         if _is_model_dir(path):
             return False
-        return (
-            os.path.lexists(os.path.join(path, CHECKPOINT_FILE))
-            or os.path.lexists(os.path.join(path, "chief", CHECKPOINT_FILE))
-            or _is_keras3_backup(path)
-        )
+        return os.path.lexists(os.path.join(path, CHECKPOINT_FILE)) or is_keras2_backup(path) or is_keras3_backup(path)
     if path.endswith(".index") or _DATA_SUFFIX.search(path):
         return os.path.lexists(path)
     return os.path.lexists(path + ".index")
@@ -169,6 +175,13 @@ def checkpoint_prefix(path: str) -> str:
     return path
 
 
+def _open_bundle(path: str, verify_crc: Any) -> Bundle:
+    """The tensor bundle of the checkpoint ``path`` (any form :func:`checkpoint_prefix` takes), every file of it
+    inside the prefix's folder."""
+    prefix = checkpoint_prefix(path)
+    return Bundle(prefix, verify_crc=verify_crc, root=os.path.dirname(os.path.abspath(prefix)))
+
+
 def read_checkpoint_state(
     path: str,
     *,
@@ -197,9 +210,7 @@ def read_checkpoint_state(
     fspath = os.fspath(path)
     if _keras3_backup_folder(fspath):
         return _keras3_backup_state(fspath, trainable_paths, class_name)
-    prefix = checkpoint_prefix(fspath)
-    folder = os.path.dirname(os.path.abspath(prefix))
-    bundle = Bundle(prefix, verify_crc=verify_crc, root=folder)
+    bundle = _open_bundle(fspath, verify_crc)
     bundle.lazy = lazy
     if OBJECT_GRAPH_KEY not in bundle.entries:
         return _Tf1Reader(bundle, fspath).read()
@@ -405,9 +416,7 @@ class _Keras3Reader(NoteTaker):
         return value
 
     def iterations(self) -> Optional[int]:
-        child = self.node.child("_iterations")
-        if child is None:  # Keras 3.0-3.3 (checked: 3.3.3)
-            child = self.node.child("iterations")
+        child = next((c for c in map(self.node.child, _KERAS3_ITERATIONS) if c is not None), None)
         if child is None:
             self.notes.append("the optimizer stores no iteration count")
             return None
@@ -426,6 +435,10 @@ class _Keras3Reader(NoteTaker):
                     out[what] = float(value)
         return out
 
+    def _slot_lists(self) -> List[int]:
+        """The optimizer node's children that are neither its variable lists nor :data:`_KERAS3_HEAD`: its slot lists."""
+        return [child for name, child in self.node.children if name not in _KERAS3_LISTS and name not in _KERAS3_HEAD]
+
     def _slot_edges(self, count: int) -> Dict[int, List[int]]:
         """Slot node -> the indices of ``_trainable_variables`` it is the slot of, through the optimizer's own
         slot lists: Keras 3 keeps each kind in a list attribute (``_momentums``, ``_velocities``, SGD's
@@ -433,9 +446,7 @@ class _Keras3Reader(NoteTaker):
         variable (``_get_variable_index``); a list longer than ``_trainable_variables`` is none of those."""
         graph = self.graph
         edges: Dict[int, List[int]] = {}
-        for name, child in self.node.children:
-            if name in ("_variables", "_trainable_variables", "_trainable_variables_indices") or name in _KERAS3_HEAD:
-                continue
+        for child in self._slot_lists():
             items = [(int(local), c) for local, c in graph.nodes[child].children if _DECIMAL.fullmatch(local)]
             if not items or max(k for k, _ in items) >= count:
                 continue
@@ -454,11 +465,7 @@ class _Keras3Reader(NoteTaker):
         optimizer's slot lists are there and empty (as Keras 3.3 saves them; a graph without them ties nothing
         this way); else nothing is tied. Such ties say ``"position"``."""
         graph = self.graph
-        lists = [
-            child
-            for name, child in self.node.children
-            if name not in ("_variables", "_trainable_variables", "_trainable_variables_indices") and name not in _KERAS3_HEAD
-        ]
+        lists = self._slot_lists()
         if not lists or any(graph.nodes[child].children for child in lists):
             return {}
         per_kind: Dict[str, List[int]] = {}
@@ -816,8 +823,7 @@ def checkpoint_variables(path: str, *, verify_crc: Any = "auto") -> Tuple[str, L
     if _keras3_backup_folder(fspath):
         shapes = weights_file_variables(os.path.join(fspath, BACKUP_WEIGHTS), root=fspath)
         return "weights", [CheckpointVariable(k, k, None, "", tuple(shape)) for k, shape in shapes.items()]
-    prefix = checkpoint_prefix(fspath)
-    bundle = Bundle(prefix, verify_crc=verify_crc, root=os.path.dirname(os.path.abspath(prefix)))
+    bundle = _open_bundle(fspath, verify_crc)
     return _variables_of(bundle)
 
 
@@ -846,8 +852,7 @@ def checkpoint_weights(path: str, *, verify_crc: Any = "auto") -> Dict[str, Any]
         _kind, variables = checkpoint_variables(fspath)
         values = checkpoint_values(fspath, [v.key for v in variables])
         return {v.path: values[v.key] for v in variables}
-    prefix = checkpoint_prefix(fspath)
-    bundle = Bundle(prefix, verify_crc=verify_crc, root=os.path.dirname(os.path.abspath(prefix)))
+    bundle = _open_bundle(fspath, verify_crc)
     _kind, variables = _variables_of(bundle)
     return {v.path: bundle.tensor(v.key) for v in variables}
 
@@ -858,8 +863,7 @@ def checkpoint_values(path: str, keys: List[str], *, verify_crc: Any = "auto") -
     fspath = os.fspath(path)
     if _keras3_backup_folder(fspath):
         return weights_file_variables(os.path.join(fspath, BACKUP_WEIGHTS), root=fspath, keys=list(keys))
-    prefix = checkpoint_prefix(fspath)
-    bundle = Bundle(prefix, verify_crc=verify_crc, root=os.path.dirname(os.path.abspath(prefix)))
+    bundle = _open_bundle(fspath, verify_crc)
     return {key: bundle.tensor(key) for key in keys}
 
 

@@ -21,6 +21,7 @@ where they determine the order (:class:`_WeightsFileReader`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import itertools
@@ -29,7 +30,7 @@ import re
 import shutil
 import zipfile
 import zlib
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Tuple
 
 from .._config.normalize import CustomObjects
 from .._errors import (
@@ -407,20 +408,8 @@ class _WeightsFileReader(_KerasReader):
         self.class_name = class_name
 
     def read(self) -> OptimizerState:
-        saver = Saver("keras3", None, "checkpoint")
-        try:
-            raw = open_regular(self.path, "the weights file", self.root)
-        except OSError as exc:
-            raise ModelFileError("%s: cannot read the weights file: %s" % (self.path, exc.strerror or exc)) from None
-        with raw:
-            h5py = _h5py()
-            try:
-                fh = h5py.File(raw, "r")
-            except (OSError, ValueError) as exc:
-                raise ModelFileError("%s: not readable HDF5: %s" % (self.path, exc)) from None
-            with fh, _h5_errors(self.path, "the weights file"):
-                _links_inside(fh, self.path, "the weights file")
-                return self._read_file(fh, saver)
+        with _open_weights_file(self.path, self.root) as fh:
+            return self._read_file(fh, Saver("keras3", None, "checkpoint"))
 
     def _read_file(self, fh: Any, saver: Saver) -> OptimizerState:
         group_name = "optimizer/vars"
@@ -584,29 +573,36 @@ def weights_file_variables(path: str, root: Optional[str] = None, keys: Optional
     model's own), the paths by which Keras' ``load_weights`` assigns them; with ``keys``, ``{where: value}``
     for those (each one a dataset of such a group, else :class:`~kerasopt_compat.ModelFileError`). ``root``: the
     folder the file must really be in."""
+    with _open_weights_file(path, root) as fh:
+        shapes: Dict[str, Any] = {}
+        _vars_groups(fh, "", path, shapes, 0)
+        if keys is None:
+            return shapes
+        out: Dict[str, Any] = {}
+        for key in keys:
+            if key not in shapes:
+                raise ModelFileError("%s: no model variable %r in the weights file" % (path, key))
+            where, _, index = key.rpartition("/")
+            out[key] = _dataset(fh[where], index, path)
+        return out
+
+
+@contextlib.contextmanager
+def _open_weights_file(path: str, root: Optional[str]) -> Iterator[Any]:
+    """A bare ``.weights.h5`` opened for reading (a regular file inside ``root``, no link out of it); h5py's
+    errors while it is open become :class:`~kerasopt_compat.ModelFileError`."""
     try:
         raw = open_regular(path, "the weights file", root)
     except OSError as exc:
         raise ModelFileError("%s: cannot read the weights file: %s" % (path, exc.strerror or exc)) from None
     with raw:
-        h5py = _h5py()
         try:
-            fh = h5py.File(raw, "r")
+            fh = _h5py().File(raw, "r")
         except (OSError, ValueError) as exc:
             raise ModelFileError("%s: not readable HDF5: %s" % (path, exc)) from None
         with fh, _h5_errors(path, "the weights file"):
             _links_inside(fh, path, "the weights file")
-            shapes: Dict[str, Any] = {}
-            _vars_groups(fh, "", path, shapes, 0)
-            if keys is None:
-                return shapes
-            out: Dict[str, Any] = {}
-            for key in keys:
-                if key not in shapes:
-                    raise ModelFileError("%s: no model variable %r in the weights file" % (path, key))
-                where, _, index = key.rpartition("/")
-                out[key] = _dataset(fh[where], index, path)
-            return out
+            yield fh
 
 
 def _vars_groups(group: Any, where: str, path: str, out: Dict[str, Any], depth: int) -> None:

@@ -35,7 +35,7 @@ from typing import Any, FrozenSet, Optional
 
 from .. import _errors as E
 from .. import fixes
-from .._files.checkpoint import BACKUP_METADATA, BACKUP_WEIGHTS, CHECKPOINT_FILE
+from .._files.checkpoint import BACKUP_METADATA, BACKUP_WEIGHTS, is_keras2_backup, is_keras3_backup
 from .._files.state import read_state
 from .._keras.flavour import flavour
 from .._keras.live import _reports_installed, serialize
@@ -49,12 +49,8 @@ _CLASS: Optional[type] = None
 
 def _layouts(folder: str) -> FrozenSet[str]:
     """Whose backups ``folder`` holds, by their files: ``"keras3"``, ``"keras2"``, both or none."""
-    found = set()
-    if os.path.lexists(os.path.join(folder, BACKUP_WEIGHTS)) and os.path.lexists(os.path.join(folder, BACKUP_METADATA)):
-        found.add("keras3")
-    if os.path.lexists(os.path.join(folder, "chief", CHECKPOINT_FILE)):
-        found.add("keras2")
-    return frozenset(found)
+    found = {"keras3": is_keras3_backup(folder), "keras2": is_keras2_backup(folder)}
+    return frozenset(k for k, there in found.items() if there)
 
 
 def _generation_group(generation: Optional[str]) -> str:

@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 from .. import _errors as E
 from .._files.checkpoint import Address, CheckpointVariable, checkpoint_values, checkpoint_variables, read_checkpoint_state
 from .._files.keras_zip import _snake
-from .._keras.live import _reports_installed, serialize
+from .._keras.live import _reports_installed, known_name
 from .._keras.restore import RestoreReport, SlotRestore, _Issues, restore_state
 from .._state.rules import TF1_MOMENTUM, tf1_momentum
 from .._state.slots import OptimizerState, VariableState
@@ -82,15 +82,7 @@ def _own_variables(layer: Any) -> Optional[List[Any]]:
 def _class_of(optimizer: Any) -> Optional[str]:
     """The canonical class name of ``optimizer`` (a dict or a live optimizer), for a Keras 3 backup that names
     none (Keras 3.0-3.3); None when it has none kerasopt_compat knows."""
-    if optimizer is None:
-        return None
-    if isinstance(optimizer, Mapping):
-        name = optimizer.get("class_name")
-        return name if isinstance(name, str) else None
-    try:
-        name = serialize(optimizer).get("class_name")
-    except E.KerasOptCompatError:
-        return None
+    name = optimizer.get("class_name") if isinstance(optimizer, Mapping) else known_name(optimizer)
     return name if isinstance(name, str) else None
 
 
@@ -416,11 +408,11 @@ def restore_checkpoint(
     fspath = os.fspath(path)
     kind, stored = checkpoint_variables(fspath)
     live = _LiveVars(model)
-    given = optimizer if optimizer is not None else getattr(model, "optimizer", None)
+    opt: Any = optimizer if optimizer is not None else getattr(model, "optimizer", None)
     state = read_checkpoint_state(
         fspath,
         trainable_paths=live.trainable_paths() if kind == "weights" else None,
-        class_name=_class_of(given) if kind == "weights" else None,
+        class_name=_class_of(opt) if kind == "weights" else None,
     )
     issues = _Issues("restore_checkpoint", stacklevel=4)
     picks = _tie_weights(kind, stored, live, name_map, issues)
@@ -429,9 +421,6 @@ def restore_checkpoint(
         issues.add(E.DroppedStateWarning, "stored optimizer slots left out: %s" % "; ".join(why or state.notes))
     state = _tie_state(state, kind, stored, picks, live, issues)
     extra = state.extra if isinstance(state.extra, Mapping) else {}
-    opt: Any = optimizer
-    if opt is None and getattr(model, "optimizer", None) is not None:
-        opt = model.optimizer
     if opt is None:
         cls = extra.get("class_name")
         if cls is None:
